@@ -1,0 +1,47 @@
+# rustscope: `make` builds ./rustscope; `make test` runs every test (root for the end-to-end ones).
+GO      ?= go
+BIN     ?= rustscope
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/rustscope/rustscope/tracer.Version=$(VERSION)
+
+.PHONY: all build generate generate-check vmlinux testapps test unit e2e bench fuzz vet clean help
+
+all: build
+
+build: ## build ./rustscope (static, no clang needed: BPF objects are committed)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+generate: ## rebuild the BPF objects and Go bindings (installs clang, llvm, libbpf-dev if missing)
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev; }
+	$(GO) generate ./bpf/
+
+generate-check: generate ## fail if the committed BPF output differs from a fresh build
+	git diff --exit-code -- bpf/
+
+vmlinux: ## refresh bpf/include/vmlinux.h from this kernel's BTF (needs bpftool)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/include/vmlinux.h
+
+testapps: ## build the Rust test apps offline from Debian's crate sources (cached outside the clone)
+	bash testapps/build.sh
+
+test: build testapps ## all tests: unit, then the root end-to-end tests against the Rust test apps
+	$(GO) test -count=1 ./...
+
+unit: ## tests that need neither root nor the test apps
+	$(GO) test -count=1 -short ./...
+
+bench: ## benchmarks (results go to docs/performance.md)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
+	$(GO) test ./tracer/http1/ -run '^$$' -fuzz FuzzConn -fuzztime $(or $(FUZZTIME),60s)
+
+vet: ## go vet
+	$(GO) vet ./...
+
+clean: ## remove build output (the test-app cache stays)
+	rm -f $(BIN)
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'

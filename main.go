@@ -1,0 +1,196 @@
+// Command rustscope traces HTTP requests of running Rust services with eBPF.
+//
+//	sudo rustscope                          # terminal UI
+//	sudo rustscope --pid 1234 --stdout      # headless: spans as JSON lines
+//	sudo OTEL_TARGET_PID=1234 OTEL_STDOUT=true rustscope
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/rustscope/rustscope/export"
+	"github.com/rustscope/rustscope/tracer"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1 // attach or capture failed
+	exitUsage   = 2 // invalid flags or environment
+)
+
+// config is every option; flags override the OTEL_* environment.
+type config struct {
+	pid          int
+	stdout       bool
+	headless     bool
+	serviceName  string
+	logFile      string
+	captureBytes int
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rustscope: %v\n", err)
+		return exitUsage
+	}
+	interactive := !cfg.headless && !cfg.stdout && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	if interactive {
+		fmt.Fprintln(stderr, "rustscope: the terminal UI is not built yet; use --pid PID --stdout (or OTEL_TARGET_PID and OTEL_STDOUT=true)")
+		return exitUsage
+	}
+	if cfg.pid == 0 {
+		fmt.Fprintln(stderr, "rustscope: no target: set --pid or OTEL_TARGET_PID")
+		return exitUsage
+	}
+	if !cfg.stdout {
+		fmt.Fprintln(stderr, "rustscope: no exporter: set --stdout or OTEL_STDOUT=true")
+		return exitUsage
+	}
+	log, closeLog, err := openLog(cfg.logFile, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "rustscope: %v\n", err)
+		return exitUsage
+	}
+	defer closeLog()
+	if err := headless(cfg, log, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "rustscope: %v\n", err)
+		return exitRuntime
+	}
+	return exitOK
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("rustscope", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.pid, "pid", 0, "trace the process with this PID (env OTEL_TARGET_PID)")
+	fs.BoolVar(&cfg.stdout, "stdout", false, "print spans as JSON lines on stdout (env OTEL_STDOUT=true)")
+	fs.BoolVar(&cfg.headless, "headless", false, "run without the terminal UI")
+	fs.StringVar(&cfg.serviceName, "service-name", "", "service.name of exported spans (env OTEL_SERVICE_NAME; default: the executable's name)")
+	fs.StringVar(&cfg.logFile, "log-file", "", "write logs to this file (default: stderr when headless)")
+	fs.IntVar(&cfg.captureBytes, "capture-bytes", tracer.DefaultCaptureBytes, "bytes copied from each socket read/write (max "+strconv.Itoa(tracer.MaxCaptureBytes)+")")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: rustscope [flags]\n\nTraces HTTP requests of a running Rust process with eBPF. Needs root.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if v := getenv("OTEL_TARGET_PID"); v != "" && !set["pid"] {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("OTEL_TARGET_PID=%q: not a process ID", v)
+		}
+		cfg.pid = n
+	}
+	if v := getenv("OTEL_STDOUT"); v != "" && !set["stdout"] {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("OTEL_STDOUT=%q: want true or false", v)
+		}
+		cfg.stdout = b
+	}
+	if v := getenv("OTEL_SERVICE_NAME"); v != "" && !set["service-name"] {
+		cfg.serviceName = v
+	}
+	if cfg.pid < 0 {
+		return cfg, fmt.Errorf("--pid %d: not a process ID", cfg.pid)
+	}
+	if cfg.captureBytes < 64 || cfg.captureBytes > tracer.MaxCaptureBytes {
+		return cfg, fmt.Errorf("--capture-bytes %d: want 64 to %d", cfg.captureBytes, tracer.MaxCaptureBytes)
+	}
+	return cfg, nil
+}
+
+// openLog returns the logger: to the log file if one is given, else stderr.
+func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
+	if path == "" {
+		return slog.New(slog.NewTextHandler(stderr, nil)), func() {}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, nil, fmt.Errorf("create log directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open log file: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(f, nil)), func() { f.Close() }, nil
+}
+
+// headless attaches to cfg.pid and exports spans until SIGINT/SIGTERM or
+// until the target exits.
+func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	tg, err := t.Attach(cfg.pid)
+	if err != nil {
+		return err
+	}
+	res, err := export.Resource(ctx, cfg.serviceName, tg)
+	if err != nil {
+		return err
+	}
+	exp, err := export.NewStdout(stdout, res)
+	if err != nil {
+		return err
+	}
+	desc := tg.Comm
+	if tg.Analysis != nil {
+		if s := tg.Analysis.Summary("hyper", "axum", "tonic", "reqwest"); s != "" {
+			desc += " (" + s + ")"
+		}
+	}
+	fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s\n", tg.PID, desc, strings.Join(tg.Capture, "; "))
+
+	runErr := t.Run(ctx, exp.Export)
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := exp.Shutdown(sctx); err != nil {
+		log.Warn("flush spans", "err", err)
+	}
+	c := t.Counters()
+	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost())
+	switch {
+	case errors.Is(runErr, tracer.ErrTargetsExited):
+		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", tg.PID)
+		return nil
+	case errors.Is(runErr, context.Canceled):
+		return nil
+	default:
+		return runErr
+	}
+}

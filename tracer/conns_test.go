@@ -1,0 +1,211 @@
+package tracer
+
+import (
+	"bytes"
+	"testing"
+	"unsafe"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rustscope/rustscope/bpf"
+)
+
+// record builds a raw ring-buffer record as the BPF program writes it.
+func record(h bpf.WireWireEvent, data []byte) []byte {
+	h.Len = uint32(len(data))
+	raw := make([]byte, headerSize+len(data))
+	*(*bpf.WireWireEvent)(unsafe.Pointer(&raw[0])) = h
+	copy(raw[headerSize:], data)
+	return raw
+}
+
+func openRec(fd int32, role uint8, ts uint64) []byte {
+	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: fd, Kind: evOpen, Role: role, Family: afInet, Lport: 8080, Rport: 50000}
+	copy(h.Laddr[:], []byte{127, 0, 0, 1})
+	copy(h.Raddr[:], []byte{127, 0, 0, 2})
+	return record(h, nil)
+}
+
+func dataRec(fd int32, dir uint8, seq uint32, ts uint64, data string, size int) []byte {
+	if size == 0 {
+		size = len(data)
+	}
+	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: fd, Kind: evData, Dir: dir, Seq: seq, Size: uint32(size)}, []byte(data))
+}
+
+func closeRec(fd int32, ts uint64) []byte {
+	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: fd, Kind: evClose}, nil)
+}
+
+func runRecords(t *testing.T, recs ...[]byte) ([]Span, *Counters) {
+	t.Helper()
+	var spans []Span
+	var c Counters
+	a := newAssembler(clock{}, &c, func(uint32) *Target { return nil }, func(s Span) { spans = append(spans, s) })
+	var ev event
+	for _, r := range recs {
+		if err := decodeEvent(r, &ev); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		a.handle(&ev)
+	}
+	return spans, &c
+}
+
+func attr(s Span, k string) string {
+	v, ok := s.Attr(attribute.Key(k))
+	if !ok {
+		return ""
+	}
+	return v.Emit()
+}
+
+func TestAssemblerServerExchange(t *testing.T) {
+	spans, c := runRecords(t,
+		openRec(7, roleServer, 100),
+		dataRec(7, 0, 0, 1000, "GET /users/7?token=s3cret HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: t/1\r\n\r\n", 0),
+		dataRec(7, 1, 1, 5000, "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\n\r\nnope!", 0),
+		closeRec(7, 6000),
+	)
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans, want 1", len(spans))
+	}
+	s := spans[0]
+	for k, want := range map[string]string{
+		"http.request.method":       "GET",
+		"url.path":                  "/users/7",
+		"url.query":                 "token=REDACTED",
+		"url.scheme":                "http",
+		"http.response.status_code": "503",
+		"server.address":            "localhost",
+		"server.port":               "8080",
+		"client.address":            "127.0.0.2",
+		"client.port":               "50000",
+		"user_agent.original":       "t/1",
+		"http.response.body.size":   "5",
+		"network.protocol.version":  "1.1",
+		"error.type":                "503",
+	} {
+		if got := attr(s, k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if s.Kind != trace.SpanKindServer || !s.Error || s.Name != "GET" {
+		t.Errorf("kind %v error %v name %q", s.Kind, s.Error, s.Name)
+	}
+	if d := s.Duration(); d != 4000 {
+		t.Errorf("duration %v, want 4000ns", d)
+	}
+	if c.Conns.Load() != 0 {
+		t.Errorf("%d connections left after close", c.Conns.Load())
+	}
+}
+
+func TestAssemblerClientExchange(t *testing.T) {
+	spans, _ := runRecords(t,
+		openRec(9, roleClient, 100),
+		dataRec(9, 1, 0, 1000, "POST /api?x=1 HTTP/1.1\r\nhost: svc:9000\r\ncontent-length: 3\r\n\r\nabc", 0),
+		dataRec(9, 0, 1, 3000, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", 0),
+	)
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans, want 1", len(spans))
+	}
+	s := spans[0]
+	if s.Kind != trace.SpanKindClient || !s.Error {
+		t.Errorf("kind %v error %v", s.Kind, s.Error)
+	}
+	if got := attr(s, "url.full"); got != "http://svc:9000/api?x=REDACTED" {
+		t.Errorf("url.full = %q", got)
+	}
+	if got := attr(s, "http.request.body.size"); got != "3" {
+		t.Errorf("request body size %q", got)
+	}
+}
+
+// A jump in the per-connection sequence means records were lost: the
+// broken exchange is dropped and parsing resumes at the next request.
+func TestAssemblerGapResyncs(t *testing.T) {
+	req := "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+	spans, c := runRecords(t,
+		openRec(3, roleServer, 1),
+		dataRec(3, 0, 0, 10, req, 0),
+		// seq 1 (the response) lost
+		dataRec(3, 0, 2, 30, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", 0),
+		dataRec(3, 1, 3, 40, resp, 0),
+	)
+	if c.Gaps.Load() != 1 {
+		t.Errorf("gaps = %d, want 1", c.Gaps.Load())
+	}
+	if len(spans) != 1 || attr(spans[0], "url.path") != "/b" {
+		t.Fatalf("want one span for /b, got %d", len(spans))
+	}
+}
+
+// Truncated captures (large bodies) still give exact sizes.
+func TestAssemblerTruncatedBody(t *testing.T) {
+	const respHead = "HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n"
+	spans, _ := runRecords(t,
+		openRec(4, roleServer, 1),
+		dataRec(4, 0, 0, 10, "POST /echo HTTP/1.1\r\nHost: h\r\ncontent-length: 1000000\r\n\r\n", 0),
+		dataRec(4, 0, 1, 20, "xxxx", 1000000),
+		dataRec(4, 1, 2, 30, respHead+"yyyy", len(respHead)+1000000),
+	)
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans", len(spans))
+	}
+	if got := attr(spans[0], "http.request.body.size"); got != "1000000" {
+		t.Errorf("request body size %s", got)
+	}
+	if got := attr(spans[0], "http.response.body.size"); got != "1000000" {
+		t.Errorf("response body size %s", got)
+	}
+}
+
+func TestDecodeEventRejectsBadRecords(t *testing.T) {
+	var ev event
+	good := dataRec(1, 0, 0, 1, "abc", 0)
+	for name, raw := range map[string][]byte{
+		"empty":             nil,
+		"short header":      good[:headerSize-1],
+		"len beyond record": good[:len(good)-1],
+		"len beyond size":   record(bpf.WireWireEvent{Kind: evData, Size: 1}, []byte("abc")),
+	} {
+		if err := decodeEvent(raw, &ev); err == nil {
+			t.Errorf("%s: decoded without error", name)
+		}
+	}
+	if err := decodeEvent(good, &ev); err != nil || !bytes.Equal(ev.data, []byte("abc")) {
+		t.Errorf("good record: %v %q", err, ev.data)
+	}
+}
+
+func TestRedactQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"":              "",
+		"a=1":           "?a=REDACTED",
+		"a=1&b&c=":      "?a=REDACTED&b&c=REDACTED",
+		"token=x%20y=z": "?token=REDACTED",
+	} {
+		if got := redactQuery(in); got != want {
+			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzDecodeAndAssemble feeds arbitrary records through the decoder and
+// assembler: nothing may panic.
+func FuzzDecodeAndAssemble(f *testing.F) {
+	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET / HTTP/1.1\r\n\r\n", 0), dataRec(1, 1, 1, 3, "HTTP/1.1 200 OK\r\n\r\n", 0))
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		var c0 Counters
+		asm := newAssembler(clock{}, &c0, func(uint32) *Target { return nil }, func(Span) {})
+		var ev event
+		for _, r := range [][]byte{a, b, c, b, a} {
+			if decodeEvent(r, &ev) == nil {
+				asm.handle(&ev)
+			}
+		}
+	})
+}

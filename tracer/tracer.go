@@ -1,0 +1,228 @@
+// Package tracer attaches to Rust processes and turns what their sockets
+// carry into request spans.
+//
+// Data path: the BPF wire programs (package bpf) copy the bytes of every
+// read/write-family syscall on the targets' TCP sockets into one ring
+// buffer; Run decodes the records, the assembler keeps one HTTP parser per
+// connection, and each completed exchange becomes a Span handed to the
+// caller's emit function (UI, exporters).
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/rustscope/rustscope/symbols"
+)
+
+// Version is rustscope's version, set at build time.
+var Version = "0.1.0-dev"
+
+// ErrTargetsExited is returned by Run when every attached process is gone.
+var ErrTargetsExited = errors.New("all traced processes exited")
+
+// pollInterval bounds how long a committed record may wait in the ring
+// before the reader looks (producers skip most wake-ups).
+const pollInterval = 50 * time.Millisecond
+
+// Options configure a Tracer.
+type Options struct {
+	CaptureBytes int // bytes copied per syscall; DefaultCaptureBytes if 0
+	RingBytes    int // ring buffer size; DefaultRingBytes if 0
+	Logger       *slog.Logger
+}
+
+// Target is an attached process.
+type Target struct {
+	PID      uint32
+	Exe      string   // executable path as the process sees it
+	Cmdline  []string // argv
+	Comm     string
+	Analysis *symbols.Analysis // nil if the binary could not be read
+	// Capture lists what is attached for this process, for people to read.
+	Capture []string
+}
+
+// Tracer owns the loaded BPF programs and the attached targets.
+type Tracer struct {
+	log      *slog.Logger
+	w        *wire
+	clock    clock
+	counters Counters
+
+	mu      sync.Mutex
+	targets map[uint32]*Target
+}
+
+// New loads and attaches the capture programs. It needs root (CAP_BPF,
+// CAP_PERFMON) and a kernel with BTF and syscall tracepoints.
+func New(opts Options) (*Tracer, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ring := opts.RingBytes
+	if ring == 0 {
+		ring = DefaultRingBytes
+	}
+	w, err := openWire(opts.CaptureBytes, ring)
+	if err != nil {
+		return nil, err
+	}
+	return &Tracer{log: log, w: w, clock: newClock(), targets: map[uint32]*Target{}}, nil
+}
+
+// Attach starts tracing pid. The target is only read, never written.
+func (t *Tracer) Attach(pid int) (*Target, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("attach pid %d: not a valid pid", pid)
+	}
+	tg, err := describe(pid)
+	if err != nil {
+		return nil, fmt.Errorf("attach pid %d: %w", pid, err)
+	}
+	if err := t.w.addTarget(uint32(pid)); err != nil {
+		return nil, err
+	}
+	tg.Capture = []string{"wire: HTTP/1.1 over TCP from syscall tracepoints (read/write/readv/writev/recvfrom/sendto/recvmsg/sendmsg, accept/connect/close)"}
+	t.mu.Lock()
+	t.targets[uint32(pid)] = tg
+	t.mu.Unlock()
+	t.log.Info("attached", "pid", pid, "exe", tg.Exe, "capture", tg.Capture)
+	return tg, nil
+}
+
+// Detach stops tracing pid.
+func (t *Tracer) Detach(pid int) error {
+	t.mu.Lock()
+	delete(t.targets, uint32(pid))
+	t.mu.Unlock()
+	return t.w.removeTarget(uint32(pid))
+}
+
+// Counters returns the running totals.
+func (t *Tracer) Counters() *Counters { return &t.counters }
+
+// Lost returns how many records the kernel could not queue.
+func (t *Tracer) Lost() uint64 {
+	n, err := t.w.lost()
+	if err != nil {
+		t.log.Warn("read lost counter", "err", err)
+	}
+	return n
+}
+
+func (t *Tracer) target(pid uint32) *Target {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.targets[pid]
+}
+
+// Run reads events and calls emit for every finished request until ctx is
+// done or every target has exited (ErrTargetsExited). emit runs on Run's
+// goroutine and must not block for long: the kernel drops records while
+// the ring is full. On return, every record already in the ring has been
+// processed, so no finished request is lost on a clean shutdown.
+func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
+	asm := newAssembler(t.clock, &t.counters, t.target, emit)
+	var rec ringbuf.Record
+	var ev event
+	lastCheck := time.Now()
+	for {
+		stopping := ctx.Err() != nil
+		deadline := time.Now().Add(pollInterval)
+		if stopping {
+			deadline = time.Now() // drain what is there, then stop
+		}
+		err := t.w.read(&rec, deadline)
+		switch {
+		case err == nil:
+			if derr := decodeEvent(rec.RawSample, &ev); derr != nil {
+				t.counters.BadEvents.Add(1)
+				continue
+			}
+			asm.handle(&ev)
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		default:
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		if stopping {
+			return ctx.Err()
+		}
+		if time.Since(lastCheck) >= time.Second {
+			lastCheck = time.Now()
+			now := t.clock.mono()
+			asm.expire(now)
+			if t.reapExited(asm, now) {
+				return ErrTargetsExited
+			}
+		}
+	}
+}
+
+// reapExited detaches processes that are gone and reports whether none is
+// left.
+func (t *Tracer) reapExited(asm *assembler, now uint64) bool {
+	t.mu.Lock()
+	var gone []uint32
+	for pid := range t.targets {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(int(pid))); err != nil {
+			gone = append(gone, pid)
+		}
+	}
+	t.mu.Unlock()
+	for _, pid := range gone {
+		t.log.Info("target exited", "pid", pid)
+		if err := t.Detach(int(pid)); err != nil {
+			t.log.Warn("detach exited target", "pid", pid, "err", err)
+		}
+		asm.dropPID(pid, now)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(gone) > 0 && len(t.targets) == 0
+}
+
+// Close detaches everything and unloads the programs.
+func (t *Tracer) Close() error {
+	return t.w.close()
+}
+
+// describe reads what /proc says about pid and analyses its executable
+// through /proc/PID/exe, which works for deleted files and for processes in
+// other mount namespaces alike.
+func describe(pid int) (*Target, error) {
+	proc := "/proc/" + strconv.Itoa(pid)
+	exe, err := os.Readlink(proc + "/exe")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no such process")
+		}
+		return nil, fmt.Errorf("read executable link: %w", err)
+	}
+	tg := &Target{PID: uint32(pid), Exe: exe}
+	if b, err := os.ReadFile(proc + "/cmdline"); err == nil {
+		tg.Cmdline = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	}
+	if b, err := os.ReadFile(proc + "/comm"); err == nil {
+		tg.Comm = strings.TrimSpace(string(b))
+	}
+	if tg.Comm == "" {
+		tg.Comm = filepath.Base(exe)
+	}
+	if a, err := symbols.AnalyzeFile(proc + "/exe"); err == nil {
+		tg.Analysis = a
+	}
+	return tg, nil
+}

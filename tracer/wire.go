@@ -1,0 +1,194 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/rustscope/rustscope/bpf"
+)
+
+// Event kinds, directions and roles as the BPF program writes them.
+const (
+	evData  = 1
+	evOpen  = 2
+	evClose = 3
+
+	roleUnknown = 0
+	roleServer  = 1
+	roleClient  = 2
+
+	afInet = 2
+)
+
+// Wire capture limits.
+const (
+	// DefaultCaptureBytes is how many bytes of each syscall are copied: enough
+	// for request and response heads; bodies are counted, not copied.
+	DefaultCaptureBytes = 4096
+	// MaxCaptureBytes is the BPF program's per-event buffer.
+	MaxCaptureBytes = 8191
+	// DefaultRingBytes is the ring buffer size shared by all targets.
+	DefaultRingBytes = 16 << 20
+)
+
+var headerSize = int(unsafe.Sizeof(bpf.WireWireEvent{}))
+
+// event is one decoded ring-buffer record.
+type event struct {
+	hdr  bpf.WireWireEvent
+	data []byte // captured bytes; aliases the reader's buffer until the next read
+}
+
+func (e *event) local() netip.AddrPort  { return addrPort(e.hdr.Family, e.hdr.Laddr, e.hdr.Lport) }
+func (e *event) remote() netip.AddrPort { return addrPort(e.hdr.Family, e.hdr.Raddr, e.hdr.Rport) }
+
+func addrPort(family uint8, raw [16]uint8, port uint16) netip.AddrPort {
+	var a netip.Addr
+	if family == afInet {
+		a = netip.AddrFrom4([4]byte(raw[:4]))
+	} else {
+		a = netip.AddrFrom16(raw).Unmap()
+	}
+	return netip.AddrPortFrom(a, port)
+}
+
+// decodeEvent parses a raw record. It never trusts lengths in the record
+// beyond what the record holds.
+func decodeEvent(raw []byte, ev *event) error {
+	if len(raw) < headerSize {
+		return fmt.Errorf("decode event: record of %d bytes is shorter than the %d-byte header", len(raw), headerSize)
+	}
+	// The generated struct has the C layout; copy it out of the record.
+	ev.hdr = *(*bpf.WireWireEvent)(unsafe.Pointer(unsafe.SliceData(raw)))
+	n := int(ev.hdr.Len)
+	if n > len(raw)-headerSize {
+		return fmt.Errorf("decode event: captured length %d exceeds record", n)
+	}
+	if n > int(ev.hdr.Size) && ev.hdr.Kind == evData {
+		return fmt.Errorf("decode event: captured length %d exceeds syscall size %d", n, ev.hdr.Size)
+	}
+	ev.data = raw[headerSize : headerSize+n]
+	return nil
+}
+
+// wire owns the loaded capture programs, their links and the ring reader.
+type wire struct {
+	objs  bpf.WireObjects
+	links []link.Link
+	rd    *ringbuf.Reader
+}
+
+// openWire loads the capture programs and attaches them to the syscall
+// tracepoints. Nothing is captured until a PID is added to the targets map.
+func openWire(captureBytes, ringBytes int) (*wire, error) {
+	if err := ensureTracefs(); err != nil {
+		return nil, err
+	}
+	spec, err := bpf.LoadWire()
+	if err != nil {
+		return nil, fmt.Errorf("load wire spec: %w", err)
+	}
+	if captureBytes <= 0 {
+		captureBytes = DefaultCaptureBytes
+	}
+	if captureBytes > MaxCaptureBytes {
+		captureBytes = MaxCaptureBytes
+	}
+	if err := spec.Variables["capture_max"].Set(uint32(captureBytes)); err != nil {
+		return nil, fmt.Errorf("set capture_max: %w", err)
+	}
+	if ringBytes > 0 {
+		spec.Maps[bpf.WireMapEvents].MaxEntries = uint32(ringBytes)
+	}
+	w := &wire{}
+	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load wire programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("load wire programs: %w", err)
+	}
+	p := &w.objs.WirePrograms
+	for name, prog := range map[string]*ebpf.Program{
+		"sys_enter_read": p.EnterRead, "sys_exit_read": p.ExitRead,
+		"sys_enter_write": p.EnterWrite, "sys_exit_write": p.ExitWrite,
+		"sys_enter_readv": p.EnterReadv, "sys_exit_readv": p.ExitReadv,
+		"sys_enter_writev": p.EnterWritev, "sys_exit_writev": p.ExitWritev,
+		"sys_enter_recvfrom": p.EnterRecvfrom, "sys_exit_recvfrom": p.ExitRecvfrom,
+		"sys_enter_sendto": p.EnterSendto, "sys_exit_sendto": p.ExitSendto,
+		"sys_enter_recvmsg": p.EnterRecvmsg, "sys_exit_recvmsg": p.ExitRecvmsg,
+		"sys_enter_sendmsg": p.EnterSendmsg, "sys_exit_sendmsg": p.ExitSendmsg,
+		"sys_enter_accept": p.EnterAccept, "sys_exit_accept": p.ExitAccept,
+		"sys_enter_accept4": p.EnterAccept4, "sys_exit_accept4": p.ExitAccept4,
+		"sys_enter_connect": p.EnterConnect, "sys_exit_connect": p.ExitConnect,
+		"sys_enter_close": p.EnterClose,
+	} {
+		l, err := link.Tracepoint("syscalls", name, prog, nil)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("attach tracepoint syscalls/%s: %w", name, err)
+		}
+		w.links = append(w.links, l)
+	}
+	w.rd, err = ringbuf.NewReader(w.objs.Events)
+	if err != nil {
+		w.close()
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return w, nil
+}
+
+func (w *wire) addTarget(pid uint32) error {
+	if err := w.objs.Targets.Put(pid, uint8(1)); err != nil {
+		return fmt.Errorf("add target %d: %w", pid, err)
+	}
+	return nil
+}
+
+func (w *wire) removeTarget(pid uint32) error {
+	if err := w.objs.Targets.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("remove target %d: %w", pid, err)
+	}
+	return nil
+}
+
+// lost returns how many records the ring buffer had no room for.
+func (w *wire) lost() (uint64, error) {
+	var perCPU []uint64
+	if err := w.objs.Lost.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("read lost counter: %w", err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
+
+// read reads one record, waiting until deadline at the latest. It returns
+// os.ErrDeadlineExceeded when nothing came in time; producers commit most
+// records without a wake-up, so the deadline is what bounds latency.
+func (w *wire) read(rec *ringbuf.Record, deadline time.Time) error {
+	w.rd.SetDeadline(deadline)
+	return w.rd.ReadInto(rec)
+}
+
+func (w *wire) close() error {
+	var errs []error
+	for _, l := range w.links {
+		errs = append(errs, l.Close())
+	}
+	w.links = nil
+	if w.rd != nil {
+		errs = append(errs, w.rd.Close())
+	}
+	errs = append(errs, w.objs.Close())
+	return errors.Join(errs...)
+}
