@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/tracer"
+	"github.com/rustscope/rustscope/ui"
 )
 
 // Exit codes.
@@ -41,6 +43,7 @@ type config struct {
 	serviceName  string
 	logFile      string
 	captureBytes int
+	buffer       int
 }
 
 func main() {
@@ -58,8 +61,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	interactive := !cfg.headless && !cfg.stdout && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	if interactive {
-		fmt.Fprintln(stderr, "rustscope: the terminal UI is not built yet; use --pid PID --stdout (or OTEL_TARGET_PID and OTEL_STDOUT=true)")
-		return exitUsage
+		if cfg.logFile == "" {
+			cfg.logFile = defaultLogFile()
+		}
+		log, closeLog, err := openLog(cfg.logFile, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "rustscope: %v\n", err)
+			return exitUsage
+		}
+		defer closeLog()
+		if err := runUI(cfg, log); err != nil {
+			fmt.Fprintf(stderr, "rustscope: %v\n", err)
+			return exitRuntime
+		}
+		return exitOK
 	}
 	if cfg.pid == 0 {
 		fmt.Fprintln(stderr, "rustscope: no target: set --pid or OTEL_TARGET_PID")
@@ -90,7 +105,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&cfg.stdout, "stdout", false, "print spans as JSON lines on stdout (env OTEL_STDOUT=true)")
 	fs.BoolVar(&cfg.headless, "headless", false, "run without the terminal UI")
 	fs.StringVar(&cfg.serviceName, "service-name", "", "service.name of exported spans (env OTEL_SERVICE_NAME; default: the executable's name)")
-	fs.StringVar(&cfg.logFile, "log-file", "", "write logs to this file (default: stderr when headless)")
+	fs.StringVar(&cfg.logFile, "log-file", "", "write logs to this file (default: stderr when headless, "+defaultLogFile()+" with the UI)")
+	fs.IntVar(&cfg.buffer, "buffer", 10000, "spans the terminal UI keeps")
 	fs.IntVar(&cfg.captureBytes, "capture-bytes", tracer.DefaultCaptureBytes, "bytes copied from each socket read/write (max "+strconv.Itoa(tracer.MaxCaptureBytes)+")")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: rustscope [flags]\n\nTraces HTTP requests of a running Rust process with eBPF. Needs root.\n\nFlags:\n")
@@ -124,10 +140,42 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if cfg.pid < 0 {
 		return cfg, fmt.Errorf("--pid %d: not a process ID", cfg.pid)
 	}
+	if cfg.buffer < 100 {
+		return cfg, fmt.Errorf("--buffer %d: want at least 100", cfg.buffer)
+	}
 	if cfg.captureBytes < 64 || cfg.captureBytes > tracer.MaxCaptureBytes {
 		return cfg, fmt.Errorf("--capture-bytes %d: want 64 to %d", cfg.captureBytes, tracer.MaxCaptureBytes)
 	}
 	return cfg, nil
+}
+
+// defaultLogFile is where the UI logs: nothing may be printed behind it.
+func defaultLogFile() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "rustscope", "rustscope.log")
+}
+
+// runUI runs the terminal UI over one tracer for the program's lifetime.
+func runUI(cfg config, log *slog.Logger) error {
+	var eng *engine
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log, OnExit: func(pid uint32) { eng.exited(pid) }})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	eng = newEngine(t, log, cfg.buffer, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.run(ctx) }()
+	uiErr := ui.Run(eng, ui.Config{PID: cfg.pid, Buffer: cfg.buffer})
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("tracer stopped", "err", err)
+	}
+	return uiErr
 }
 
 // openLog returns the logger: to the log file if one is given, else stderr.
@@ -150,8 +198,16 @@ func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
 func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log})
+	var exited atomic.Bool
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log, OnExit: func(pid uint32) {
+		if int(pid) == cfg.pid {
+			exited.Store(true)
+			cancel()
+		}
+	}})
 	if err != nil {
 		return err
 	}
@@ -177,15 +233,15 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s\n", tg.PID, desc, strings.Join(tg.Capture, "; "))
 
 	runErr := t.Run(ctx, exp.Export)
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
 	if err := exp.Shutdown(sctx); err != nil {
 		log.Warn("flush spans", "err", err)
 	}
 	c := t.Counters()
 	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost())
 	switch {
-	case errors.Is(runErr, tracer.ErrTargetsExited):
+	case exited.Load():
 		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", tg.PID)
 		return nil
 	case errors.Is(runErr, context.Canceled):

@@ -28,9 +28,6 @@ import (
 // Version is rustscope's version, set at build time.
 var Version = "0.1.0-dev"
 
-// ErrTargetsExited is returned by Run when every attached process is gone.
-var ErrTargetsExited = errors.New("all traced processes exited")
-
 // pollInterval bounds how long a committed record may wait in the ring
 // before the reader looks (producers skip most wake-ups).
 const pollInterval = 50 * time.Millisecond
@@ -40,6 +37,9 @@ type Options struct {
 	CaptureBytes int // bytes copied per syscall; DefaultCaptureBytes if 0
 	RingBytes    int // ring buffer size; DefaultRingBytes if 0
 	Logger       *slog.Logger
+	// OnExit is called from Run's goroutine when a traced process has
+	// exited and been detached.
+	OnExit func(pid uint32)
 }
 
 // Target is an attached process.
@@ -56,6 +56,7 @@ type Target struct {
 // Tracer owns the loaded BPF programs and the attached targets.
 type Tracer struct {
 	log      *slog.Logger
+	onExit   func(uint32)
 	w        *wire
 	clock    clock
 	counters Counters
@@ -79,7 +80,7 @@ func New(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tracer{log: log, w: w, clock: newClock(), targets: map[uint32]*Target{}}, nil
+	return &Tracer{log: log, onExit: opts.OnExit, w: w, clock: newClock(), targets: map[uint32]*Target{}}, nil
 }
 
 // Attach starts tracing pid. The target is only read, never written.
@@ -129,7 +130,7 @@ func (t *Tracer) target(pid uint32) *Target {
 }
 
 // Run reads events and calls emit for every finished request until ctx is
-// done or every target has exited (ErrTargetsExited). emit runs on Run's
+// done. Exited targets are detached (see Options.OnExit). emit runs on Run's
 // goroutine and must not block for long: the kernel drops records while
 // the ring is full. On return, every record already in the ring has been
 // processed, so no finished request is lost on a clean shutdown.
@@ -164,16 +165,13 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 			lastCheck = time.Now()
 			now := t.clock.mono()
 			asm.expire(now)
-			if t.reapExited(asm, now) {
-				return ErrTargetsExited
-			}
+			t.reapExited(asm, now)
 		}
 	}
 }
 
-// reapExited detaches processes that are gone and reports whether none is
-// left.
-func (t *Tracer) reapExited(asm *assembler, now uint64) bool {
+// reapExited detaches processes that are gone.
+func (t *Tracer) reapExited(asm *assembler, now uint64) {
 	t.mu.Lock()
 	var gone []uint32
 	for pid := range t.targets {
@@ -188,10 +186,10 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) bool {
 			t.log.Warn("detach exited target", "pid", pid, "err", err)
 		}
 		asm.dropPID(pid, now)
+		if t.onExit != nil {
+			t.onExit(pid)
+		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(gone) > 0 && len(t.targets) == 0
 }
 
 // Close detaches everything and unloads the programs.

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rustscope/rustscope/symbols"
+	"github.com/rustscope/rustscope/tracer"
+	"github.com/rustscope/rustscope/ui"
+)
+
+// uiBatch is how often spans are handed to the UI: one message per tick
+// instead of one per span keeps rendering cheap under load.
+const uiBatch = 100 * time.Millisecond
+
+// engine connects one Tracer to the UI: it runs the tracer's read loop for
+// the program's lifetime and routes the spans of the watched process to
+// its session.
+type engine struct {
+	t      *tracer.Tracer
+	log    *slog.Logger
+	cache  *symbols.Cache
+	buffer int
+	export func(tracer.Span) // optional: forward every span to an exporter
+
+	mu  sync.Mutex
+	cur *session
+}
+
+func newEngine(t *tracer.Tracer, log *slog.Logger, buffer int, export func(tracer.Span)) *engine {
+	return &engine{t: t, log: log, cache: symbols.NewCache(256, symbols.Options{}), buffer: buffer, export: export}
+}
+
+// run is the tracer loop; it ends with ctx.
+func (e *engine) run(ctx context.Context) error {
+	return e.t.Run(ctx, e.emit)
+}
+
+func (e *engine) emit(s tracer.Span) {
+	e.mu.Lock()
+	cur := e.cur
+	e.mu.Unlock()
+	if cur != nil && uint32(cur.target.PID) == s.PID {
+		cur.push(s)
+	}
+	if e.export != nil {
+		e.export(s)
+	}
+}
+
+// exited is the tracer's OnExit hook.
+func (e *engine) exited(pid uint32) {
+	e.mu.Lock()
+	cur := e.cur
+	e.mu.Unlock()
+	if cur != nil && cur.target.PID == pid {
+		cur.end(fmt.Errorf("pid %d exited", pid))
+	}
+}
+
+func (e *engine) Processes() ([]ui.Process, error) {
+	procs, err := symbols.Processes(e.cache)
+	rows := make([]ui.Process, 0, len(procs))
+	for _, p := range procs {
+		rows = append(rows, uiProcess(p))
+	}
+	return rows, err
+}
+
+func uiProcess(p symbols.Process) ui.Process {
+	r := ui.Process{PID: p.PID, User: p.User, Command: strings.Join(p.Cmdline, " "), Container: p.Container,
+		Traceable: p.Traceable, Why: p.Reason}
+	if r.Command == "" {
+		r.Command = p.Exe
+	}
+	if a := p.Analysis; a != nil {
+		r.Rustc, r.Stripped = a.RustcVersion, a.Stripped
+		var cs []string
+		for _, name := range []string{"axum", "hyper", "tonic", "reqwest", "h2"} {
+			if v, ok := a.Crate(name); ok {
+				cs = append(cs, name+" "+v)
+			}
+		}
+		r.Crates = strings.Join(cs, ", ")
+	}
+	return r
+}
+
+func (e *engine) Attach(pid int) (ui.Session, error) {
+	tg, err := e.t.Attach(pid)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{e: e, target: tg, ch: make(chan []tracer.Span, 1), done: make(chan struct{}), cap: e.buffer}
+	e.mu.Lock()
+	old := e.cur
+	e.cur = s
+	e.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	go s.flush()
+	return s, nil
+}
+
+// session is the UI's view of one attached process.
+type session struct {
+	e      *engine
+	target *tracer.Target
+	ch     chan []tracer.Span
+	cap    int
+
+	mu      sync.Mutex
+	pending []tracer.Span
+	dropped uint64
+	err     error
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (s *session) Target() *tracer.Target      { return s.target }
+func (s *session) Spans() <-chan []tracer.Span { return s.ch }
+
+func (s *session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *session) Stats() ui.SessionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ui.SessionStats{Lost: s.e.t.Lost(), Dropped: s.dropped}
+}
+
+// push queues a span for the next batch. Past the UI's buffer size the
+// oldest queued span goes: the UI would drop it anyway.
+func (s *session) push(sp tracer.Span) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) >= s.cap {
+		s.pending = s.pending[1:]
+		s.dropped++
+	}
+	s.pending = append(s.pending, sp)
+}
+
+// flush hands pending spans to the UI every uiBatch, never blocking the
+// tracer: if the UI has not taken the last batch yet, spans wait.
+func (s *session) flush() {
+	tick := time.NewTicker(uiBatch)
+	defer tick.Stop()
+	defer close(s.ch)
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		select {
+		case s.ch <- batch:
+		default: // the UI is busy: keep the batch for the next tick
+			s.mu.Lock()
+			s.pending = append(batch, s.pending...)
+			s.mu.Unlock()
+		}
+	}
+}
+
+// end stops the session with a reason.
+func (s *session) end(err error) {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		close(s.done)
+	})
+}
+
+// Close detaches the process.
+func (s *session) Close() error {
+	s.end(nil)
+	s.e.mu.Lock()
+	if s.e.cur == s {
+		s.e.cur = nil
+	}
+	s.e.mu.Unlock()
+	if err := s.e.t.Detach(int(s.target.PID)); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

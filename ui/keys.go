@@ -1,0 +1,36 @@
+package ui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// keyMap is every key the UI answers to; help renders from it.
+type keyMap struct {
+	Up, Down, Top, Bottom key.Binding
+	Enter, Back, Pause    key.Binding
+	Detach, Help, Quit    key.Binding
+}
+
+func defaultKeys() keyMap {
+	return keyMap{
+		Up:     key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
+		Down:   key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
+		Top:    key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "top")),
+		Bottom: key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G", "follow newest")),
+		Enter:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "select / details")),
+		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back / clear filter")),
+		Pause:  key.NewBinding(key.WithKeys(" ", "p"), key.WithHelp("space/p", "pause / resume")),
+		Detach: key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "detach, back to processes")),
+		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+	}
+}
+
+// ShortHelp and FullHelp make keyMap a help.KeyMap.
+func (k keyMap) ShortHelp() []key.Binding { return []key.Binding{k.Enter, k.Pause, k.Help, k.Quit} }
+
+func (k keyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Up, k.Down, k.Top, k.Bottom},
+		{k.Enter, k.Back, k.Pause},
+		{k.Detach, k.Help, k.Quit},
+	}
+}

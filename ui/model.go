@@ -1,0 +1,306 @@
+// Package ui is rustscope's terminal UI: pick a Rust process, watch its
+// requests live. Only Run and NewModel are exported; everything the UI
+// needs from the tracer comes through the Engine interface.
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+)
+
+// Config configures the UI.
+type Config struct {
+	// Buffer is how many spans the live view keeps (oldest dropped).
+	Buffer int
+	// PID, if set, attaches at start instead of showing the picker.
+	PID int
+	// Refresh is the picker's refresh interval.
+	Refresh time.Duration
+}
+
+type view int
+
+const (
+	viewPicker view = iota
+	viewAttaching
+	viewLive
+)
+
+// Model is the top-level bubbletea model.
+type Model struct {
+	cfg    Config
+	engine Engine
+	keys   keyMap
+	styles styles
+	help   help.Model
+	width  int
+	height int
+	now    func() time.Time // the clock, replaceable in tests
+
+	view     view
+	showHelp bool
+	err      error // shown in the footer until the next key
+	picker   picker
+	live     *live
+}
+
+// Messages.
+type (
+	procsMsg struct {
+		procs []Process
+		err   error
+	}
+	refreshMsg  struct{}
+	attachedMsg struct {
+		pid     int
+		session Session
+		err     error
+	}
+	spansMsg struct {
+		session Session
+		spans   []spanRow
+		closed  bool
+	}
+)
+
+// NewModel returns the UI model for engine.
+func NewModel(engine Engine, cfg Config) *Model {
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 10000
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 2 * time.Second
+	}
+	m := &Model{cfg: cfg, engine: engine, keys: defaultKeys(), styles: defaultStyles(), help: help.New(), width: 80, height: 24, now: time.Now}
+	return m
+}
+
+// Run runs the UI on the terminal until the user quits.
+func Run(engine Engine, cfg Config) error {
+	m := NewModel(engine, cfg)
+	_, err := tea.NewProgram(m, tea.WithAltScreen()).Run()
+	if m.live != nil {
+		m.live.session.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("run terminal UI: %w", err)
+	}
+	return nil
+}
+
+func (m *Model) Init() tea.Cmd {
+	if m.cfg.PID > 0 {
+		m.view = viewAttaching
+		return m.attach(m.cfg.PID)
+	}
+	return m.loadProcs()
+}
+
+func (m *Model) loadProcs() tea.Cmd {
+	return func() tea.Msg {
+		procs, err := m.engine.Processes()
+		return procsMsg{procs, err}
+	}
+}
+
+func (m *Model) attach(pid int) tea.Cmd {
+	return func() tea.Msg {
+		s, err := m.engine.Attach(pid)
+		return attachedMsg{pid, s, err}
+	}
+}
+
+// waitSpans is re-armed after every batch: the one goroutine that touches
+// the model is bubbletea's.
+func waitSpans(s Session) tea.Cmd {
+	return func() tea.Msg {
+		batch, ok := <-s.Spans()
+		if !ok {
+			return spansMsg{session: s, closed: true}
+		}
+		rows := make([]spanRow, len(batch))
+		for i := range batch {
+			rows[i] = newSpanRow(&batch[i])
+		}
+		return spansMsg{session: s, spans: rows}
+	}
+}
+
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.Width = msg.Width
+		return m, nil
+	case procsMsg:
+		m.picker.set(msg.procs)
+		if msg.err != nil {
+			m.err = msg.err
+		}
+		return m, tea.Tick(m.cfg.Refresh, func(time.Time) tea.Msg { return refreshMsg{} })
+	case refreshMsg:
+		if m.view == viewPicker {
+			return m, m.loadProcs()
+		}
+		return m, nil
+	case attachedMsg:
+		if msg.err != nil {
+			m.err = fmt.Errorf("attach pid %d: %w", msg.pid, msg.err)
+			m.view = viewPicker
+			return m, m.loadProcs()
+		}
+		m.live = newLive(msg.session, m.cfg.Buffer, m.now)
+		m.view = viewLive
+		return m, waitSpans(msg.session)
+	case spansMsg:
+		if m.live == nil || msg.session != m.live.session {
+			return m, nil // a batch from a session already closed
+		}
+		if msg.closed {
+			m.live.ended = true
+			if err := msg.session.Err(); err != nil {
+				m.err = err
+			}
+			return m, nil
+		}
+		m.live.add(msg.spans)
+		return m, waitSpans(msg.session)
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return m, nil
+}
+
+func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	m.err = nil
+	if m.showHelp {
+		m.showHelp = false // any key closes help
+		return m, nil
+	}
+	switch {
+	case msg.Type == tea.KeyCtrlC:
+		return m, tea.Quit
+	case key.Matches(msg, m.keys.Help) && !m.typingFilter():
+		m.showHelp = true
+		return m, nil
+	}
+	switch m.view {
+	case viewPicker:
+		return m.pickerKey(msg)
+	case viewLive:
+		return m.liveKey(msg)
+	}
+	if key.Matches(msg, m.keys.Quit) {
+		return m, tea.Quit
+	}
+	return m, nil
+}
+
+// typingFilter is true while the picker's filter takes printable keys.
+func (m *Model) typingFilter() bool { return m.view == viewPicker && m.picker.filter != "" }
+
+func (m *Model) pickerKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	// Printable keys type into the filter, so only arrows move here; q
+	// quits while the filter is empty.
+	if msg.Type == tea.KeyRunes {
+		if m.picker.filter == "" && key.Matches(msg, m.keys.Quit) {
+			return m, tea.Quit
+		}
+		m.picker.setFilter(m.picker.filter + string(msg.Runes))
+		return m, nil
+	}
+	switch msg.Type {
+	case tea.KeyUp:
+		m.picker.move(-1)
+	case tea.KeyDown:
+		m.picker.move(1)
+	case tea.KeyEnter:
+		if p, ok := m.picker.selected(); ok {
+			m.view = viewAttaching
+			return m, m.attach(p.PID)
+		}
+	case tea.KeyEsc:
+		m.picker.setFilter("")
+	case tea.KeyBackspace:
+		if f := []rune(m.picker.filter); len(f) > 0 {
+			m.picker.setFilter(string(f[:len(f)-1]))
+		}
+	}
+	return m, nil
+}
+
+func (m *Model) liveKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	l := m.live
+	switch {
+	case key.Matches(msg, m.keys.Quit):
+		return m, tea.Quit
+	case key.Matches(msg, m.keys.Up):
+		l.move(-1)
+	case key.Matches(msg, m.keys.Down):
+		l.move(1)
+	case key.Matches(msg, m.keys.Top):
+		l.move(-len(l.rows))
+	case key.Matches(msg, m.keys.Bottom):
+		l.follow = true
+	case key.Matches(msg, m.keys.Pause):
+		l.paused = !l.paused
+	case key.Matches(msg, m.keys.Enter):
+		l.detail = !l.detail
+	case key.Matches(msg, m.keys.Back):
+		l.detail = false
+	case key.Matches(msg, m.keys.Detach):
+		if err := l.session.Close(); err != nil {
+			m.err = err
+		}
+		m.live = nil
+		m.view = viewPicker
+		return m, m.loadProcs()
+	}
+	return m, nil
+}
+
+func (m *Model) View() string {
+	var body string
+	title := m.styles.Title.Render("rustscope")
+	switch m.view {
+	case viewPicker:
+		body = m.picker.view(m.styles, m.width, m.height-3)
+	case viewAttaching:
+		body = "\n  attaching... (loading probes)"
+	case viewLive:
+		title += " " + m.live.title()
+		body = m.live.view(m.styles, m.width, m.height-3)
+	}
+	if m.showHelp {
+		body = "\n" + m.help.FullHelpView(m.keys.FullHelp())
+	}
+	footer := m.help.ShortHelpView(m.keys.ShortHelp())
+	if m.err != nil {
+		footer = m.styles.Error.Render("error: " + m.err.Error())
+	}
+	status := ""
+	if m.view == viewLive {
+		status = m.live.status(m.styles, m.width)
+	}
+	out := []string{title, body}
+	if status != "" {
+		out = append(out, status)
+	}
+	out = append(out, footer)
+	return fitHeight(lipgloss.JoinVertical(lipgloss.Left, out...), m.height)
+}
+
+// fitHeight cuts s to at most h lines so the alt screen never scrolls.
+func fitHeight(s string, h int) string {
+	lines := strings.Split(s, "\n")
+	if h > 0 && len(lines) > h {
+		lines = lines[:h]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,122 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+)
+
+// picker lists the Rust processes; typing filters them.
+type picker struct {
+	all    []Process
+	shown  []Process
+	filter string
+	cursor int
+	selPID int // PID under the cursor, kept across refreshes
+	loaded bool
+}
+
+func (p *picker) set(procs []Process) {
+	p.all, p.loaded = procs, true
+	p.apply()
+}
+
+func (p *picker) setFilter(f string) {
+	p.filter = f
+	p.apply()
+}
+
+// apply recomputes the shown rows and keeps the cursor on the same PID.
+func (p *picker) apply() {
+	pid := p.selPID
+	p.shown = p.shown[:0]
+	f := strings.ToLower(p.filter)
+	for _, pr := range p.all {
+		if f == "" || strings.Contains(strings.ToLower(fmt.Sprintf("%d %s %s %s", pr.PID, pr.Command, pr.Crates, pr.User)), f) {
+			p.shown = append(p.shown, pr)
+		}
+	}
+	p.cursor = 0
+	for i, pr := range p.shown {
+		if pr.PID == pid {
+			p.cursor = i
+		}
+	}
+	p.remember()
+}
+
+func (p *picker) move(d int) {
+	p.cursor = max(0, min(len(p.shown)-1, p.cursor+d))
+	p.remember()
+}
+
+func (p *picker) remember() {
+	if pr, ok := p.selected(); ok {
+		p.selPID = pr.PID
+	}
+}
+
+func (p *picker) selected() (Process, bool) {
+	if p.cursor < 0 || p.cursor >= len(p.shown) {
+		return Process{}, false
+	}
+	return p.shown[p.cursor], true
+}
+
+func (p *picker) view(st styles, width, height int) string {
+	var b strings.Builder
+	b.WriteString(fmt.Sprintf("Rust processes (%d)  filter: %s\n", len(p.shown), p.filter+"_"))
+	if !p.loaded {
+		return b.String() + "\n  looking for Rust processes..."
+	}
+	if len(p.shown) == 0 {
+		if len(p.all) == 0 {
+			return b.String() + "\n  no Rust processes running"
+		}
+		return b.String() + "\n  no process matches the filter (esc clears it)"
+	}
+	header := fmt.Sprintf("%-7s %-9s %-20s %-8s %-5s %s", "PID", "USER", "COMMAND", "RUSTC", "TRACE", "CRATES")
+	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
+	rows := max(1, height-3)
+	start := max(0, p.cursor-rows+1)
+	for i := start; i < len(p.shown) && i < start+rows; i++ {
+		pr := p.shown[i]
+		cmd := pr.Command
+		if pr.Container {
+			cmd = "[ctr] " + cmd
+		}
+		trace := pr.Traceable
+		crates := pr.Crates
+		if pr.Stripped {
+			crates += " (stripped)"
+		}
+		line := clip(fmt.Sprintf("%-7d %-9s %-20s %-8s %-5s %s", pr.PID, clip(pr.User, 9), clip(cmd, 20), clip(pr.Rustc, 8), trace, crates), width)
+		if i == p.cursor {
+			line = st.Selected.Render(pad(line, width))
+		}
+		b.WriteString(line + "\n")
+	}
+	if pr, ok := p.selected(); ok && pr.Why != "" {
+		b.WriteString(st.Dim.Render(clip("  "+pr.Why, width)) + "\n")
+	}
+	return b.String()
+}
+
+// clip cuts s to n runes, marking the cut.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if n <= 0 || len(r) <= n {
+		return s
+	}
+	if n == 1 {
+		return "…"
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// pad extends s with spaces to n runes.
+func pad(s string, n int) string {
+	if k := n - len([]rune(s)); k > 0 {
+		return s + strings.Repeat(" ", k)
+	}
+	return s
+}

@@ -1,0 +1,257 @@
+package ui
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/muesli/termenv"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rustscope/rustscope/tracer"
+)
+
+func init() {
+	lipgloss.SetColorProfile(termenv.Ascii) // goldens hold plain text
+}
+
+// fixedEngine serves a fixed process list and sessions fed by the test.
+type fixedEngine struct {
+	procs    []Process
+	sessions map[int]*fixedSession
+}
+
+func (e *fixedEngine) Processes() ([]Process, error) { return e.procs, nil }
+
+func (e *fixedEngine) Attach(pid int) (Session, error) {
+	s, ok := e.sessions[pid]
+	if !ok {
+		return nil, fmt.Errorf("no such process")
+	}
+	return s, nil
+}
+
+type fixedSession struct {
+	target *tracer.Target
+	ch     chan []tracer.Span
+	closed bool
+}
+
+func (s *fixedSession) Target() *tracer.Target      { return s.target }
+func (s *fixedSession) Spans() <-chan []tracer.Span { return s.ch }
+func (s *fixedSession) Err() error                  { return nil }
+func (s *fixedSession) Stats() SessionStats         { return SessionStats{Lost: 3} }
+func (s *fixedSession) Close() error                { s.closed = true; return nil }
+
+var t0 = time.Date(2026, 11, 21, 16, 0, 0, 0, time.UTC)
+
+func testSpan(i int, method, path string, status int, d time.Duration) tracer.Span {
+	s := tracer.Span{
+		Name: method, Kind: trace.SpanKindServer, PID: 4242,
+		Start: t0.Add(time.Duration(i) * time.Millisecond), Scope: tracer.WireScope, Measures: tracer.MeasuresServer,
+		Attrs: []attribute.KeyValue{
+			attribute.String("http.request.method", method),
+			attribute.String("url.path", path),
+			attribute.Int("http.response.status_code", status),
+			attribute.String("client.address", "127.0.0.1"),
+		},
+	}
+	s.End = s.Start.Add(d)
+	s.Error = status >= 500
+	return s
+}
+
+func testEngine() *fixedEngine {
+	return &fixedEngine{
+		procs: []Process{
+			{PID: 4242, User: "root", Command: "/srv/axum-server --listen 127.0.0.1:8080", Crates: "axum 0.7.9, hyper 1.5.2", Rustc: "1.95.0", Traceable: "full"},
+			{PID: 4343, User: "app", Command: "/srv/tonic-server", Crates: "tonic 0.12.3, hyper 1.5.2, h2 0.4.7", Rustc: "1.85.0", Traceable: "wire", Stripped: true, Why: "stripped: no symbols for library probes; wire capture only"},
+			{PID: 4444, User: "app", Command: "/srv/reqwest-client", Crates: "reqwest 0.12.15", Rustc: "1.95.0", Traceable: "full", Container: true},
+		},
+		sessions: map[int]*fixedSession{
+			4242: {target: &tracer.Target{PID: 4242, Comm: "axum-server", Capture: []string{"wire: HTTP/1.1 over TCP"}}, ch: make(chan []tracer.Span, 4)},
+		},
+	}
+}
+
+func waitFor(t *testing.T, tm *teatest.TestModel, s string) {
+	t.Helper()
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(s)) },
+		teatest.WithDuration(5*time.Second))
+}
+
+func finalView(t *testing.T, tm *teatest.TestModel) []byte {
+	t.Helper()
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	m := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Model)
+	return []byte(m.View())
+}
+
+func TestPickerGolden(t *testing.T) {
+	tm := teatest.NewTestModel(t, NewModel(testEngine(), Config{}), teatest.WithInitialTermSize(100, 14))
+	waitFor(t, tm, "tonic-server")
+	tm.Type("tonic")
+	waitFor(t, tm, "filter: tonic_")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestLiveGolden(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242})
+	m.now = func() time.Time { return t0.Add(10 * time.Second) }
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 14))
+	eng.sessions[4242].ch <- []tracer.Span{
+		testSpan(1, "GET", "/users/7", 200, 1200*time.Microsecond),
+		testSpan(2, "POST", "/echo", 200, 3*time.Millisecond),
+		testSpan(3, "GET", "/status/500", 500, 800*time.Microsecond),
+		testSpan(4, "GET", "/slow", 200, 51*time.Millisecond),
+		testSpan(5, "GET", "/nope", 404, 300*time.Microsecond),
+	}
+	waitFor(t, tm, "/nope")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestDetailGolden(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242})
+	m.now = func() time.Time { return t0 }
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 20))
+	eng.sessions[4242].ch <- []tracer.Span{testSpan(1, "GET", "/status/500", 500, 2*time.Millisecond)}
+	waitFor(t, tm, "/status/500")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "attributes")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestHelpGolden(t *testing.T) {
+	tm := teatest.NewTestModel(t, NewModel(testEngine(), Config{}), teatest.WithInitialTermSize(100, 14))
+	waitFor(t, tm, "axum-server")
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("?")})
+	waitFor(t, tm, "detach")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+// update drives the model directly: keys in, state out.
+func update(m *Model, msgs ...tea.Msg) *Model {
+	for _, msg := range msgs {
+		nm, cmd := m.Update(msg)
+		m = nm.(*Model)
+		// Run commands that answer at once (attach, process loads);
+		// leave the ones that wait on channels or timers.
+		if cmd != nil {
+			if r := runNow(cmd); r != nil {
+				m = update(m, r)
+			}
+		}
+	}
+	return m
+}
+
+func runNow(cmd tea.Cmd) tea.Msg {
+	ch := make(chan tea.Msg, 1)
+	go func() { ch <- cmd() }()
+	select {
+	case msg := <-ch:
+		if _, ok := msg.(procsMsg); ok {
+			return msg
+		}
+		if _, ok := msg.(attachedMsg); ok {
+			return msg
+		}
+		return nil
+	case <-time.After(50 * time.Millisecond):
+		return nil
+	}
+}
+
+func runes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
+
+func TestPickerFilterAndAttach(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{})
+	m = update(m, m.Init()())
+	if got := len(m.picker.shown); got != 3 {
+		t.Fatalf("picker shows %d processes, want 3", got)
+	}
+	m = update(m, runes("axum"))
+	if got := len(m.picker.shown); got != 1 || m.picker.shown[0].PID != 4242 {
+		t.Fatalf("filter axum: %+v", m.picker.shown)
+	}
+	m = update(m, tea.KeyMsg{Type: tea.KeyEsc})
+	if m.picker.filter != "" || len(m.picker.shown) != 3 {
+		t.Fatalf("esc did not clear the filter")
+	}
+	m = update(m, tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeyUp})
+	if p, _ := m.picker.selected(); p.PID != 4343 {
+		t.Fatalf("cursor on %d, want 4343", p.PID)
+	}
+	// Attaching a process the engine refuses shows the error and stays in the picker.
+	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
+	if m.view != viewPicker || m.err == nil {
+		t.Fatalf("failed attach: view %v err %v", m.view, m.err)
+	}
+	m = update(m, tea.KeyMsg{Type: tea.KeyUp}, tea.KeyMsg{Type: tea.KeyEnter})
+	if m.view != viewLive || m.live == nil {
+		t.Fatalf("attach: view %v", m.view)
+	}
+	m = update(m, runes("b"))
+	if m.view != viewPicker || !eng.sessions[4242].closed {
+		t.Fatalf("detach: view %v closed %v", m.view, eng.sessions[4242].closed)
+	}
+}
+
+func TestLiveBufferPauseFollow(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242, Buffer: 100})
+	m = update(m, m.Init()())
+	s := eng.sessions[4242]
+	batch := func(from, n int) spansMsg {
+		rows := make([]spanRow, n)
+		for i := range rows {
+			sp := testSpan(from+i, "GET", fmt.Sprintf("/r/%d", from+i), 200, time.Millisecond)
+			rows[i] = newSpanRow(&sp)
+		}
+		return spansMsg{session: s, spans: rows}
+	}
+	m = update(m, batch(0, 150))
+	if len(m.live.rows) != 100 || m.live.rows[0].target != "/r/50" || m.live.total != 150 {
+		t.Fatalf("buffer: %d rows, first %s, total %d", len(m.live.rows), m.live.rows[0].target, m.live.total)
+	}
+	if m.live.cursor != 99 || !m.live.follow {
+		t.Fatalf("not following: cursor %d", m.live.cursor)
+	}
+	m = update(m, runes("p"), batch(150, 10))
+	if len(m.live.held) != 10 || m.live.rows[99].target != "/r/149" {
+		t.Fatalf("pause: held %d, last %s", len(m.live.held), m.live.rows[99].target)
+	}
+	m = update(m, runes("p"), batch(160, 1))
+	if m.live.rows[99].target != "/r/160" || len(m.live.held) != 0 {
+		t.Fatalf("resume: last %s", m.live.rows[99].target)
+	}
+	m = update(m, runes("k"), runes("k"))
+	if m.live.follow || m.live.cursor != 97 {
+		t.Fatalf("scroll up: follow %v cursor %d", m.live.follow, m.live.cursor)
+	}
+	m = update(m, batch(161, 5))
+	if m.live.rows[m.live.cursor].target != "/r/158" {
+		t.Fatalf("cursor moved off its span: %s", m.live.rows[m.live.cursor].target)
+	}
+	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
+	if !m.live.detail {
+		t.Fatal("enter did not open details")
+	}
+	m = update(m, tea.KeyMsg{Type: tea.KeyEsc}, runes("G"))
+	if m.live.detail || !m.live.follow {
+		t.Fatalf("esc/G: detail %v follow %v", m.live.detail, m.live.follow)
+	}
+	if _, cmd := m.Update(runes("q")); cmd == nil {
+		t.Fatal("q did not quit")
+	}
+}
