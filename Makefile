@@ -34,8 +34,14 @@ unit: ## tests that need neither root nor the test apps
 bench: ## benchmarks (results go to docs/performance.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer:FuzzDecodeAndAssemble ./symbols:FuzzAnalyze
+
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
-	$(GO) test ./tracer/http1/ -run '^$$' -fuzz FuzzConn -fuzztime $(or $(FUZZTIME),60s)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== $$t"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s || exit 1; \
+	done
 
 vet: ## go vet
 	$(GO) vet ./...

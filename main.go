@@ -1,6 +1,8 @@
 // Command rustscope traces HTTP requests of running Rust services with eBPF.
 //
 //	sudo rustscope                          # terminal UI
+//	sudo rustscope list                     # Rust processes and what can be traced
+//	sudo rustscope inspect PID|PATH         # analysis of one binary
 //	sudo rustscope --pid 1234 --stdout      # headless: spans as JSON lines
 //	sudo OTEL_TARGET_PID=1234 OTEL_STDOUT=true rustscope
 package main
@@ -51,6 +53,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "list":
+			return cmdList(args[1:], stdout, stderr)
+		case "inspect":
+			return cmdInspect(args[1:], stdout, stderr)
+		}
+	}
 	cfg, err := parseConfig(args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -109,7 +119,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&cfg.buffer, "buffer", 10000, "spans the terminal UI keeps")
 	fs.IntVar(&cfg.captureBytes, "capture-bytes", tracer.DefaultCaptureBytes, "bytes copied from each socket read/write (max "+strconv.Itoa(tracer.MaxCaptureBytes)+")")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: rustscope [flags]\n\nTraces HTTP requests of a running Rust process with eBPF. Needs root.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), `Usage:
+  rustscope [flags]                 terminal UI, or headless with --pid/--stdout
+  rustscope list [--json]           running Rust processes and how they can be traced
+  rustscope inspect PID|PATH        what rustscope finds in a binary and where it attaches
+
+Traces HTTP requests of running Rust processes with eBPF. Needs root.
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

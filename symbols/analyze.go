@@ -1,40 +1,83 @@
 // Package symbols analyses Rust executables: whether they are Rust, which
-// compiler built them, which crates (and versions) they contain.
+// compiler built them, which crates (and versions) they contain, where the
+// functions rustscope wants to probe are, and how cheap a uprobe there is.
 //
-// Everything here works on fully stripped binaries too: the compiler
+// Everything that can work on fully stripped binaries does: the compiler
 // version comes from .comment or embedded /rustc/<hash>/ and Debian
 // /usr/src/rustc-<version>/ paths, crate versions from the panic-location
-// paths (<crate>-<version>/src/...) that every build keeps in .rodata.
+// paths (<crate>-<version>/src/...) that every build keeps in .rodata,
+// function boundaries from .eh_frame. Exact probe addresses need symbols:
+// the binary's .symtab, a split debug file found by build-id under
+// /usr/lib/debug/.build-id/, or a file given with Options.SymbolsFile.
+//
+// Only the sections that matter are read (.comment, .rodata, .data.rel.ro,
+// .symtab/.strtab, .eh_frame, the first bytes of each probed function), so
+// a 45 MB debug build is analysed in tens of milliseconds.
 package symbols
 
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 )
 
 // Crate is a crate found in a binary.
 type Crate struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
+	Name    string `json:"name"`              // package name as in Cargo.toml ("hyper-util")
+	Version string `json:"version,omitempty"` // empty when only symbols name the crate
+	Source  string `json:"source,omitempty"`  // "path" (panic-location path) or "symbols"
 }
 
-// Analysis is what rustscope knows about an executable.
+// Symbol sources, in Analysis.SymbolSource.
+const (
+	SourceSymtab    = "symtab"    // the binary's own .symtab
+	SourceDebuglink = "debuglink" // split debug file found by build-id (or .gnu_debuglink)
+	SourceFile      = "file"      // debug file given with Options.SymbolsFile
+	SourceEHFrame   = "eh_frame"  // no symbols: function boundaries only
+	SourceNone      = "none"      // neither symbols nor .eh_frame
+)
+
+// Traceability levels (Analysis.Traceability, Process.Traceable).
+const (
+	TraceFull = "full" // the library probes for the crates in use are found
+	TraceWire = "wire" // wire capture only (syscall tracepoints work on any build)
+	TraceNone = "none" // nothing for rustscope to see
+)
+
+// Analysis is what rustscope knows about an executable. Treat it as
+// read-only: Cache hands the same value to every caller.
 type Analysis struct {
-	Rust         bool    `json:"rust"`
-	RustcVersion string  `json:"rustc_version,omitempty"` // "1.95.0", empty if unknown
-	RustcCommit  string  `json:"rustc_commit,omitempty"`  // from /rustc/<hash>/ paths
-	Crates       []Crate `json:"crates,omitempty"`        // sorted by name, then version
-	Stripped     bool    `json:"stripped"`                // no .symtab
+	Rust         bool     `json:"rust"`
+	Evidence     []string `json:"evidence,omitempty"`      // why Rust was decided
+	RustcVersion string   `json:"rustc_version,omitempty"` // "1.95.0", empty if unknown
+	RustcCommit  string   `json:"rustc_commit,omitempty"`  // from /rustc/<hash>/ paths
+	Crates       []Crate  `json:"crates,omitempty"`        // sorted by name, then version
+	Stripped     bool     `json:"stripped"`                // no .symtab in the binary itself
+
+	Machine      string       `json:"machine"`               // "x86-64", ...
+	PIE          bool         `json:"pie"`                   // ET_DYN: load address is randomised
+	BuildID      string       `json:"build_id,omitempty"`    // hex of NT_GNU_BUILD_ID
+	DebugInfo    bool         `json:"debug_info"`            // DWARF (.debug_info) present
+	LTO          bool         `json:"lto_likely"`            // heuristic, see detectLTO
+	SymbolSource string       `json:"symbol_source"`         // symtab, debuglink, file, eh_frame, none
+	SymbolFile   string       `json:"symbol_file,omitempty"` // the debug file used, if any
+	Manglings    []string     `json:"manglings,omitempty"`   // "legacy", "v0" (sorted)
+	Functions    int          `json:"functions"`             // distinct function start addresses
+	Probes       []ProbePoint `json:"probes,omitempty"`      // one per manifest entry
+	Warnings     []string     `json:"warnings,omitempty"`    // e.g. a debug file refused
+
+	debianRustc string // version from /usr/src/rustc-<version>/ paths
 }
 
-// Crate returns the version of the named crate, if present.
+// Crate returns the version of the named crate, if present ("" when only
+// symbols name it). Several versions can be linked in (tower 0.4 and 0.5);
+// this returns the first; see Versions.
 func (a *Analysis) Crate(name string) (string, bool) {
 	for _, c := range a.Crates {
 		if c.Name == name {
@@ -44,124 +87,451 @@ func (a *Analysis) Crate(name string) (string, bool) {
 	return "", false
 }
 
-// ErrNotELF is returned for files that are not ELF executables.
-var ErrNotELF = errors.New("not an ELF file")
+// Versions returns every version of the named crate in the binary.
+func (a *Analysis) Versions(name string) []string {
+	var vs []string
+	for _, c := range a.Crates {
+		if c.Name == name {
+			vs = append(vs, c.Version)
+		}
+	}
+	return vs
+}
 
-// AnalyzeFile analyses the executable at path.
+// Probe returns the probe point with the given manifest ID.
+func (a *Analysis) Probe(id string) (*ProbePoint, bool) {
+	for i := range a.Probes {
+		if a.Probes[i].ID == id {
+			return &a.Probes[i], true
+		}
+	}
+	return nil, false
+}
+
+// Errors. Every failure wraps one of these, so callers can tell them apart
+// with errors.Is.
+var (
+	// ErrNotELF is returned for files that are not ELF files (scripts, data).
+	ErrNotELF = errors.New("not an ELF file")
+	// ErrUnsupported is returned for ELF files rustscope cannot analyse:
+	// 32-bit, big-endian.
+	ErrUnsupported = errors.New("unsupported executable")
+	// ErrMalformed is returned for ELF files that are truncated or corrupt.
+	ErrMalformed = errors.New("malformed ELF file")
+)
+
+// Options tune an analysis.
+type Options struct {
+	// SymbolsFile is a split debug file (objcopy --only-keep-debug) or an
+	// unstripped copy of the same build. It must carry the binary's
+	// build-id; a mismatching file is refused (see Analysis.Warnings).
+	SymbolsFile string
+	// DebugDirs are searched for <dir>/.build-id/xx/yyyy.debug and for
+	// the .gnu_debuglink file. Default: /usr/lib/debug.
+	DebugDirs []string
+	// NoDebugLookup disables the automatic search for split debug files.
+	NoDebugLookup bool
+}
+
+func (o Options) debugDirs() []string {
+	if o.DebugDirs != nil {
+		return o.DebugDirs
+	}
+	return []string{"/usr/lib/debug"}
+}
+
+// AnalyzeFile analyses the executable at path (for a process, pass
+// /proc/PID/exe: it works for deleted files and other mount namespaces,
+// and file offsets are those of the original file).
 func AnalyzeFile(path string) (*Analysis, error) {
+	return AnalyzeFileWith(path, Options{})
+}
+
+// AnalyzeFileWith is AnalyzeFile with options.
+func AnalyzeFileWith(path string, opts Options) (*Analysis, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open executable: %w", err)
 	}
 	defer f.Close()
-	return Analyze(f)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat executable: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory: %w", path, ErrNotELF)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s): %w", path, st.Mode().Type(), ErrNotELF)
+	}
+	a, err := analyze(f, opts, path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return a, nil
 }
 
 // Analyze analyses an ELF image.
-func Analyze(r io.ReaderAt) (a *Analysis, err error) {
+func Analyze(r io.ReaderAt) (*Analysis, error) {
+	return AnalyzeWith(r, Options{})
+}
+
+// AnalyzeWith is Analyze with options. Without a path, .gnu_debuglink
+// files next to the binary cannot be found; build-id lookup still works.
+func AnalyzeWith(r io.ReaderAt, opts Options) (*Analysis, error) {
+	return analyze(r, opts, "")
+}
+
+// elfImage is an opened ELF file with the pieces the analysis needs.
+type elfImage struct {
+	r     io.ReaderAt
+	f     *elf.File
+	loads []elf.ProgHeader
+	size  int64 // file size, -1 if unknown
+}
+
+// readerSize finds the size of r when it can tell.
+func readerSize(r io.ReaderAt) int64 {
+	switch v := r.(type) {
+	case interface{ Size() int64 }:
+		return v.Size()
+	case *os.File:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			return st.Size()
+		}
+	}
+	return -1
+}
+
+func openELF(r io.ReaderAt) (img *elfImage, err error) {
 	// debug/elf panics on some malformed inputs; a bad file must be an
 	// error, never a crash.
 	defer func() {
 		if p := recover(); p != nil {
-			a, err = nil, fmt.Errorf("parse ELF: malformed file: %v", p)
+			img, err = nil, fmt.Errorf("%w: %v", ErrMalformed, p)
 		}
 	}()
+	var ident [elf.EI_NIDENT]byte
+	if _, err := r.ReadAt(ident[:], 0); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: file too short for an ELF header", ErrNotELF)
+		}
+		return nil, fmt.Errorf("read ELF header: %w", err)
+	}
+	if !bytes.Equal(ident[:4], []byte(elf.ELFMAG)) {
+		return nil, fmt.Errorf("%w: bad magic %q", ErrNotELF, ident[:4])
+	}
+	switch elf.Class(ident[elf.EI_CLASS]) {
+	case elf.ELFCLASS64:
+	case elf.ELFCLASS32:
+		return nil, fmt.Errorf("%w: 32-bit ELF (ELFCLASS32); only 64-bit executables are supported", ErrUnsupported)
+	default:
+		return nil, fmt.Errorf("%w: unknown ELF class %d", ErrMalformed, ident[elf.EI_CLASS])
+	}
+	if elf.Data(ident[elf.EI_DATA]) != elf.ELFDATA2LSB {
+		return nil, fmt.Errorf("%w: big-endian ELF", ErrUnsupported)
+	}
 	f, err := elf.NewFile(r)
 	if err != nil {
 		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return nil, fmt.Errorf("%w: %v", ErrNotELF, err)
+		if errors.As(err, &fe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		return nil, fmt.Errorf("parse ELF: %w", err)
 	}
-	a = &Analysis{Stripped: f.Section(".symtab") == nil}
-	if s := f.Section(".comment"); s != nil && s.Type != elf.SHT_NOBITS {
-		if b, err := s.Data(); err == nil {
-			a.RustcVersion = rustcFromComment(b)
+	img = &elfImage{r: r, f: f, size: readerSize(r)}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			img.loads = append(img.loads, p.ProgHeader)
 		}
 	}
-	for _, name := range []string{".rodata", ".data.rel.ro"} {
-		s := f.Section(name)
-		if s == nil || s.Type == elf.SHT_NOBITS {
-			continue
-		}
-		b, err := s.Data()
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		scanStrings(b, a)
-	}
-	sort.Slice(a.Crates, func(i, j int) bool {
-		if a.Crates[i].Name != a.Crates[j].Name {
-			return a.Crates[i].Name < a.Crates[j].Name
-		}
-		return a.Crates[i].Version < a.Crates[j].Version
-	})
-	a.Rust = a.RustcVersion != "" || a.RustcCommit != "" || len(a.Crates) > 0
-	return a, nil
+	return img, nil
 }
 
-var (
-	commentRe   = regexp.MustCompile(`rustc version (\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)`)
-	rustcHashRe = regexp.MustCompile(`^/rustc/([0-9a-f]{40})/`)
-	debianSrcRe = regexp.MustCompile(`^/usr/src/rustc-(\d+\.\d+\.\d+)/`)
-	crateDirRe  = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9_-]*?)-(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)$`)
-)
+// section returns the contents of the named section, nil if absent or NOBITS.
+func (img *elfImage) section(name string) (*elf.Section, []byte, error) {
+	s := img.f.Section(name)
+	if s == nil || s.Type == elf.SHT_NOBITS || s.Size == 0 {
+		return s, nil, nil
+	}
+	b, err := img.sectionData(s)
+	if err != nil {
+		return s, nil, fmt.Errorf("%w: read %s: %v", ErrMalformed, name, err)
+	}
+	return s, b, nil
+}
 
-func rustcFromComment(b []byte) string {
-	if m := commentRe.FindSubmatch(b); m != nil {
-		return string(m[1])
+// sectionData reads a section after checking it lies inside the file (a
+// corrupt header must not make us allocate what the file cannot hold).
+func (img *elfImage) sectionData(s *elf.Section) ([]byte, error) {
+	if img.size >= 0 && s.Flags&elf.SHF_COMPRESSED == 0 && (s.Offset > uint64(img.size) || s.Size > uint64(img.size)-s.Offset) {
+		return nil, fmt.Errorf("section %s [%#x, +%#x) beyond the end of the file (%d bytes)", s.Name, s.Offset, s.Size, img.size)
+	}
+	return sectionData(s)
+}
+
+// maxSection bounds what one section may make us allocate (fuzzed headers
+// can claim terabytes).
+const maxSection = 1 << 30
+
+func sectionData(s *elf.Section) ([]byte, error) {
+	if s.Flags&elf.SHF_COMPRESSED != 0 {
+		if s.Size > 64<<20 {
+			return nil, fmt.Errorf("compressed section %s too large", s.Name)
+		}
+		return s.Data()
+	}
+	if s.Size > maxSection {
+		return nil, fmt.Errorf("section %s too large (%d bytes)", s.Name, s.Size)
+	}
+	b := make([]byte, s.Size)
+	n, err := s.ReadAt(b, 0)
+	if n == len(b) {
+		return b, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
+}
+
+// fileOffset converts a virtual address to the file offset uprobes want:
+// st_value - p_vaddr + p_offset of the PT_LOAD segment containing it.
+func (img *elfImage) fileOffset(vaddr uint64) (uint64, bool) {
+	for _, p := range img.loads {
+		if vaddr >= p.Vaddr && vaddr < p.Vaddr+p.Filesz {
+			return vaddr - p.Vaddr + p.Off, true
+		}
+	}
+	return 0, false
+}
+
+func (img *elfImage) executable(vaddr uint64) bool {
+	for _, p := range img.loads {
+		if p.Flags&elf.PF_X != 0 && vaddr >= p.Vaddr && vaddr < p.Vaddr+p.Filesz {
+			return true
+		}
+	}
+	return false
+}
+
+func (img *elfImage) buildID() string {
+	// The note section first; PT_NOTE segments when section headers lie.
+	if s := img.f.Section(".note.gnu.build-id"); s != nil && s.Type == elf.SHT_NOTE && s.Size <= 4096 {
+		if b, err := img.sectionData(s); err == nil {
+			if id := parseBuildIDNote(b); id != "" {
+				return id
+			}
+		}
+	}
+	for _, p := range img.f.Progs {
+		if p.Type != elf.PT_NOTE || p.Filesz > 1<<16 {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := img.r.ReadAt(b, int64(p.Off)); err != nil {
+			continue
+		}
+		if id := parseBuildIDNote(b); id != "" {
+			return id
+		}
 	}
 	return ""
 }
 
-// scanStrings finds compiler and crate paths in b. Panic locations are
-// stored without separators, so each "/src/" is walked back to the
-// directory name before it.
-func scanStrings(b []byte, a *Analysis) {
-	seen := map[Crate]bool{}
+// parseBuildIDNote finds an NT_GNU_BUILD_ID note ("GNU\0", type 3).
+func parseBuildIDNote(b []byte) string {
+	for len(b) >= 12 {
+		namesz := binary.LittleEndian.Uint32(b[0:])
+		descsz := binary.LittleEndian.Uint32(b[4:])
+		typ := binary.LittleEndian.Uint32(b[8:])
+		b = b[12:]
+		nameEnd := align4(uint64(namesz))
+		descEnd := nameEnd + align4(uint64(descsz))
+		if nameEnd > uint64(len(b)) || descEnd > uint64(len(b)) {
+			return ""
+		}
+		name := b[:namesz]
+		desc := b[nameEnd : nameEnd+uint64(descsz)]
+		if typ == 3 && string(bytes.TrimRight(name, "\x00")) == "GNU" && len(desc) > 0 {
+			return fmt.Sprintf("%x", desc)
+		}
+		b = b[descEnd:]
+	}
+	return ""
+}
+
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
+
+func analyze(r io.ReaderAt, opts Options, path string) (a *Analysis, err error) {
+	img, err := openELF(r)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			a, err = nil, fmt.Errorf("%w: %v", ErrMalformed, p)
+		}
+	}()
+	f := img.f
+	a = &Analysis{
+		Stripped: f.Section(".symtab") == nil,
+		Machine:  machineName(f.Machine),
+		PIE:      f.Type == elf.ET_DYN,
+		BuildID:  img.buildID(),
+	}
+	a.DebugInfo = hasSection(f, ".debug_info")
+
+	var ev evidence
+	if _, b, err := img.section(".comment"); err != nil {
+		return nil, err
+	} else if b != nil {
+		if v, short := rustcFromComment(b); v != "" {
+			a.RustcVersion = v
+			ev.add(".comment: rustc " + v)
+			if short != "" {
+				ev.commentHash = short
+			}
+		}
+	}
+	for _, name := range []string{".rodata", ".data.rel.ro"} {
+		_, b, err := img.section(name)
+		if err != nil {
+			return nil, err
+		}
+		if b != nil {
+			scanStrings(b, a)
+			if bytes.Contains(b, []byte("called `Option::unwrap()` on a `None` value")) {
+				ev.add("Rust standard library panic messages")
+			}
+		}
+	}
+	if a.RustcCommit != "" {
+		ev.add("/rustc/" + a.RustcCommit[:min(9, len(a.RustcCommit))] + "... paths")
+		if ev.commentHash != "" && !strings.HasPrefix(a.RustcCommit, ev.commentHash) {
+			a.Warnings = append(a.Warnings, fmt.Sprintf(".comment names rustc commit %s but std paths carry /rustc/%s/", ev.commentHash, a.RustcCommit))
+		}
+		if a.RustcVersion == "" {
+			if v, ok := RustcVersionForCommit(a.RustcCommit); ok {
+				a.RustcVersion = v
+			}
+		} else if v, ok := RustcVersionForCommit(a.RustcCommit); ok && v != a.RustcVersion {
+			a.Warnings = append(a.Warnings, fmt.Sprintf(".comment says rustc %s but /rustc/%s/ is %s's commit", a.RustcVersion, a.RustcCommit, v))
+		}
+	}
+	if a.debianRustc != "" {
+		ev.add("/usr/src/rustc-" + a.debianRustc + "/ paths")
+	}
+	if n := countPathCrates(a); n > 0 {
+		ev.add(fmt.Sprintf("%d crate panic-location paths", n))
+	}
+
+	// Not Rust by any cheap sign: look for Rust runtime symbols in the
+	// string table before paying for the symbol table (process scans
+	// analyse every executable on the machine once).
+	if len(ev.list) == 0 && !rustRuntimeInStrtab(img) {
+		a.Crates = nil
+		a.SymbolSource = SourceNone
+		if !a.Stripped {
+			a.SymbolSource = SourceSymtab
+		}
+		return a, nil
+	}
+
+	// Symbols: the binary's own, a split debug file, or none.
+	syms, err := loadSymbols(img, a, opts, path)
+	if err != nil {
+		return nil, err
+	}
+	if syms != nil && syms.rustSymbols > 0 {
+		ev.add(fmt.Sprintf("%d Rust-mangled symbols", syms.rustSymbols))
+	}
+	a.Evidence = ev.list
+	a.Rust = len(a.Evidence) > 0
+	if !a.Rust {
+		a.Crates = nil
+		return a, nil
+	}
+
+	if syms != nil {
+		a.Functions = syms.functions
+		a.Manglings = syms.manglings()
+		a.LTO = detectLTO(a, syms)
+		addSymbolCrates(a, syms)
+	} else {
+		a.SymbolSource = SourceNone
+		if fdes, err := functionsFromEHFrame(img); err == nil && len(fdes) > 0 {
+			a.SymbolSource = SourceEHFrame
+			a.Functions = len(fdes)
+		} else if err != nil {
+			a.Warnings = append(a.Warnings, "eh_frame: "+err.Error())
+		}
+	}
+	sortCrates(a.Crates)
+	a.Probes = findProbes(img, a, syms)
+	return a, nil
+}
+
+type evidence struct {
+	list        []string
+	commentHash string
+}
+
+func (e *evidence) add(s string) { e.list = append(e.list, s) }
+
+// rustRuntimeInStrtab reports whether .strtab names a symbol of Rust's
+// runtime (any std program with a symbol table has them).
+func rustRuntimeInStrtab(img *elfImage) bool {
+	s := img.f.Section(".symtab")
+	if s == nil || s.Link == 0 || int(s.Link) >= len(img.f.Sections) {
+		return false
+	}
+	strs, err := img.sectionData(img.f.Sections[s.Link])
+	if err != nil {
+		return false
+	}
+	for _, rs := range rustRuntimeSymbols {
+		if bytes.Contains(strs, []byte("\x00"+rs+"\x00")) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSection(f *elf.File, name string) bool {
+	s := f.Section(name)
+	return s != nil && s.Size > 0
+}
+
+func machineName(m elf.Machine) string {
+	switch m {
+	case elf.EM_X86_64:
+		return "x86-64"
+	case elf.EM_AARCH64:
+		return "aarch64"
+	case elf.EM_RISCV:
+		return "riscv64"
+	}
+	return strings.ToLower(strings.TrimPrefix(m.String(), "EM_"))
+}
+
+func countPathCrates(a *Analysis) int {
+	n := 0
 	for _, c := range a.Crates {
-		seen[c] = true
-	}
-	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte("/src/"))
-		if j < 0 {
-			break
-		}
-		at := i + j
-		i = at + 5
-		start := bytes.LastIndexByte(b[:at], '/')
-		if start < 0 || at-start > 96 {
-			continue
-		}
-		dir := string(b[start+1 : at])
-		if m := crateDirRe.FindStringSubmatch(dir); m != nil {
-			c := Crate{Name: m[1], Version: m[2]}
-			if !seen[c] {
-				seen[c] = true
-				a.Crates = append(a.Crates, c)
-			}
+		if c.Source == "path" {
+			n++
 		}
 	}
-	for _, pat := range []struct {
-		prefix string
-		re     *regexp.Regexp
-		set    func(string)
-	}{
-		{"/rustc/", rustcHashRe, func(s string) { a.RustcCommit = s }},
-		{"/usr/src/rustc-", debianSrcRe, func(s string) {
-			if a.RustcVersion == "" {
-				a.RustcVersion = s
-			}
-		}},
-	} {
-		if k := bytes.Index(b, []byte(pat.prefix)); k >= 0 {
-			end := min(len(b), k+64)
-			if m := pat.re.FindSubmatch(b[k:end]); m != nil {
-				pat.set(string(m[1]))
-			}
+	return n
+}
+
+func sortCrates(cs []Crate) {
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].Name != cs[j].Name {
+			return cs[i].Name < cs[j].Name
 		}
-	}
+		return compareVersions(cs[i].Version, cs[j].Version) < 0
+	})
 }
 
 // Summary is a short human description: "rustc 1.95.0, hyper 1.5.2, axum 0.7.9".
@@ -172,7 +542,7 @@ func (a *Analysis) Summary(crates ...string) string {
 	}
 	for _, name := range crates {
 		if v, ok := a.Crate(name); ok {
-			parts = append(parts, name+" "+v)
+			parts = append(parts, strings.TrimSpace(name+" "+v))
 		}
 	}
 	if a.Stripped {
