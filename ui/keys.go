@@ -6,6 +6,7 @@ import "github.com/charmbracelet/bubbles/key"
 type keyMap struct {
 	Up, Down, Top, Bottom key.Binding
 	Enter, Back, Pause    key.Binding
+	Stats, Sort           key.Binding
 	Detach, Help, Quit    key.Binding
 }
 
@@ -18,6 +19,8 @@ func defaultKeys() keyMap {
 		Enter:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "select / details")),
 		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back / clear filter")),
 		Pause:  key.NewBinding(key.WithKeys(" ", "p"), key.WithHelp("space/p", "pause / resume")),
+		Stats:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "spans / per-route stats")),
+		Sort:   key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9", "0"), key.WithHelp("1-9,0", "sort stats by column")),
 		Detach: key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "detach, back to processes")),
 		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -25,12 +28,15 @@ func defaultKeys() keyMap {
 }
 
 // ShortHelp and FullHelp make keyMap a help.KeyMap.
-func (k keyMap) ShortHelp() []key.Binding { return []key.Binding{k.Enter, k.Pause, k.Help, k.Quit} }
+func (k keyMap) ShortHelp() []key.Binding {
+	return []key.Binding{k.Enter, k.Stats, k.Pause, k.Help, k.Quit}
+}
 
 func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom},
 		{k.Enter, k.Back, k.Pause},
+		{k.Stats, k.Sort},
 		{k.Detach, k.Help, k.Quit},
 	}
 }

@@ -17,6 +17,7 @@ type spanRow struct {
 	span   tracer.Span
 	kind   string
 	method string
+	route  string // http.route, when a probe knew it
 	target string // route, else path, else url
 	status int
 	peer   string
@@ -32,6 +33,7 @@ func newSpanRow(s *tracer.Span) spanRow {
 		attrs[string(kv.Key)] = kv.Value.Emit()
 	}
 	r.method = attrs["http.request.method"]
+	r.route = attrs["http.route"]
 	r.target = firstNonEmpty(attrs["http.route"], attrs["url.path"], attrs["url.full"])
 	fmt.Sscan(attrs["http.response.status_code"], &r.status)
 	if r.kind == "SRV" {
@@ -57,27 +59,30 @@ func firstNonEmpty(vs ...string) string {
 // live is the view of one attached session: a bounded span list that
 // follows new spans unless paused or scrolled away.
 type live struct {
-	session Session
-	rows    []spanRow // oldest first, at most cap
-	cap     int
-	total   uint64 // spans received
-	cursor  int
-	follow  bool
-	paused  bool
-	held    []spanRow // arrived while paused
-	detail  bool
-	ended   bool
-	rate    rateMeter
-	now     func() time.Time
+	session   Session
+	rows      []spanRow // oldest first, at most cap
+	cap       int
+	total     uint64 // spans received
+	cursor    int
+	follow    bool
+	paused    bool
+	held      []spanRow // arrived while paused
+	detail    bool
+	stats     *statsTable
+	showStats bool
+	ended     bool
+	rate      rateMeter
+	now       func() time.Time
 }
 
 func newLive(s Session, capacity int, now func() time.Time) *live {
-	return &live{session: s, cap: capacity, follow: true, now: now}
+	return &live{session: s, cap: capacity, follow: true, now: now, stats: newStatsTable()}
 }
 
 func (l *live) add(rows []spanRow) {
 	l.total += uint64(len(rows))
 	l.rate.add(l.now(), len(rows))
+	l.stats.add(rows, l.now()) // statistics count every span, paused or not
 	if l.paused {
 		l.held = appendBounded(l.held, rows, l.cap)
 		return
@@ -119,6 +124,9 @@ func (l *live) title() string {
 }
 
 func (l *live) view(st styles, width, height int) string {
+	if l.showStats {
+		return l.stats.view(st, width, height, l.now())
+	}
 	if l.detail && l.cursor < len(l.rows) {
 		return l.detailView(st, width, height)
 	}

@@ -237,9 +237,31 @@ func (m *Model) pickerKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 
 func (m *Model) liveKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	l := m.live
+	if l.showStats {
+		switch {
+		case key.Matches(msg, m.keys.Up):
+			l.stats.move(-1)
+			return m, nil
+		case key.Matches(msg, m.keys.Down):
+			l.stats.move(1)
+			return m, nil
+		case key.Matches(msg, m.keys.Sort):
+			col := int(msg.Runes[0] - '1')
+			if msg.Runes[0] == '0' {
+				col = 9
+			}
+			l.stats.sortOn(col)
+			return m, nil
+		case key.Matches(msg, m.keys.Stats), key.Matches(msg, m.keys.Back):
+			l.showStats = false
+			return m, nil
+		}
+	}
 	switch {
 	case key.Matches(msg, m.keys.Quit):
 		return m, tea.Quit
+	case key.Matches(msg, m.keys.Stats):
+		l.showStats, l.detail = true, false
 	case key.Matches(msg, m.keys.Up):
 		l.move(-1)
 	case key.Matches(msg, m.keys.Down):
@@ -278,7 +300,7 @@ func (m *Model) View() string {
 		body = m.live.view(m.styles, m.width, m.height-3)
 	}
 	if m.showHelp {
-		body = "\n" + m.help.FullHelpView(m.keys.FullHelp())
+		body = m.helpView()
 	}
 	footer := m.help.ShortHelpView(m.keys.ShortHelp())
 	if m.err != nil {
@@ -294,6 +316,20 @@ func (m *Model) View() string {
 	}
 	out = append(out, footer)
 	return fitHeight(lipgloss.JoinVertical(lipgloss.Left, out...), m.height)
+}
+
+// helpView lists every key on its own line, so it fits at 80x24.
+func (m *Model) helpView() string {
+	var b strings.Builder
+	b.WriteString(m.styles.Header.Render("keys") + "  " + m.styles.Dim.Render("(any key closes this)") + "\n")
+	for _, group := range m.keys.FullHelp() {
+		for _, k := range group {
+			h := k.Help()
+			fmt.Fprintf(&b, "  %-9s %s\n", h.Key, h.Desc)
+		}
+	}
+	b.WriteString(m.styles.Dim.Render("  picker: type to filter, enter attaches, esc clears the filter") + "\n")
+	return b.String()
 }
 
 // fitHeight cuts s to at most h lines so the alt screen never scrolls.

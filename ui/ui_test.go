@@ -131,7 +131,7 @@ func TestDetailGolden(t *testing.T) {
 }
 
 func TestHelpGolden(t *testing.T) {
-	tm := teatest.NewTestModel(t, NewModel(testEngine(), Config{}), teatest.WithInitialTermSize(100, 14))
+	tm := teatest.NewTestModel(t, NewModel(testEngine(), Config{}), teatest.WithInitialTermSize(80, 24))
 	waitFor(t, tm, "axum-server")
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("?")})
 	waitFor(t, tm, "detach")
@@ -253,5 +253,67 @@ func TestLiveBufferPauseFollow(t *testing.T) {
 	}
 	if _, cmd := m.Update(runes("q")); cmd == nil {
 		t.Fatal("q did not quit")
+	}
+}
+
+func TestStatsGolden(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242})
+	m.now = func() time.Time { return t0.Add(5 * time.Second) }
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(110, 24))
+	var batch []tracer.Span
+	for i := range 60 {
+		batch = append(batch, testSpan(i, "GET", fmt.Sprintf("/users/%d", i), 200, time.Duration(100+i*10)*time.Microsecond))
+	}
+	for i := range 20 {
+		batch = append(batch, testSpan(100+i, "GET", "/status/500", 500, 2*time.Millisecond))
+	}
+	batch = append(batch, testSpan(200, "GET", "/slow", 200, 51*time.Millisecond))
+	eng.sessions[4242].ch <- batch
+	waitFor(t, tm, "/slow")
+	tm.Send(runes("s"))
+	waitFor(t, tm, "latency of")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+func TestStatsTable(t *testing.T) {
+	st := newStatsTable()
+	var rows []spanRow
+	for i := range 100 {
+		sp := testSpan(i, "GET", fmt.Sprintf("/users/%d", i), 200, time.Duration(i+1)*time.Millisecond)
+		rows = append(rows, newSpanRow(&sp))
+	}
+	for i := range 10 {
+		sp := testSpan(i, "POST", "/orders/3f2a9c1e-aaaa-bbbb-cccc-0123456789ab", 503, time.Millisecond)
+		rows = append(rows, newSpanRow(&sp))
+	}
+	now := t0.Add(3 * time.Second)
+	st.add(rows, t0)
+	got := st.sorted(now)
+	if len(got) != 2 {
+		t.Fatalf("%d routes, want 2 (paths folded)", len(got))
+	}
+	users := got[0]
+	if users.target != "/users/{n}" || users.count != 100 || users.errors != 0 {
+		t.Fatalf("first row %+v", users)
+	}
+	for q, want := range map[float64]time.Duration{50: 50 * time.Millisecond, 90: 90 * time.Millisecond, 99: 99 * time.Millisecond} {
+		if d := users.quantile(q); d < want*98/100 || d > want*102/100 {
+			t.Errorf("p%v = %v, want %v ±2%%", q, d, want)
+		}
+	}
+	if got[1].target != "/orders/{uuid}" || got[1].errPct() != 100 {
+		t.Errorf("second row %s err %.0f%%", got[1].target, got[1].errPct())
+	}
+	if r := users.rate(now); r != 10 {
+		t.Errorf("rate %.1f/s, want 100 spans over 10 s = 10", r)
+	}
+	st.sortOn(5) // ERR%, biggest first
+	if st.sorted(now)[0].target != "/orders/{uuid}" {
+		t.Error("sort by error rate")
+	}
+	st.sortOn(5) // again: reversed
+	if st.sorted(now)[0].target != "/users/{n}" {
+		t.Error("reverse sort")
 	}
 }
