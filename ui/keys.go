@@ -6,7 +6,7 @@ import "github.com/charmbracelet/bubbles/key"
 type keyMap struct {
 	Up, Down, Top, Bottom key.Binding
 	Enter, Back, Pause    key.Binding
-	Stats, Sort           key.Binding
+	Stats, Sort, Filter   key.Binding
 	Detach, Help, Quit    key.Binding
 }
 
@@ -19,6 +19,7 @@ func defaultKeys() keyMap {
 		Enter:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "select / details")),
 		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back / clear filter")),
 		Pause:  key.NewBinding(key.WithKeys(" ", "p"), key.WithHelp("space/p", "pause / resume")),
+		Filter: key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter: text, status>=500, route~users, dur>100ms, kind=client")),
 		Stats:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "spans / per-route stats")),
 		Sort:   key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9", "0"), key.WithHelp("1-9,0", "sort stats by column")),
 		Detach: key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "detach, back to processes")),
@@ -36,7 +37,7 @@ func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom},
 		{k.Enter, k.Back, k.Pause},
-		{k.Stats, k.Sort},
+		{k.Filter, k.Stats, k.Sort},
 		{k.Detach, k.Help, k.Quit},
 	}
 }

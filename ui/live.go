@@ -47,6 +47,16 @@ func newSpanRow(s *tracer.Span) spanRow {
 	return r
 }
 
+// attr returns an attribute's value as text.
+func (r *spanRow) attr(key string) (string, bool) {
+	for _, kv := range r.span.Attrs {
+		if string(kv.Key) == key {
+			return kv.Value.Emit(), true
+		}
+	}
+	return "", false
+}
+
 func firstNonEmpty(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {
@@ -63,7 +73,11 @@ type live struct {
 	rows      []spanRow // oldest first, at most cap
 	cap       int
 	total     uint64 // spans received
-	cursor    int
+	cursor    int    // index into rows
+	vis       []int  // indices of the rows the filter lets through
+	filter    filter
+	typing    bool   // the filter line has the keyboard
+	input     string // filter being typed
 	follow    bool
 	paused    bool
 	held      []spanRow // arrived while paused
@@ -94,11 +108,46 @@ func (l *live) add(rows []spanRow) {
 	before := len(l.rows)
 	l.rows = appendBounded(l.rows, rows, l.cap)
 	dropped := before + len(rows) - len(l.rows)
-	if l.follow {
-		l.cursor = len(l.rows) - 1
-	} else {
-		l.cursor = max(0, l.cursor-dropped)
+	l.cursor = max(0, l.cursor-dropped)
+	l.refilter()
+}
+
+// refilter recomputes the visible rows and keeps the cursor on a visible
+// one: the newest when following, else the nearest at or after it.
+func (l *live) refilter() {
+	l.vis = l.vis[:0]
+	for i := range l.rows {
+		if l.filter.empty() || l.filter.match(&l.rows[i]) {
+			l.vis = append(l.vis, i)
+		}
 	}
+	if len(l.vis) == 0 {
+		l.cursor = 0
+		return
+	}
+	if l.follow {
+		l.cursor = l.vis[len(l.vis)-1]
+		return
+	}
+	l.cursor = l.vis[min(l.pos(), len(l.vis)-1)]
+}
+
+// pos is the cursor's position among the visible rows (or where it would be).
+func (l *live) pos() int {
+	return sort.SearchInts(l.vis, l.cursor)
+}
+
+func (l *live) setFilter(f filter) {
+	l.filter = f
+	l.refilter()
+}
+
+// selected is the row under the cursor, if any is visible.
+func (l *live) selected() (*spanRow, bool) {
+	if len(l.vis) == 0 || l.cursor >= len(l.rows) {
+		return nil, false
+	}
+	return &l.rows[l.cursor], true
 }
 
 // appendBounded appends and keeps the newest n.
@@ -111,11 +160,12 @@ func appendBounded(dst, src []spanRow, n int) []spanRow {
 }
 
 func (l *live) move(d int) {
-	if len(l.rows) == 0 {
+	if len(l.vis) == 0 {
 		return
 	}
-	l.cursor = max(0, min(len(l.rows)-1, l.cursor+d))
-	l.follow = l.cursor == len(l.rows)-1
+	p := max(0, min(len(l.vis)-1, l.pos()+d))
+	l.cursor = l.vis[p]
+	l.follow = p == len(l.vis)-1
 }
 
 func (l *live) title() string {
@@ -127,12 +177,20 @@ func (l *live) view(st styles, width, height int) string {
 	if l.showStats {
 		return l.stats.view(st, width, height, l.now())
 	}
-	if l.detail && l.cursor < len(l.rows) {
-		return l.detailView(st, width, height)
+	if r, ok := l.selected(); ok && l.detail {
+		return l.detailView(r, st, width)
 	}
 	var b strings.Builder
 	header := fmt.Sprintf("%-12s %-3s %-7s %-32s %6s %10s  %s", "TIME", "", "METHOD", "ROUTE / PATH", "STATUS", "DURATION", "PEER")
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
+	if l.typing || !l.filter.empty() {
+		line := "filter: " + l.filter.src
+		if l.typing {
+			line = "filter: " + l.input + "_  (enter applies, esc clears; e.g. status>=500 route~users dur>100ms kind=client)"
+		}
+		b.WriteString(st.Info.Render(clip(line, width)) + "\n")
+		height--
+	}
 	if len(l.rows) == 0 {
 		b.WriteString(st.Dim.Render("  waiting for requests...") + "\n")
 		for _, c := range l.session.Target().Capture {
@@ -140,12 +198,17 @@ func (l *live) view(st styles, width, height int) string {
 		}
 		return b.String()
 	}
-	n := max(1, height-2)
-	start := max(0, min(l.cursor-n/2, len(l.rows)-n))
-	if l.follow {
-		start = max(0, len(l.rows)-n)
+	if len(l.vis) == 0 {
+		b.WriteString(st.Dim.Render("  no span matches the filter") + "\n")
+		return b.String()
 	}
-	for i := start; i < len(l.rows) && i < start+n; i++ {
+	n := max(1, height-2)
+	p := l.pos()
+	start := max(0, min(p-n/2, len(l.vis)-n))
+	if l.follow {
+		start = max(0, len(l.vis)-n)
+	}
+	for _, i := range l.vis[start:min(len(l.vis), start+n)] {
 		r := &l.rows[i]
 		d := r.span.Duration()
 		line := fmt.Sprintf("%-12s %-3s %-7s %-32s %s %s  %s",
@@ -160,8 +223,7 @@ func (l *live) view(st styles, width, height int) string {
 	return b.String()
 }
 
-func (l *live) detailView(st styles, width, height int) string {
-	r := &l.rows[l.cursor]
+func (l *live) detailView(r *spanRow, st styles, width int) string {
 	s := &r.span
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s\n", st.Header.Render(s.Name), st.Dim.Render("(esc: back)"))

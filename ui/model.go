@@ -237,6 +237,34 @@ func (m *Model) pickerKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 
 func (m *Model) liveKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	l := m.live
+	if l.typing {
+		switch msg.Type {
+		case tea.KeyEnter:
+			f, err := parseFilter(l.input)
+			if err != nil {
+				m.err = fmt.Errorf("filter: %w", err)
+				return m, nil
+			}
+			l.typing = false
+			l.setFilter(f)
+		case tea.KeyEsc:
+			l.typing, l.input = false, ""
+			l.setFilter(filter{})
+		case tea.KeyBackspace:
+			if r := []rune(l.input); len(r) > 0 {
+				l.input = string(r[:len(r)-1])
+			}
+		case tea.KeySpace:
+			l.input += " "
+		case tea.KeyRunes:
+			l.input += string(msg.Runes)
+		}
+		return m, nil
+	}
+	if key.Matches(msg, m.keys.Filter) {
+		l.typing, l.input, l.showStats = true, l.filter.src, false
+		return m, nil
+	}
 	if l.showStats {
 		switch {
 		case key.Matches(msg, m.keys.Up):
@@ -267,15 +295,20 @@ func (m *Model) liveKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Down):
 		l.move(1)
 	case key.Matches(msg, m.keys.Top):
-		l.move(-len(l.rows))
+		l.move(-len(l.vis))
 	case key.Matches(msg, m.keys.Bottom):
 		l.follow = true
+		l.refilter()
 	case key.Matches(msg, m.keys.Pause):
 		l.paused = !l.paused
 	case key.Matches(msg, m.keys.Enter):
 		l.detail = !l.detail
 	case key.Matches(msg, m.keys.Back):
-		l.detail = false
+		if l.detail {
+			l.detail = false
+		} else {
+			l.setFilter(filter{})
+		}
 	case key.Matches(msg, m.keys.Detach):
 		if err := l.session.Close(); err != nil {
 			m.err = err
