@@ -22,6 +22,9 @@ type Config struct {
 	PID int
 	// Refresh is the picker's refresh interval.
 	Refresh time.Duration
+	// StartupError is shown at start (for example: no permission to load
+	// BPF programs); the picker still works.
+	StartupError error
 }
 
 type view int
@@ -95,7 +98,7 @@ func Run(engine Engine, cfg Config) error {
 }
 
 func (m *Model) Init() tea.Cmd {
-	if m.cfg.PID > 0 {
+	if m.cfg.PID > 0 && m.cfg.StartupError == nil {
 		m.view = viewAttaching
 		return m.attach(m.cfg.PID)
 	}
@@ -337,7 +340,10 @@ func (m *Model) View() string {
 	}
 	footer := m.help.ShortHelpView(m.keys.ShortHelp())
 	if m.err != nil {
-		footer = m.styles.Error.Render("error: " + m.err.Error())
+		footer = m.styles.Error.Render(clip("error: "+m.err.Error(), m.width))
+	}
+	if e := m.cfg.StartupError; e != nil { // stays until the user quits
+		footer = m.styles.Error.Render(clip(e.Error(), m.width)) + "\n" + footer
 	}
 	status := ""
 	if m.view == viewLive {

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,5 +316,16 @@ func TestStatsTable(t *testing.T) {
 	st.sortOn(5) // again: reversed
 	if st.sorted(now)[0].target != "/users/{n}" {
 		t.Error("reverse sort")
+	}
+}
+
+// A tracer that could not load still lets the user look at processes, and
+// says why attaching is impossible.
+func TestStartupErrorShown(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{StartupError: fmt.Errorf("cannot trace: operation not permitted")})
+	m = update(m, m.Init()(), runes("x"), tea.KeyMsg{Type: tea.KeyEsc})
+	if v := m.View(); !strings.Contains(v, "cannot trace: operation not permitted") || !strings.Contains(v, "axum-server") {
+		t.Fatalf("view:\n%s", v)
 	}
 }
