@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
@@ -26,18 +27,25 @@ type engine struct {
 	log    *slog.Logger
 	cache  *symbols.Cache
 	buffer int
-	export func(tracer.Span) // optional: forward every span to an exporter
+	pipe   *export.Pipeline // optional: every span is forwarded there too
+	to     string           // where pipe sends spans, for the status bar
+	// loadErr is why the tracer could not be loaded (t is nil then).
+	loadErr error
 
 	mu  sync.Mutex
 	cur *session
 }
 
-func newEngine(t *tracer.Tracer, log *slog.Logger, buffer int, export func(tracer.Span)) *engine {
-	return &engine{t: t, log: log, cache: symbols.NewCache(256, symbols.Options{}), buffer: buffer, export: export}
+func newEngine(t *tracer.Tracer, log *slog.Logger, buffer int, pipe *export.Pipeline, to string) *engine {
+	return &engine{t: t, log: log, cache: symbols.NewCache(256, symbols.Options{}), buffer: buffer, pipe: pipe, to: to}
 }
 
 // run is the tracer loop; it ends with ctx.
 func (e *engine) run(ctx context.Context) error {
+	if e.t == nil {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	return e.t.Run(ctx, e.emit)
 }
 
@@ -48,8 +56,8 @@ func (e *engine) emit(s tracer.Span) {
 	if cur != nil && uint32(cur.target.PID) == s.PID {
 		cur.push(s)
 	}
-	if e.export != nil {
-		e.export(s)
+	if e.pipe != nil {
+		e.pipe.Export(s)
 	}
 }
 
@@ -60,6 +68,9 @@ func (e *engine) exited(pid uint32) {
 	e.mu.Unlock()
 	if cur != nil && cur.target.PID == pid {
 		cur.end(fmt.Errorf("pid %d exited", pid))
+	}
+	if e.pipe != nil {
+		e.pipe.Remove(pid)
 	}
 }
 
@@ -92,9 +103,18 @@ func uiProcess(p symbols.Process) ui.Process {
 }
 
 func (e *engine) Attach(pid int) (ui.Session, error) {
+	if e.t == nil {
+		return nil, e.loadErr
+	}
 	tg, err := e.t.Attach(pid)
 	if err != nil {
 		return nil, err
+	}
+	if e.pipe != nil {
+		if err := e.pipe.Add(context.Background(), tg); err != nil {
+			e.t.Detach(pid)
+			return nil, err
+		}
 	}
 	s := &session{e: e, target: tg, ch: make(chan []tracer.Span, 1), done: make(chan struct{}), cap: e.buffer}
 	e.mu.Lock()
@@ -135,7 +155,11 @@ func (s *session) Err() error {
 func (s *session) Stats() ui.SessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return ui.SessionStats{Lost: s.e.t.Lost(), Dropped: s.dropped}
+	st := ui.SessionStats{Lost: s.e.t.Lost(), Dropped: s.dropped}
+	if p := s.e.pipe; p != nil {
+		st.Export = fmt.Sprintf("%s: %d sent, %d dropped", s.e.to, p.Exported(), p.Dropped())
+	}
+	return st
 }
 
 // push queues a span for the next batch. Past the UI's buffer size the
@@ -197,6 +221,9 @@ func (s *session) Close() error {
 		s.e.cur = nil
 	}
 	s.e.mu.Unlock()
+	if s.e.pipe != nil {
+		s.e.pipe.Remove(s.target.PID)
+	}
 	if err := s.e.t.Detach(int(s.target.PID)); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

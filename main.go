@@ -17,12 +17,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"golang.org/x/term"
 
 	"github.com/rustscope/rustscope/export"
@@ -36,17 +37,6 @@ const (
 	exitRuntime = 1 // attach or capture failed
 	exitUsage   = 2 // invalid flags or environment
 )
-
-// config is every option; flags override the OTEL_* environment.
-type config struct {
-	pid          int
-	stdout       bool
-	headless     bool
-	serviceName  string
-	logFile      string
-	captureBytes int
-	buffer       int
-}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -69,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitUsage
 	}
-	interactive := !cfg.headless && !cfg.stdout && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	interactive := !cfg.headless && !cfg.stdout && cfg.exe == "" && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	if interactive {
 		if cfg.logFile == "" {
 			cfg.logFile = defaultLogFile()
@@ -86,12 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if cfg.pid == 0 {
-		fmt.Fprintln(stderr, "rustscope: no target: set --pid or OTEL_TARGET_PID")
-		return exitUsage
-	}
-	if !cfg.stdout {
-		fmt.Fprintln(stderr, "rustscope: no exporter: set --stdout or OTEL_STDOUT=true")
+	if cfg.pid == 0 && cfg.exe == "" {
+		fmt.Fprintln(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID or --exe / OTEL_TARGET_EXE")
 		return exitUsage
 	}
 	log, closeLog, err := openLog(cfg.logFile, stderr)
@@ -107,66 +93,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	var cfg config
-	fs := flag.NewFlagSet("rustscope", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&cfg.pid, "pid", 0, "trace the process with this PID (env OTEL_TARGET_PID)")
-	fs.BoolVar(&cfg.stdout, "stdout", false, "print spans as JSON lines on stdout (env OTEL_STDOUT=true)")
-	fs.BoolVar(&cfg.headless, "headless", false, "run without the terminal UI")
-	fs.StringVar(&cfg.serviceName, "service-name", "", "service.name of exported spans (env OTEL_SERVICE_NAME; default: the executable's name)")
-	fs.StringVar(&cfg.logFile, "log-file", "", "write logs to this file (default: stderr when headless, "+defaultLogFile()+" with the UI)")
-	fs.IntVar(&cfg.buffer, "buffer", 10000, "spans the terminal UI keeps")
-	fs.IntVar(&cfg.captureBytes, "capture-bytes", tracer.DefaultCaptureBytes, "bytes copied from each socket read/write (max "+strconv.Itoa(tracer.MaxCaptureBytes)+")")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage:
-  rustscope [flags]                 terminal UI, or headless with --pid/--stdout
-  rustscope list [--json]           running Rust processes and how they can be traced
-  rustscope inspect PID|PATH        what rustscope finds in a binary and where it attaches
-
-Traces HTTP requests of running Rust processes with eBPF. Needs root.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if v := getenv("OTEL_TARGET_PID"); v != "" && !set["pid"] {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return cfg, fmt.Errorf("OTEL_TARGET_PID=%q: not a process ID", v)
-		}
-		cfg.pid = n
-	}
-	if v := getenv("OTEL_STDOUT"); v != "" && !set["stdout"] {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, fmt.Errorf("OTEL_STDOUT=%q: want true or false", v)
-		}
-		cfg.stdout = b
-	}
-	if v := getenv("OTEL_SERVICE_NAME"); v != "" && !set["service-name"] {
-		cfg.serviceName = v
-	}
-	if cfg.pid < 0 {
-		return cfg, fmt.Errorf("--pid %d: not a process ID", cfg.pid)
-	}
-	if cfg.buffer < 100 {
-		return cfg, fmt.Errorf("--buffer %d: want at least 100", cfg.buffer)
-	}
-	if cfg.captureBytes < 64 || cfg.captureBytes > tracer.MaxCaptureBytes {
-		return cfg, fmt.Errorf("--capture-bytes %d: want 64 to %d", cfg.captureBytes, tracer.MaxCaptureBytes)
-	}
-	return cfg, nil
-}
-
 // defaultLogFile is where the UI logs: nothing may be printed behind it.
 func defaultLogFile() string {
 	dir, err := os.UserCacheDir()
@@ -177,21 +103,51 @@ func defaultLogFile() string {
 }
 
 // runUI runs the terminal UI over one tracer for the program's lifetime.
+// Spans are forwarded to the configured exporters only when the user asked
+// for an exporter or an endpoint; never to stdout, which the UI owns.
 func runUI(cfg config, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
+	var pipe *export.Pipeline
+	exportTo := ""
+	if cfg.exportSet {
+		ec := cfg.export
+		ec.Exporters = slices.DeleteFunc(slices.Clone(ec.Exporters), func(e string) bool { return e == export.ExporterConsole })
+		if len(ec.Exporters) > 0 {
+			var err error
+			if pipe, err = export.New(ctx, ec, io.Discard); err != nil {
+				return err
+			}
+			exportTo = ec.Describe()
+		}
+	}
 	var eng *engine
 	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log, OnExit: func(pid uint32) { eng.exited(pid) }})
 	if err != nil {
-		return err
+		// The picker still works (as far as /proc is readable); attaching
+		// says why it cannot, in the UI.
+		log.Error("load tracer", "err", err)
+		err = fmt.Errorf("cannot trace: %w (rustscope needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
+		eng = newEngine(nil, log, cfg.buffer, pipe, exportTo)
+		eng.loadErr = err
+	} else {
+		defer t.Close()
+		eng = newEngine(t, log, cfg.buffer, pipe, exportTo)
 	}
-	defer t.Close()
-	eng = newEngine(t, log, cfg.buffer, nil)
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- eng.run(ctx) }()
-	uiErr := ui.Run(eng, ui.Config{PID: cfg.pid, Buffer: cfg.buffer})
+	uiErr := ui.Run(eng, ui.Config{PID: cfg.pid, Buffer: cfg.buffer, StartupError: eng.loadErr})
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("tracer stopped", "err", err)
+	}
+	if pipe != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := pipe.Shutdown(sctx); err != nil {
+			log.Warn("flush spans", "err", err)
+		}
 	}
 	return uiErr
 }
@@ -211,60 +167,126 @@ func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
 	return slog.New(slog.NewTextHandler(f, nil)), func() { f.Close() }, nil
 }
 
-// headless attaches to cfg.pid and exports spans until SIGINT/SIGTERM or
-// until the target exits.
+// dropReportInterval is how often, at most, headless mode reports dropped
+// spans on stderr.
+const dropReportInterval = 10 * time.Second
+
+// headless attaches to cfg.pid, or to every process running cfg.exe as it
+// appears, and exports spans until SIGINT/SIGTERM, or until the process
+// given by PID exits. Spans of finished requests are flushed on the way out.
 func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// The SDK reports export failures through the global handler: they are
+	// counted and summarised below, so log them at debug level only.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
+
+	pipe, err := export.New(ctx, cfg.export, stdout)
+	if err != nil {
+		return err
+	}
 	var exited atomic.Bool
+	var w *watcher
 	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log, OnExit: func(pid uint32) {
-		if int(pid) == cfg.pid {
+		pipe.Remove(pid)
+		if cfg.pid != 0 && int(pid) == cfg.pid {
 			exited.Store(true)
 			cancel()
+			return
+		}
+		if w != nil {
+			w.exited(pid)
 		}
 	}})
 	if err != nil {
+		pipe.Shutdown(context.Background())
 		return err
 	}
 	defer t.Close()
-	tg, err := t.Attach(cfg.pid)
-	if err != nil {
-		return err
+
+	attach := func(pid int) error {
+		tg, err := t.Attach(pid)
+		if err != nil {
+			return err
+		}
+		if err := pipe.Add(ctx, tg); err != nil {
+			t.Detach(pid)
+			return err
+		}
+		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, describeTarget(tg),
+			strings.Join(tg.Capture, "; "), cfg.export.Describe())
+		return nil
 	}
-	res, err := export.Resource(ctx, cfg.serviceName, tg)
-	if err != nil {
-		return err
+	if cfg.pid != 0 {
+		if err := attach(cfg.pid); err != nil {
+			pipe.Shutdown(context.Background())
+			return err
+		}
+	} else {
+		w = newWatcher(cfg.exe, log, stderr, attach)
+		fmt.Fprintf(stderr, "rustscope: waiting for processes running %s\n", cfg.exe)
+		go w.run(ctx)
 	}
-	exp, err := export.NewStdout(stdout, res)
-	if err != nil {
-		return err
+
+	go reportDrops(ctx, pipe, stderr)
+	runErr := t.Run(ctx, pipe.Export)
+
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := pipe.Shutdown(sctx); err != nil {
+		log.Warn("flush spans", "err", err)
 	}
+	c := t.Counters()
+	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost(),
+		"exported", pipe.Exported(), "dropped", pipe.Dropped())
+	if n := pipe.Dropped(); n > 0 {
+		fmt.Fprintf(stderr, "rustscope: %d spans dropped in all\n", n)
+	}
+	switch {
+	case exited.Load():
+		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", cfg.pid)
+		return nil
+	case errors.Is(runErr, context.Canceled):
+		return nil
+	default:
+		return runErr
+	}
+}
+
+func describeTarget(tg *tracer.Target) string {
 	desc := tg.Comm
 	if tg.Analysis != nil {
 		if s := tg.Analysis.Summary("hyper", "axum", "tonic", "reqwest"); s != "" {
 			desc += " (" + s + ")"
 		}
 	}
-	fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s\n", tg.PID, desc, strings.Join(tg.Capture, "; "))
+	return desc
+}
 
-	runErr := t.Run(ctx, exp.Export)
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := exp.Shutdown(sctx); err != nil {
-		log.Warn("flush spans", "err", err)
-	}
-	c := t.Counters()
-	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost())
-	switch {
-	case exited.Load():
-		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", tg.PID)
-		return nil
-	case errors.Is(runErr, context.Canceled):
-		return nil
-	default:
-		return runErr
+// reportDrops prints a line on stderr when spans were dropped since the
+// last report, at most once per dropReportInterval.
+func reportDrops(ctx context.Context, pipe *export.Pipeline, stderr io.Writer) {
+	tick := time.NewTicker(dropReportInterval)
+	defer tick.Stop()
+	var last uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n := pipe.Dropped()
+		if n == last {
+			continue
+		}
+		msg := fmt.Sprintf("rustscope: %d spans dropped in the last %v (%d in all)", n-last, dropReportInterval, n)
+		if err := pipe.LastError(); err != nil {
+			msg += ": " + err.Error()
+		}
+		fmt.Fprintln(stderr, msg)
+		last = n
 	}
 }

@@ -4,10 +4,12 @@
 //
 // Syscall tracepoints (no kprobes on this class of kernel) see every
 // read/write-family call of the target's threads. Enter saves the arguments
-// per thread; exit, knowing how many bytes moved, copies up to capture_max
-// of them into the ring buffer. Connections are keyed by (tgid, fd) and
-// announced once (CONN_OPEN with role and addresses) before their first
-// data, so user space never has to look at /proc to learn what a fd is.
+// per thread; exit, knowing how many bytes moved, copies the first
+// capture_max of them into the ring buffer, plus the HTTP/1 framing bytes
+// that lie beyond them (see "capture planner" below). Connections are keyed
+// by (tgid, fd) and announced once (CONN_OPEN with role and addresses)
+// before their first data, so user space never has to look at /proc to
+// learn what a fd is.
 
 #include "vmlinux.h"
 #include "bpf_helpers.h"
@@ -18,7 +20,11 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define CAPTURE_BUF 8192  // per-event copy limit; capture_max may lower it
-#define MAX_IOV 8         // iovecs followed per readv/writev/msghdr
+#define MAX_IOV 64        // iovecs followed per readv/writev/msghdr (hyper writes up to 64)
+#define CHUNK_WIN 64      // bytes captured at a chunk boundary: CRLF, size line, extension
+#define MAX_HEAD (64 << 10) // longest head followed (the parser's bound too)
+#define MAX_RECORDS 512   // records one syscall may emit
+#define WALK_STEPS (1 << 17) // planner steps per syscall
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
@@ -45,11 +51,34 @@ struct conn_key {
 	__s32 fd;
 };
 
+// framing is the capture planner's view of one direction of a connection:
+// just enough HTTP/1 to know where the bytes the parser needs (heads,
+// chunk-size lines, trailers) lie in a long syscall. It is a hint only: user
+// space parses everything again and decides. A wrong guess costs a few
+// extra bytes or loses track until a syscall starts a message again, which
+// is no worse than capturing prefixes alone.
+struct framing {
+	__u64 remain; // M_BODY, M_DATA: bytes left; M_SIZE: chunk size so far
+	__u64 cl;     // Content-Length of the head being read
+	__u32 head;   // bytes of the head so far (bounded by MAX_HEAD)
+	__u16 code;   // status code of a response head
+	__u8 mode;    // enum mode
+	__u8 idx;     // M_LINE1: line bytes; M_NAME: bytes matched; M_CL, M_SIZE: digits; M_TE: "chunked" matched
+	__u8 cand;    // M_NAME: header names still matching
+	__u8 flags;   // F_*
+	__u8 _pad[6];
+};
+
 struct conn_info {
-	__u32 seq;    // data events emitted or attempted; a jump means loss
+	// Data records emitted or attempted per direction; a jump means loss.
+	// Per direction because a program may read and write one socket from
+	// two threads at once: a shared counter raced, and records of the two
+	// directions reach the ring in either order.
+	__u32 seq[2];
 	__u8 role;
 	__u8 ignore;  // not a TCP socket: skip quickly
-	__u8 _pad[2];
+	__u8 _pad[6];
+	struct framing fr[2]; // capture planner state per direction
 };
 
 // wire_event is the one record type in the ring buffer; data follows it.
@@ -58,9 +87,10 @@ struct wire_event {
 	__u32 tgid;
 	__u32 tid;
 	__s32 fd;
-	__u32 seq;     // per connection, data events only
-	__u32 size;    // bytes the syscall moved
-	__u32 len;     // bytes captured after this header
+	__u32 seq;     // per connection and direction, data events only
+	__u32 size;    // bytes of the syscall this record accounts for: the
+	               // records of one syscall cover it back to back
+	__u32 len;     // bytes captured after this header: the first len of size
 	__u8 kind;     // enum ev_kind
 	__u8 dir;      // enum direction
 	__u8 role;     // enum role (open)
@@ -243,27 +273,585 @@ static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u8 
 	return 0;
 }
 
-// copy_iov appends up to MAX_IOV iovecs' bytes to data, at most want bytes.
-static __always_inline __u32 copy_iov(__u8 *data, const struct iovec *iov, __u32 cnt, __u32 want)
+// ---- capture planner ------------------------------------------------------
+//
+// Copying the first capture_max bytes of each syscall is enough for the
+// HTTP/1 parser as long as everything it needs lies there. Two things do
+// not: the rest of a head longer than capture_max, and the chunk-size lines
+// of a chunked body read or written in large pieces (a 64 KiB read of a
+// chunked upload holds several). Without them the parser loses sync, the
+// span is lost or its body size is wrong.
+//
+// So exit walks the syscall's bytes with the direction's framing state: it
+// follows heads byte by byte (end, Content-Length, Transfer-Encoding,
+// status code), jumps over bodies and chunk data by count, and reads
+// chunk-size lines and trailers. Where it needs bytes beyond what is
+// captured it captures another window. The records of one syscall cover it
+// back to back: each accounts for `size` bytes from where the previous one
+// ended, of which the first `len` are captured. User space feeds them in
+// order as it always did (captured bytes, then a count of uncaptured ones),
+// so it needs no notion of windows, and skips bodies by count exactly.
+
+enum mode {
+	M_IDLE = 0, // between messages: one may start at a boundary
+	M_LINE1,    // first line of a head
+	M_LSTART,   // start of a header line
+	M_NAME,     // header name, matched against Content-Length / Transfer-Encoding
+	M_CL,       // Content-Length value
+	M_TE,       // Transfer-Encoding value
+	M_SKIP,     // rest of a header line
+	M_HEAD_CR,  // CR of the empty line that ends the head
+	M_BODY,     // Content-Length body: remain bytes left
+	M_CRLF,     // CRLF after chunk data (chunk states from here on)
+	M_CRLF_LF,  // its LF
+	M_SIZE,     // chunk-size digits
+	M_EXT,      // chunk extension, up to LF
+	M_DATA,     // chunk data: remain bytes left
+	M_TLSTART,  // start of a trailer line, or the final empty line
+	M_TCR,      // CR of the final empty line
+	M_TSKIP,    // rest of a trailer line
+};
+
+#define F_RESP 1    // the head is a response
+#define F_CL 2      // it has a Content-Length
+#define F_CHUNKED 4 // its last transfer coding is chunked
+#define CAND_CL 1
+#define CAND_TE 2
+
+// Lower-case header names and tokens, little-endian, 8 bytes per word.
+#define CL_0 0x2d746e65746e6f63ULL // "content-"
+#define CL_1 0x3a6874676e656cULL   // "length:"
+#define CL_LEN 15
+#define TE_0 0x726566736e617274ULL // "transfer"
+#define TE_1 0x6e69646f636e652dULL // "-encodin"
+#define TE_2 0x3a67ULL             // "g:"
+#define TE_LEN 18
+#define CHUNKED 0x64656b6e756863ULL // "chunked"
+// Message starts: "HTTP/1." and request methods followed by a space.
+#define HTTP1 0x2e312f50545448ULL
+#define GET_ 0x20544547ULL
+#define PUT_ 0x20545550ULL
+#define POST_ 0x2054534f50ULL
+#define HEAD_ 0x2044414548ULL
+#define PATCH_ 0x204843544150ULL
+#define TRACE_ 0x204543415254ULL
+#define DELETE_ 0x204554454c4544ULL
+#define OPTIONS_ 0x20534e4f4954504fULL
+#define CONNECT_ 0x205443454e4e4f43ULL
+
+// walk is one syscall's planning state. It lives in a per-CPU map, not on
+// the stack: the verifier does not track map contents, so the bpf_loop
+// callbacks that advance it verify once instead of once per state.
+struct walk {
+	__u64 buf;      // plain buffer, or 0
+	__u64 iov;      // iovec array, or 0
+	__u64 cur_at;   // iovec cursor: stream offset of iovec cur,
+	__u64 cur_base; // its base
+	__u64 cur_len;  // and length
+	__u64 ret;      // bytes the syscall moved
+	__u64 pos;      // planner position
+	__u64 win;      // start of the pending record
+	__u64 cp_off;   // copy in progress: stream offset,
+	__u32 cp_n;     // bytes wanted
+	__u32 cp_got;   // and copied
+	__u32 win_len;  // bytes captured for the pending record
+	__u32 iovcnt;
+	__u32 cur;      // index of the cursor's iovec
+	__u32 seq;      // sequence number of the next record
+	__u32 limit;    // capture_max
+	__u32 records;  // records emitted
+	__u8 boundary;  // M_IDLE: a message may start at pos
+	__u8 loaded;    // the cursor holds an iovec
+	__u8 _pad[6];
+	struct framing f;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} walk_map SEC(".maps");
+
+static __always_inline struct walk *get_walk(void)
 {
-	__u32 off = 0;
-#pragma unroll
-	for (int i = 0; i < MAX_IOV; i++) {
-		if (i >= cnt || off >= want)
-			break;
-		struct iovec v = {};
-		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
-			break;
-		__u32 n = v.iov_len;
-		if (n > want - off)
-			n = want - off;
-		off &= CAPTURE_BUF - 1;
-		n &= CAPTURE_BUF - 1;
-		if (n && bpf_probe_read_user(&data[off], n, v.iov_base))
-			break;
-		off += n;
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&walk_map, &zero);
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+// copy_step moves the iovec cursor one iovec on, or copies from the
+// cursor's iovec into the scratch data. Windows start at increasing offsets
+// except when one is cut short and restarted, which rewinds the cursor.
+static long copy_step(__u32 i, void *unused)
+{
+	struct walk *w = get_walk();
+	if (!w || w->cp_got >= w->cp_n)
+		return 1;
+	if (w->loaded && w->cp_off < w->cur_at) {
+		w->loaded = 0;
+		w->cur_at = 0;
+		w->cur_len = 0;
+		return 0;
 	}
-	return off;
+	if (!w->loaded || w->cp_off >= w->cur_at + w->cur_len) {
+		__u32 next = w->loaded ? w->cur + 1 : 0;
+		if (next >= w->iovcnt || next >= MAX_IOV)
+			return 1;
+		struct iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(w->iov + (__u64)next * sizeof(struct iovec))))
+			return 1;
+		if (w->loaded)
+			w->cur_at += w->cur_len;
+		w->cur = next;
+		w->cur_base = (__u64)v.iov_base;
+		w->cur_len = v.iov_len;
+		w->loaded = 1;
+		return 0;
+	}
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 1;
+	__u64 in = w->cp_off - w->cur_at;
+	__u64 take = w->cur_len - in;
+	if (take > w->cp_n - w->cp_got)
+		take = w->cp_n - w->cp_got;
+	__u32 at = w->cp_got & (CAPTURE_BUF - 1);
+	__u32 t = take & (CAPTURE_BUF - 1);
+	if (t && bpf_probe_read_user(&s->data[at], t, (void *)(w->cur_base + in)))
+		return 1;
+	w->cp_got += t;
+	w->cp_off += t;
+	return 0;
+}
+
+// load_window captures up to size bytes at pos as the pending record.
+static __always_inline void load_window(struct walk *w, struct scratch *s, __u32 size)
+{
+	__u64 n = w->ret - w->pos;
+	if (n > size)
+		n = size;
+	if (n > w->limit)
+		n = w->limit;
+	n &= CAPTURE_BUF - 1;
+	w->win = w->pos;
+	w->win_len = 0;
+	if (!n)
+		return;
+	if (!w->iov) {
+		if (bpf_probe_read_user(s->data, n, (void *)(w->buf + w->pos)) == 0)
+			w->win_len = n;
+		return;
+	}
+	w->cp_off = w->pos;
+	w->cp_n = n;
+	w->cp_got = 0;
+	bpf_loop(2 * MAX_IOV + 2, copy_step, NULL, 0);
+	w->win_len = w->cp_got;
+}
+
+// emit sends the pending record, covering the syscall up to end.
+static __always_inline void emit(struct walk *w, struct scratch *s, __u64 end)
+{
+	__u64 size = end - w->win;
+	__u32 len = w->win_len;
+	if (len > size)
+		len = size;
+	s->ev.seq = w->seq++;
+	s->ev.size = size;
+	s->ev.len = len;
+	w->records++;
+	submit(s, sizeof(s->ev) + (len & (CAPTURE_BUF - 1)));
+}
+
+// next_window ends the pending record at pos and captures a new one there.
+static __always_inline int next_window(struct walk *w, struct scratch *s, __u32 size)
+{
+	if (w->records >= MAX_RECORDS - 1)
+		return 0;
+	if (w->pos > w->win)
+		emit(w, s, w->pos);
+	load_window(w, s, size);
+	return 1;
+}
+
+// desync gives up on the framing until a message start at a syscall start.
+static __always_inline long desync(struct walk *w)
+{
+	w->f.mode = M_IDLE;
+	w->boundary = 0;
+	return 1;
+}
+
+static __always_inline long msg_end(struct walk *w)
+{
+	w->f.mode = M_IDLE;
+	w->boundary = 1;
+	return 0;
+}
+
+static __always_inline void chunk_line(struct framing *f)
+{
+	f->mode = M_SIZE;
+	f->remain = 0;
+	f->idx = 0;
+}
+
+static __always_inline long head_end(struct walk *w, struct framing *f)
+{
+	__u16 code = f->code;
+	if ((f->flags & F_RESP) && (code < 200 || code == 204 || code == 304))
+		return msg_end(w); // interim, no content, not modified: no body
+	if (f->flags & F_CHUNKED) {
+		chunk_line(f);
+		return 0;
+	}
+	if ((f->flags & F_CL) && f->cl) {
+		f->mode = M_BODY;
+		f->remain = f->cl;
+		return 0;
+	}
+	return msg_end(w); // no body, or one delimited by close
+}
+
+static __always_inline long chunk_size_end(struct framing *f)
+{
+	f->mode = f->remain ? M_DATA : M_TLSTART;
+	return 0;
+}
+
+static __always_inline __u8 name_byte(__u64 w0, __u64 w1, __u64 w2, __u32 i)
+{
+	if (i < 8)
+		return w0 >> (i * 8);
+	if (i < 16)
+		return w1 >> ((i - 8) * 8);
+	return w2 >> ((i - 16) * 8);
+}
+
+// byte advances the framing by one byte of a head, chunk line or trailer.
+static __always_inline long byte(struct walk *w, struct framing *f, __u8 ch)
+{
+	__u8 lc = ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+	if (f->mode <= M_HEAD_CR && ++f->head > MAX_HEAD)
+		return desync(w);
+	switch (f->mode) {
+	case M_LINE1:
+		if ((f->flags & F_RESP) && f->idx >= 9 && f->idx <= 11) {
+			if (ch < '0' || ch > '9')
+				return desync(w);
+			f->code = f->code * 10 + (ch - '0');
+		}
+		if (f->idx < 255)
+			f->idx++;
+		if (ch == '\n')
+			f->mode = M_LSTART;
+		return 0;
+	case M_LSTART:
+		if (ch == '\r') {
+			f->mode = M_HEAD_CR;
+			return 0;
+		}
+		if (ch == '\n')
+			return head_end(w, f);
+		f->cand = (lc == 'c' ? CAND_CL : 0) | (lc == 't' ? CAND_TE : 0);
+		f->idx = 1;
+		f->mode = f->cand ? M_NAME : M_SKIP;
+		return 0;
+	case M_NAME:
+		if ((f->cand & CAND_CL) && (f->idx >= CL_LEN || lc != name_byte(CL_0, CL_1, 0, f->idx)))
+			f->cand &= ~CAND_CL;
+		if ((f->cand & CAND_TE) && (f->idx >= TE_LEN || lc != name_byte(TE_0, TE_1, TE_2, f->idx)))
+			f->cand &= ~CAND_TE;
+		if (!f->cand) {
+			f->mode = ch == '\n' ? M_LSTART : M_SKIP;
+			return 0;
+		}
+		f->idx++;
+		if ((f->cand & CAND_CL) && f->idx == CL_LEN) {
+			f->mode = M_CL;
+			f->flags |= F_CL;
+			f->cl = 0;
+			f->idx = 0;
+		} else if ((f->cand & CAND_TE) && f->idx == TE_LEN) {
+			f->mode = M_TE;
+			f->flags &= ~F_CHUNKED;
+			f->idx = 0;
+		}
+		return 0;
+	case M_CL:
+		if (ch >= '0' && ch <= '9') {
+			if (f->idx >= 18) {
+				f->flags &= ~F_CL;
+				f->mode = M_SKIP;
+				return 0;
+			}
+			f->cl = f->cl * 10 + (ch - '0');
+			f->idx++;
+		} else if (ch == '\n') {
+			f->mode = M_LSTART;
+		} else if (ch != ' ' && ch != '\t' && ch != '\r') {
+			if (ch != ',') // "n, n" repeats the value; anything else: unknown length
+				f->flags &= ~F_CL;
+			f->mode = M_SKIP;
+		}
+		return 0;
+	case M_TE: // is "chunked" the last coding?
+		if (ch == '\n') {
+			if (f->idx == 7)
+				f->flags |= F_CHUNKED;
+			else
+				f->flags &= ~F_CHUNKED;
+			f->mode = M_LSTART;
+		} else if (ch == ' ' || ch == '\t' || ch == '\r') {
+			if (f->idx != 7)
+				f->idx = 0;
+		} else if (f->idx < 7 && lc == (__u8)(CHUNKED >> (f->idx * 8))) {
+			f->idx++;
+		} else {
+			f->idx = lc == 'c' ? 1 : 0;
+		}
+		return 0;
+	case M_SKIP:
+		if (ch == '\n')
+			f->mode = M_LSTART;
+		return 0;
+	case M_HEAD_CR:
+		if (ch == '\n')
+			return head_end(w, f);
+		f->mode = M_SKIP;
+		return 0;
+	case M_CRLF:
+		if (ch == '\r') {
+			f->mode = M_CRLF_LF;
+			return 0;
+		}
+		if (ch == '\n') {
+			chunk_line(f);
+			return 0;
+		}
+		return desync(w);
+	case M_CRLF_LF:
+		if (ch != '\n')
+			return desync(w);
+		chunk_line(f);
+		return 0;
+	case M_SIZE: {
+		__u8 d;
+		if (ch >= '0' && ch <= '9')
+			d = ch - '0';
+		else if (lc >= 'a' && lc <= 'f')
+			d = lc - 'a' + 10;
+		else if (ch == '\n')
+			return f->idx ? chunk_size_end(f) : desync(w);
+		else if (ch == '\r')
+			return 0;
+		else if ((ch == ';' || ch == ' ' || ch == '\t') && f->idx) {
+			f->mode = M_EXT;
+			return 0;
+		} else
+			return desync(w);
+		if (f->idx >= 15)
+			return desync(w);
+		f->remain = f->remain << 4 | d;
+		f->idx++;
+		return 0;
+	}
+	case M_EXT:
+		if (ch == '\n')
+			return chunk_size_end(f);
+		return 0;
+	case M_TLSTART:
+		if (ch == '\r')
+			f->mode = M_TCR;
+		else if (ch == '\n')
+			return msg_end(w);
+		else
+			f->mode = M_TSKIP;
+		return 0;
+	case M_TCR:
+		if (ch == '\n')
+			return msg_end(w);
+		f->mode = M_TSKIP;
+		return 0;
+	case M_TSKIP:
+		if (ch == '\n')
+			f->mode = M_TLSTART;
+		return 0;
+	}
+	return desync(w);
+}
+
+static __always_inline int has_lf(__u64 x)
+{
+	__u64 y = x ^ 0x0a0a0a0a0a0a0a0aULL;
+	return ((y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL) != 0;
+}
+
+// lf_index is the index of the first LF in x, which has one.
+static __always_inline __u32 lf_index(__u64 x)
+{
+#pragma unroll
+	for (int k = 0; k < 7; k++)
+		if (((x >> (8 * k)) & 0xff) == '\n')
+			return k;
+	return 7;
+}
+
+static __always_inline __u64 load8(struct scratch *s, __u32 at)
+{
+	return *(__u64 *)&s->data[at & (CAPTURE_BUF - 1)];
+}
+
+// ORing 0x20 lower-cases letters and keeps '-' and ':' (a CR or 0x1a in a
+// header name could pass for them: harmless in a hint).
+#define LOWER 0x2020202020202020ULL
+
+// line_start handles the start of a header line whose whole name is in the
+// window: it compares the name with the two that matter at once.
+static __always_inline long line_start(struct walk *w, struct scratch *s, __u32 at)
+{
+	struct framing *f = &w->f;
+	__u64 w0 = load8(s, at) | LOWER;
+	__u64 w1 = load8(s, at + 8) | LOWER;
+	if (w0 == CL_0 && (w1 & 0xffffffffffffffULL) == CL_1) {
+		w->pos += CL_LEN;
+		f->head += CL_LEN;
+		f->mode = M_CL;
+		f->flags |= F_CL;
+		f->cl = 0;
+		f->idx = 0;
+		return 0;
+	}
+	if (w0 == TE_0 && w1 == TE_1 && ((load8(s, at + 16) | LOWER) & 0xffff) == TE_2) {
+		w->pos += TE_LEN;
+		f->head += TE_LEN;
+		f->mode = M_TE;
+		f->flags &= ~F_CHUNKED;
+		f->idx = 0;
+		return 0;
+	}
+	__u8 ch = s->data[at & (CAPTURE_BUF - 1)];
+	if (ch == '\r' || ch == '\n')
+		return -1; // the empty line: byte by byte
+	w->pos++;
+	f->head++;
+	f->mode = M_SKIP;
+	return 0;
+}
+
+static __always_inline int is_method(__u64 x)
+{
+	__u64 x4 = x & 0xffffffffULL, x5 = x & 0xffffffffffULL, x6 = x & 0xffffffffffffULL,
+	      x7 = x & 0xffffffffffffffULL;
+	return x4 == GET_ || x4 == PUT_ || x5 == POST_ || x5 == HEAD_ || x6 == PATCH_ ||
+	       x6 == TRACE_ || x7 == DELETE_ || x == OPTIONS_ || x == CONNECT_;
+}
+
+// idle looks for a message start at pos, a message boundary.
+static __always_inline long idle(struct walk *w, struct scratch *s)
+{
+	if (!w->boundary)
+		return 1;
+	__u64 end = w->win + w->win_len;
+	if (w->pos + 8 > end && end < w->ret) {
+		if (!next_window(w, s, w->limit))
+			return desync(w);
+		end = w->win + w->win_len;
+	}
+	__u64 avail = end > w->pos ? end - w->pos : 0;
+	if (avail < 4)
+		return desync(w);
+	__u32 at = (w->pos - w->win) & (CAPTURE_BUF - 1);
+	__u64 x = *(__u64 *)&s->data[at];
+	if (avail < 8)
+		x &= (1ULL << (avail * 8)) - 1;
+	__u8 flags;
+	if ((x & 0xffffffffffffffULL) == HTTP1)
+		flags = F_RESP;
+	else if (is_method(x))
+		flags = 0;
+	else
+		return desync(w);
+	__builtin_memset(&w->f, 0, sizeof(w->f));
+	w->f.mode = M_LINE1;
+	w->f.flags = flags;
+	return 0;
+}
+
+// walk_step advances the planner: a jump over body bytes, a message start
+// check, eight bytes of a line skipped at once, or one byte.
+static long walk_step(__u32 i, void *unused)
+{
+	struct walk *w = get_walk();
+	if (!w || w->pos >= w->ret)
+		return 1;
+	struct framing *f = &w->f;
+	__u8 mode = f->mode;
+	if (mode == M_BODY || mode == M_DATA) {
+		__u64 n = w->ret - w->pos;
+		if (n > f->remain)
+			n = f->remain;
+		w->pos += n;
+		f->remain -= n;
+		if (f->remain == 0) {
+			if (mode == M_BODY)
+				return msg_end(w);
+			f->mode = M_CRLF;
+		}
+		return 0;
+	}
+	struct scratch *s = get_scratch();
+	if (!s)
+		return desync(w);
+	if (mode == M_IDLE)
+		return idle(w, s);
+	if (w->pos >= w->win + w->win_len) {
+		if (!next_window(w, s, mode >= M_CRLF ? CHUNK_WIN : w->limit) || !w->win_len)
+			return desync(w);
+	}
+	__u32 at = (w->pos - w->win) & (CAPTURE_BUF - 1);
+	if (mode == M_LSTART && at + 24 <= w->win_len) {
+		long r = line_start(w, s, at);
+		if (r >= 0)
+			return r;
+	}
+	if (mode == M_SKIP || mode == M_EXT || mode == M_TSKIP ||
+	    (mode == M_LINE1 && (!(f->flags & F_RESP) || f->idx >= 12))) {
+		// Up to 64 bytes of the line at once, to just before its LF.
+		__u32 from = at;
+#pragma unroll
+		for (int k = 0; k < 8; k++) {
+			if (at + 8 > w->win_len)
+				break;
+			__u64 x = load8(s, at);
+			if (has_lf(x)) {
+				at += lf_index(x);
+				break;
+			}
+			at += 8;
+		}
+		if (at != from) {
+			__u32 n = at - from;
+			w->pos += n;
+			if (mode <= M_HEAD_CR) {
+				f->head += n;
+				if (f->head > MAX_HEAD)
+					return desync(w);
+			}
+			if (mode == M_LINE1)
+				f->idx = 255;
+			return 0;
+		}
+	}
+	__u8 ch = s->data[at & (CAPTURE_BUF - 1)];
+	w->pos++;
+	return byte(w, f, ch);
 }
 
 static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
@@ -282,10 +870,7 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 	struct conn_info *c = bpf_map_lookup_elem(&conns, &k);
 	if (!c || c->ignore)
 		return 0;
-	__u32 seq = c->seq++; // one fd is not read by two threads at once
-
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct wire_event *e = &s->ev;
@@ -294,35 +879,45 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 	e->tgid = id >> 32;
 	e->tid = (__u32)id;
 	e->fd = call.fd;
-	e->seq = seq;
-	e->size = ret;
 	e->kind = EV_DATA;
 	e->dir = call.dir;
 
-	__u32 want = ret;
-	__u32 limit = capture_max < CAPTURE_BUF - 1 ? capture_max : CAPTURE_BUF - 1;
-	if (want > limit)
-		want = limit;
-
-	__u32 got = 0;
+	// One direction of a socket is not read (or written) by two threads at
+	// once, so its sequence number and framing are ours until we return.
+	__u8 dir = call.dir & 1;
+	struct walk *w = get_walk();
+	if (!w)
+		return 0;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->ret = ret;
+	w->seq = c->seq[dir];
+	w->limit = capture_max < CAPTURE_BUF - 1 ? capture_max : CAPTURE_BUF - 1;
 	if (call.kind == BUF_PLAIN) {
-		want &= CAPTURE_BUF - 1;
-		if (want && bpf_probe_read_user(s->data, want, (void *)call.buf) == 0)
-			got = want;
+		w->buf = call.buf;
+	} else if (call.kind == BUF_IOV) {
+		w->iov = call.buf;
+		w->iovcnt = call.iovcnt;
 	} else {
-		const struct iovec *iov = (const struct iovec *)call.buf;
-		__u32 cnt = call.iovcnt;
-		if (call.kind == BUF_MSG) {
-			struct user_msghdr msg = {};
-			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)call.buf))
-				return 0;
-			iov = msg.msg_iov;
-			cnt = msg.msg_iovlen;
+		struct user_msghdr msg = {};
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)call.buf) == 0) {
+			w->iov = (__u64)msg.msg_iov;
+			w->iovcnt = msg.msg_iovlen;
 		}
-		got = copy_iov(s->data, iov, cnt, want);
+		if (!w->iov)
+			w->iov = 1; // unreadable: no bytes are captured, all are counted
 	}
-	e->len = got;
-	submit(s, sizeof(*e) + (got & (CAPTURE_BUF - 1)));
+	w->f = c->fr[dir];
+	w->boundary = 1; // a syscall may start a message
+	load_window(w, s, w->limit);
+	// A response head at the start of a write or read while a body is
+	// expected: the body was not there (a response to HEAD).
+	if (w->f.mode == M_BODY && (w->f.flags & F_RESP) && w->win_len >= 7 &&
+	    (*(__u64 *)s->data & 0xffffffffffffffULL) == HTTP1)
+		w->f.mode = M_IDLE;
+	bpf_loop(WALK_STEPS, walk_step, NULL, 0);
+	emit(w, s, w->ret);
+	c->seq[dir] = w->seq;
+	c->fr[dir] = w->f;
 	return 0;
 }
 

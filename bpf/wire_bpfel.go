@@ -15,10 +15,22 @@ import (
 
 type WireConnInfo struct {
 	_      structs.HostLayout
-	Seq    uint32
+	Seq    [2]uint32
 	Role   uint8
 	Ignore uint8
-	Pad    [2]uint8
+	Pad    [6]uint8
+	Fr     [2]struct {
+		_      structs.HostLayout
+		Remain uint64
+		Cl     uint64
+		Head   uint32
+		Code   uint16
+		Mode   uint8
+		Idx    uint8
+		Cand   uint8
+		Flags  uint8
+		Pad    [6]uint8
+	}
 }
 
 type WireConnKey struct {
@@ -43,6 +55,42 @@ type WireScratch struct {
 	_    structs.HostLayout
 	Ev   WireWireEvent
 	Data [16384]uint8
+}
+
+type WireWalk struct {
+	_        structs.HostLayout
+	Buf      uint64
+	Iov      uint64
+	CurAt    uint64
+	CurBase  uint64
+	CurLen   uint64
+	Ret      uint64
+	Pos      uint64
+	Win      uint64
+	CpOff    uint64
+	CpN      uint32
+	CpGot    uint32
+	WinLen   uint32
+	Iovcnt   uint32
+	Cur      uint32
+	Seq      uint32
+	Limit    uint32
+	Records  uint32
+	Boundary uint8
+	Loaded   uint8
+	Pad      [6]uint8
+	F        struct {
+		_      structs.HostLayout
+		Remain uint64
+		Cl     uint64
+		Head   uint32
+		Code   uint16
+		Mode   uint8
+		Idx    uint8
+		Cand   uint8
+		Flags  uint8
+		Pad    [6]uint8
+	}
 }
 
 type WireWireEvent struct {
@@ -74,6 +122,7 @@ const (
 	WireMapLost            = "lost"
 	WireMapScratchMap      = "scratch_map"
 	WireMapTargets         = "targets"
+	WireMapWalkMap         = "walk_map"
 	WireProgEnterAccept    = "enter_accept"
 	WireProgEnterAccept4   = "enter_accept4"
 	WireProgEnterClose     = "enter_close"
@@ -179,6 +228,7 @@ type WireMapSpecs struct {
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
 	Targets    *ebpf.MapSpec `ebpf:"targets"`
+	WalkMap    *ebpf.MapSpec `ebpf:"walk_map"`
 }
 
 // WireVariableSpecs contains global variables before they are loaded into the kernel.
@@ -216,6 +266,7 @@ type WireMaps struct {
 	Lost       *ebpf.Map `ebpf:"lost"`
 	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
 	Targets    *ebpf.Map `ebpf:"targets"`
+	WalkMap    *ebpf.Map `ebpf:"walk_map"`
 }
 
 func (m *WireMaps) Close() error {
@@ -226,6 +277,7 @@ func (m *WireMaps) Close() error {
 		m.Lost,
 		m.ScratchMap,
 		m.Targets,
+		m.WalkMap,
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -13,16 +14,25 @@ import (
 )
 
 // Resource describes the traced process. service is OTEL_SERVICE_NAME;
-// empty means the executable's name.
-func Resource(ctx context.Context, service string, t *tracer.Target) (*resource.Resource, error) {
+// empty means service.name from extra (OTEL_RESOURCE_ATTRIBUTES), else the
+// executable's name. extra is added last, so it overrides detected
+// attributes, except service.name when service is set.
+func Resource(ctx context.Context, service string, extra []attribute.KeyValue, t *tracer.Target) (*resource.Resource, error) {
+	exe := strings.TrimSuffix(t.Exe, " (deleted)")
 	if service == "" {
-		service = filepath.Base(t.Exe)
+		for _, kv := range extra {
+			if kv.Key == semconv.ServiceNameKey {
+				service = kv.Value.Emit()
+			}
+		}
+	}
+	if service == "" {
+		service = filepath.Base(exe)
 	}
 	attrs := []attribute.KeyValue{
-		semconv.ServiceName(service),
 		semconv.ProcessPID(int(t.PID)),
-		semconv.ProcessExecutableName(filepath.Base(t.Exe)),
-		semconv.ProcessExecutablePath(t.Exe),
+		semconv.ProcessExecutableName(filepath.Base(exe)),
+		semconv.ProcessExecutablePath(exe),
 		semconv.ProcessRuntimeName("rustc"),
 		attribute.String("telemetry.distro.name", "rustscope"),
 		attribute.String("telemetry.distro.version", tracer.Version),
@@ -33,10 +43,12 @@ func Resource(ctx context.Context, service string, t *tracer.Target) (*resource.
 	if t.Analysis != nil && t.Analysis.RustcVersion != "" {
 		attrs = append(attrs, semconv.ProcessRuntimeVersion(t.Analysis.RustcVersion))
 	}
+	attrs = append(attrs, extra...)
+	attrs = append(attrs, semconv.ServiceName(service))
 	res, err := resource.New(ctx,
-		resource.WithAttributes(attrs...),
 		resource.WithHost(),
 		resource.WithTelemetrySDK(),
+		resource.WithAttributes(attrs...),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("build resource: %w", err)

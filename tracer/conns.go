@@ -22,9 +22,9 @@ type connKey struct {
 type conn struct {
 	local, remote netip.AddrPort // zero when the open was not seen
 	http          *http1.Conn
-	nextSeq       uint32
-	seqKnown      bool
-	lastSeen      uint64 // monotonic ns
+	nextSeq       [2]uint32 // per direction: the BPF program numbers each
+	seqKnown      [2]bool   // direction's records on its own
+	lastSeen      uint64    // monotonic ns
 }
 
 // Counters are the tracer's running totals; all fields are read atomically.
@@ -65,7 +65,11 @@ func (a *assembler) handle(ev *event) {
 		case roleClient:
 			role = http1.RoleClient
 		}
-		a.conns[k] = &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: ev.hdr.Ts}
+		// The BPF program announces a connection before its first data
+		// and numbers each direction's records from 0, so even the loss
+		// of a direction's first record shows.
+		a.conns[k] = &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: ev.hdr.Ts,
+			seqKnown: [2]bool{true, true}}
 		a.counters.Conns.Add(1)
 	case evData:
 		c := a.conns[k]
@@ -75,18 +79,18 @@ func (a *assembler) handle(ev *event) {
 			a.counters.Conns.Add(1)
 		}
 		c.lastSeen = ev.hdr.Ts
-		if c.seqKnown && ev.hdr.Seq != c.nextSeq {
+		dir := http1.Ingress
+		if ev.hdr.Dir == 1 {
+			dir = http1.Egress
+		}
+		if c.seqKnown[dir] && ev.hdr.Seq != c.nextSeq[dir] {
 			// Bytes are missing: the parser cannot know where messages
 			// begin, so restart it with an unknown role; it resyncs at the
 			// next request line, which also tells the role again.
 			a.counters.Gaps.Add(1)
 			c.http = http1.NewConn(http1.RoleUnknown)
 		}
-		c.seqKnown, c.nextSeq = true, ev.hdr.Seq+1
-		dir := http1.Ingress
-		if ev.hdr.Dir == 1 {
-			dir = http1.Egress
-		}
+		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
 		a.spans(k, c, c.http.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts))
 	case evClose:
 		if c := a.conns[k]; c != nil {

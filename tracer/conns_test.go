@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -65,7 +66,7 @@ func TestAssemblerServerExchange(t *testing.T) {
 	spans, c := runRecords(t,
 		openRec(7, roleServer, 100),
 		dataRec(7, 0, 0, 1000, "GET /users/7?token=s3cret HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: t/1\r\n\r\n", 0),
-		dataRec(7, 1, 1, 5000, "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\n\r\nnope!", 0),
+		dataRec(7, 1, 0, 5000, "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\n\r\nnope!", 0),
 		closeRec(7, 6000),
 	)
 	if len(spans) != 1 {
@@ -106,7 +107,7 @@ func TestAssemblerClientExchange(t *testing.T) {
 	spans, _ := runRecords(t,
 		openRec(9, roleClient, 100),
 		dataRec(9, 1, 0, 1000, "POST /api?x=1 HTTP/1.1\r\nhost: svc:9000\r\ncontent-length: 3\r\n\r\nabc", 0),
-		dataRec(9, 0, 1, 3000, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", 0),
+		dataRec(9, 0, 0, 3000, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", 0),
 	)
 	if len(spans) != 1 {
 		t.Fatalf("got %d spans, want 1", len(spans))
@@ -128,18 +129,48 @@ func TestAssemblerClientExchange(t *testing.T) {
 func TestAssemblerGapResyncs(t *testing.T) {
 	req := "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
 	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+	// Sequence numbers count each direction's records from 0.
 	spans, c := runRecords(t,
 		openRec(3, roleServer, 1),
 		dataRec(3, 0, 0, 10, req, 0),
-		// seq 1 (the response) lost
-		dataRec(3, 0, 2, 30, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", 0),
-		dataRec(3, 1, 3, 40, resp, 0),
+		// egress 0 (the response to /a) lost
+		dataRec(3, 0, 1, 30, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", 0),
+		dataRec(3, 1, 1, 40, resp, 0),
+		dataRec(3, 0, 2, 50, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n", 0),
+		dataRec(3, 1, 2, 60, resp, 0),
 	)
 	if c.Gaps.Load() != 1 {
 		t.Errorf("gaps = %d, want 1", c.Gaps.Load())
 	}
-	if len(spans) != 1 || attr(spans[0], "url.path") != "/b" {
-		t.Fatalf("want one span for /b, got %d", len(spans))
+	if len(spans) != 1 || attr(spans[0], "url.path") != "/c" {
+		t.Fatalf("want one span for /c, got %d", len(spans))
+	}
+}
+
+// Reads and writes of one connection on two threads: each direction's
+// records are numbered on their own and reach the ring in either order.
+func TestAssemblerDirectionsInterleave(t *testing.T) {
+	req := func(p string) string { return "GET " + p + " HTTP/1.1\r\nHost: h\r\n\r\n" }
+	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+	spans, c := runRecords(t,
+		openRec(5, roleServer, 1),
+		dataRec(5, 0, 0, 10, req("/a")+req("/b"), 0), // pipelined
+		dataRec(5, 0, 1, 11, req("/c"), 0),
+		dataRec(5, 1, 0, 12, resp, 0),
+		dataRec(5, 1, 1, 13, resp+resp[:10], 0),
+		dataRec(5, 0, 2, 14, req("/d"), 0),
+		dataRec(5, 1, 2, 15, resp[10:], 0),
+		dataRec(5, 1, 3, 16, resp, 0),
+	)
+	if c.Gaps.Load() != 0 {
+		t.Errorf("gaps = %d, want 0", c.Gaps.Load())
+	}
+	var paths []string
+	for _, s := range spans {
+		paths = append(paths, attr(s, "url.path"))
+	}
+	if strings.Join(paths, " ") != "/a /b /c /d" {
+		t.Errorf("spans for %v, want /a /b /c /d", paths)
 	}
 }
 
@@ -150,7 +181,7 @@ func TestAssemblerTruncatedBody(t *testing.T) {
 		openRec(4, roleServer, 1),
 		dataRec(4, 0, 0, 10, "POST /echo HTTP/1.1\r\nHost: h\r\ncontent-length: 1000000\r\n\r\n", 0),
 		dataRec(4, 0, 1, 20, "xxxx", 1000000),
-		dataRec(4, 1, 2, 30, respHead+"yyyy", len(respHead)+1000000),
+		dataRec(4, 1, 0, 30, respHead+"yyyy", len(respHead)+1000000),
 	)
 	if len(spans) != 1 {
 		t.Fatalf("got %d spans", len(spans))
@@ -197,7 +228,7 @@ func TestRedactQuery(t *testing.T) {
 // FuzzDecodeAndAssemble feeds arbitrary records through the decoder and
 // assembler: nothing may panic.
 func FuzzDecodeAndAssemble(f *testing.F) {
-	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET / HTTP/1.1\r\n\r\n", 0), dataRec(1, 1, 1, 3, "HTTP/1.1 200 OK\r\n\r\n", 0))
+	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET / HTTP/1.1\r\n\r\n", 0), dataRec(1, 1, 0, 3, "HTTP/1.1 200 OK\r\n\r\n", 0))
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
 		var c0 Counters
 		asm := newAssembler(clock{}, &c0, func(uint32) *Target { return nil }, func(Span) {})

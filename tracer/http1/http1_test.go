@@ -2,6 +2,7 @@ package http1
 
 import (
 	"math/rand"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -309,5 +310,116 @@ func TestPendingBound(t *testing.T) {
 	c.Close(1000)
 	if c.Stats().Dropped != 100 {
 		t.Fatalf("stats %+v", c.Stats())
+	}
+}
+
+// windowed cuts one syscall's bytes into records the way the BPF capture
+// planner does: a capture of up to limit bytes at the start, and another
+// window (win bytes, or limit for a head) wherever framing bytes lie beyond
+// what is captured. Records cover the syscall back to back; each is its
+// captured bytes followed by a count of uncaptured ones.
+func windowed(dir Direction, data string, framing [][2]int, limit, win int) []step {
+	type window struct{ at, n int }
+	ws := []window{{0, limit}}
+	for _, f := range framing {
+		for p := f[0]; p < f[1] && p < len(data); {
+			last := ws[len(ws)-1]
+			if end := last.at + last.n; p < end {
+				p = end
+				continue
+			}
+			ws = append(ws, window{p, win})
+		}
+	}
+	var st []step
+	for i, w := range ws {
+		end := len(data)
+		if i+1 < len(ws) {
+			end = ws[i+1].at
+		}
+		n := min(w.n, end-w.at)
+		st = append(st, trunc(dir, data[w.at:w.at+n], end-w.at))
+	}
+	return st
+}
+
+// syscalls cuts a stream into syscalls of n bytes and those into windowed
+// records; framing holds the stream offsets of the bytes the parser needs.
+func syscalls(dir Direction, stream string, n int, framing [][2]int, limit, win int) []step {
+	var st []step
+	for at := 0; at < len(stream); at += n {
+		end := min(at+n, len(stream))
+		var local [][2]int
+		for _, f := range framing {
+			if f[1] > at && f[0] < end {
+				local = append(local, [2]int{max(f[0], at) - at, min(f[1], end) - at})
+			}
+		}
+		st = append(st, windowed(dir, stream[at:end], local, limit, win)...)
+	}
+	return st
+}
+
+// chunkedStream encodes a message with chunked framing and returns the
+// offsets of its framing bytes (head, CRLF + size lines, last chunk, trailers).
+func chunkedStream(head string, sizes []int, trailer string) (string, [][2]int, int64) {
+	var b strings.Builder
+	b.WriteString(head)
+	framing := [][2]int{{0, len(head)}}
+	var total int64
+	for i, n := range sizes {
+		at := b.Len()
+		if i > 0 {
+			at -= 2 // the CRLF that ends the previous chunk's data
+		}
+		line := strings.ToUpper(strconv.FormatInt(int64(n), 16))
+		if i%3 == 1 {
+			line += ";ext=" + strings.Repeat("e", i%70)
+		}
+		b.WriteString(line + "\r\n")
+		framing = append(framing, [2]int{at, b.Len()})
+		b.WriteString(strings.Repeat(string(rune('a'+i%26)), n) + "\r\n")
+		total += int64(n)
+	}
+	at := b.Len() - 2
+	b.WriteString("0\r\n" + trailer + "\r\n")
+	framing = append(framing, [2]int{at, b.Len()})
+	return b.String(), framing, total
+}
+
+// The capture planner's records: heads longer than one capture, and chunked
+// bodies moved in syscalls much larger than a capture, keep exact sizes.
+func TestWindowedRecords(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	var sizes []int
+	for range 300 {
+		sizes = append(sizes, 1+rnd.Intn(20000))
+	}
+	pad := strings.Repeat("p", 20000)
+	reqHead := "POST /upload HTTP/1.1\r\nHost: api\r\nX-Pad: " + pad + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+	req, reqFraming, reqBody := chunkedStream(reqHead, sizes, "X-Sum: 1\r\n")
+	respHead := "HTTP/1.1 200 OK\r\nSet-Cookie: " + pad + "\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
+	resp, respFraming, respBody := chunkedStream(respHead, sizes[:100], "")
+	for _, n := range []int{4096, 65536, 1 << 20} {
+		for _, limit := range []int{64, 4096} {
+			c := NewConn(RoleServer)
+			steps := seq(
+				syscalls(Ingress, req, n, reqFraming, limit, 64),
+				syscalls(Egress, resp, n, respFraming, limit, 64),
+			)
+			exs, _ := run(t, c, steps)
+			if len(exs) != 1 {
+				t.Fatalf("syscalls of %d, capture %d: %d exchanges, stats %+v", n, limit, len(exs), c.Stats())
+			}
+			x := exs[0]
+			if x.Request.BodySize != reqBody || x.Response.BodySize != respBody || x.Request.Trailer.Get("X-Sum") != "1" ||
+				x.Request.Header.Get("X-Pad") != pad || x.Response.Header.Get("Set-Cookie") != pad {
+				t.Errorf("syscalls of %d, capture %d: body sizes %d/%d, want %d/%d; trailer %v",
+					n, limit, x.Request.BodySize, x.Response.BodySize, reqBody, respBody, x.Request.Trailer)
+			}
+			if st := c.Stats(); st.ParseErrors != 0 || st.Resyncs != 0 {
+				t.Errorf("syscalls of %d, capture %d: %+v", n, limit, st)
+			}
+		}
 	}
 }

@@ -1,0 +1,175 @@
+package export
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/rustscope/rustscope/tracer"
+)
+
+// durationBuckets are the semantic conventions' bucket boundaries for
+// http.*.request.duration and rpc.*.duration, in seconds.
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// The RED metrics: one duration histogram per kind of request, whose count
+// is the rate and whose error.type attribute marks the errors.
+const (
+	metricHTTPServer = "http.server.request.duration"
+	metricHTTPClient = "http.client.request.duration"
+	metricRPCServer  = "rpc.server.duration"
+	metricRPCClient  = "rpc.client.duration"
+)
+
+// red records the RED metrics of one process.
+type red struct {
+	mp                     *sdkmetric.MeterProvider
+	httpServer, httpClient metric.Float64Histogram
+	rpcServer, rpcClient   metric.Float64Histogram
+}
+
+// newRED records into reader (a periodic reader of the shared exporter;
+// OTEL_METRIC_EXPORT_INTERVAL applies, default 60 s, plus a last export on
+// shutdown).
+func newRED(res *resource.Resource, reader sdkmetric.Reader) (*red, error) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader))
+	m := mp.Meter("github.com/rustscope/rustscope", metric.WithInstrumentationVersion(tracer.Version))
+	r := &red{mp: mp}
+	var err error
+	hist := func(name, desc string) metric.Float64Histogram {
+		if err != nil {
+			return nil
+		}
+		var h metric.Float64Histogram
+		h, err = m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
+			metric.WithExplicitBucketBoundaries(durationBuckets...))
+		return h
+	}
+	r.httpServer = hist(metricHTTPServer, "Duration of HTTP server requests.")
+	r.httpClient = hist(metricHTTPClient, "Duration of HTTP client requests.")
+	r.rpcServer = hist(metricRPCServer, "Duration of inbound RPCs.")
+	r.rpcClient = hist(metricRPCClient, "Duration of outbound RPCs.")
+	if err != nil {
+		mp.Shutdown(context.Background())
+		return nil, err
+	}
+	return r, nil
+}
+
+// The attributes each metric keeps (the conventions' required and
+// recommended ones); the rest of a span's attributes (paths, ports of
+// clients, sizes) would make the series unbounded.
+var (
+	httpServerKeys = keySet(semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.HTTPRouteKey,
+		semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey, semconv.ErrorTypeKey)
+	httpClientKeys = keySet(semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.ServerAddressKey,
+		semconv.ServerPortKey, semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey,
+		semconv.ErrorTypeKey)
+	rpcKeys = keySet(semconv.RPCSystemNameKey, semconv.RPCMethodKey, semconv.RPCResponseStatusCodeKey,
+		semconv.ServerAddressKey, semconv.ServerPortKey, semconv.ErrorTypeKey)
+)
+
+func keySet(keys ...attribute.Key) map[attribute.Key]bool {
+	m := map[attribute.Key]bool{}
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+// record adds s to the histogram its kind and protocol name.
+func (r *red) record(s *tracer.Span) {
+	rpc := false
+	for _, kv := range s.Attrs {
+		if kv.Key == semconv.RPCSystemNameKey {
+			rpc = true
+		}
+	}
+	var h metric.Float64Histogram
+	var keys map[attribute.Key]bool
+	switch {
+	case rpc && s.Kind == trace.SpanKindServer:
+		h, keys = r.rpcServer, rpcKeys
+	case rpc && s.Kind == trace.SpanKindClient:
+		h, keys = r.rpcClient, rpcKeys
+	case s.Kind == trace.SpanKindServer:
+		h, keys = r.httpServer, httpServerKeys
+	case s.Kind == trace.SpanKindClient:
+		h, keys = r.httpClient, httpClientKeys
+	default:
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, len(keys))
+	for _, kv := range s.Attrs {
+		if keys[kv.Key] {
+			attrs = append(attrs, kv)
+		}
+	}
+	h.Record(context.Background(), s.Duration().Seconds(), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+}
+
+// newMetricExporter is the OTLP metric exporter for cfg: the same
+// endpoint, protocol and settings as spans; the SDK reads the
+// OTEL_EXPORTER_OTLP_METRICS_* variables itself.
+func newMetricExporter(ctx context.Context, cfg Config) (sdkmetric.Exporter, error) {
+	switch cfg.Protocol {
+	case ProtocolHTTP:
+		var opts []otlpmetrichttp.Option
+		if cfg.MetricsEndpointURL != "" {
+			opts = append(opts, otlpmetrichttp.WithEndpointURL(cfg.MetricsEndpointURL))
+		}
+		if cfg.Headers != nil {
+			opts = append(opts, otlpmetrichttp.WithHeaders(cfg.Headers))
+		}
+		if cfg.Insecure {
+			opts = append(opts, otlpmetrichttp.WithInsecure())
+		}
+		if cfg.Certificate != "" {
+			tc, err := tlsConfig(cfg.Certificate)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, otlpmetrichttp.WithTLSClientConfig(tc))
+		}
+		return otlpmetrichttp.New(ctx, opts...)
+	default:
+		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMax},
+			MinConnectTimeout: 5 * time.Second,
+		}))}
+		if cfg.MetricsEndpointURL != "" {
+			opts = append(opts, otlpmetricgrpc.WithEndpointURL(cfg.MetricsEndpointURL))
+		}
+		if cfg.Headers != nil {
+			opts = append(opts, otlpmetricgrpc.WithHeaders(cfg.Headers))
+		}
+		if cfg.Insecure {
+			opts = append(opts, otlpmetricgrpc.WithInsecure())
+		}
+		if cfg.Certificate != "" {
+			tc, err := tlsConfig(cfg.Certificate)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tc)))
+		}
+		return otlpmetricgrpc.New(ctx, opts...)
+	}
+}
+
+// sharedMetrics is a metric exporter several readers use: only
+// Pipeline.Shutdown closes it.
+type sharedMetrics struct{ sdkmetric.Exporter }
+
+func (sharedMetrics) Shutdown(context.Context) error { return nil }

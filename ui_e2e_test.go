@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession drives the real UI in a detached tmux pane of a fixed size.
+type tmuxSession struct {
+	t    *testing.T
+	name string
+}
+
+func startTmux(t *testing.T, cmd string, w, h int) *tmuxSession {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatalf("tmux is needed for the UI end-to-end test: %v", err)
+	}
+	s := &tmuxSession{t: t, name: fmt.Sprintf("rustscope-e2e-%d", time.Now().UnixNano())}
+	out, err := exec.Command("tmux", "new-session", "-d", "-s", s.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tmux new-session: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", s.name).Run() })
+	return s
+}
+
+func (s *tmuxSession) keys(keys ...string) {
+	s.t.Helper()
+	for _, k := range keys {
+		// One key per call: tmux would otherwise deliver "kk" as one paste.
+		if out, err := exec.Command("tmux", "send-keys", "-t", s.name, k).CombinedOutput(); err != nil {
+			s.t.Fatalf("tmux send-keys %q: %v: %s", k, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *tmuxSession) screen() string {
+	out, err := exec.Command("tmux", "capture-pane", "-p", "-t", s.name).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// waitScreen waits until ok(screen) holds and returns that screen.
+func (s *tmuxSession) waitScreen(what string, ok func(string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		scr := s.screen()
+		if ok(scr) {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s; screen:\n%s", what, scr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func contains1(sub string) func(string) bool {
+	return func(s string) bool { return strings.Contains(s, sub) }
+}
+
+// TestUIEndToEnd drives the real terminal UI against real apps: filter
+// the picker, attach to the axum app, watch its requests, open the stats
+// and detail views, and quit cleanly.
+func TestUIEndToEnd(t *testing.T) {
+	needE2E(t, "release/tonic-server")
+	axum := startServer(t, "release", "axum-server")
+	tonic := startServer(t, "release", "tonic-server")
+	logFile := t.TempDir() + "/ui.log"
+	tm := startTmux(t, fmt.Sprintf("%s --log-file %s; echo rustscope-exited-$?; sleep 30", rustscopeBin, logFile), 120, 30)
+
+	tm.waitScreen("the picker to list both apps", func(s string) bool {
+		return strings.Contains(s, fmt.Sprint(axum.pid())) && strings.Contains(s, fmt.Sprint(tonic.pid()))
+	})
+	for _, r := range fmt.Sprint(axum.pid()) {
+		tm.keys(string(r))
+	}
+	scr := tm.waitScreen("the filter to leave the axum app", func(s string) bool {
+		return strings.Contains(s, "Rust processes (1)") && strings.Contains(s, fmt.Sprint(axum.pid()))
+	})
+	if !strings.Contains(scr, "axum 0.7.9") || strings.Contains(scr, fmt.Sprintf("\n%d ", tonic.pid())) {
+		t.Fatalf("filtered picker:\n%s", scr)
+	}
+	tm.keys("Enter")
+	tm.waitScreen("the live view", contains1("waiting for requests"))
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := range 30 {
+		path := fmt.Sprintf("/users/%d", i+1)
+		if i%10 == 9 {
+			path = "/status/500"
+		}
+		resp, err := client.Get(axum.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	scr = tm.waitScreen("30 spans", contains1("spans 30 "))
+	for _, want := range []string{"/users/27", "/status/500", "SRV GET"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("live view lacks %q:\n%s", want, scr)
+		}
+	}
+
+	tm.keys("s")
+	scr = tm.waitScreen("the stats view", contains1("latency of"))
+	for _, row := range []struct {
+		route string
+		count int
+	}{{"/users/{n}", 27}, {"/status/{n}", 3}} {
+		line := lineWith(scr, row.route)
+		if !strings.Contains(line, fmt.Sprintf(" %d ", row.count)) || !strings.Contains(line, "µs") && !strings.Contains(line, "ms") {
+			t.Errorf("stats row for %s should show count %d and latencies: %q", row.route, row.count, line)
+		}
+	}
+	if line := lineWith(scr, "/status/{n}"); !strings.Contains(line, "100.0") {
+		t.Errorf("stats row for /status/{n} should show 100%% errors: %q", line)
+	}
+
+	tm.keys("s", "Enter")
+	scr = tm.waitScreen("the detail pane", contains1("attributes"))
+	for _, want := range []string{"http.response.status_code", "url.path", "measures", "client.address"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("detail pane lacks %q:\n%s", want, scr)
+		}
+	}
+
+	tm.keys("q")
+	tm.waitScreen("rustscope to exit", contains1("rustscope-exited-0"))
+	// Nothing stays attached: no BPF program of ours is loaded any more.
+	out, err := exec.Command("bpftool", "prog", "show").CombinedOutput()
+	if err == nil && strings.Contains(string(out), "enter_read") && !otherRustscopeRunning() {
+		t.Errorf("BPF programs left loaded after quitting:\n%s", out)
+	}
+}
+
+func lineWith(screen, sub string) string {
+	for _, l := range strings.Split(screen, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+func otherRustscopeRunning() bool {
+	out, _ := exec.Command("pgrep", "-f", rustscopeBin).Output()
+	return len(strings.TrimSpace(string(out))) > 0
+}
