@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -84,10 +85,12 @@ func (e *engine) Processes() ([]ui.Process, error) {
 }
 
 func uiProcess(p symbols.Process) ui.Process {
-	r := ui.Process{PID: p.PID, User: p.User, Command: strings.Join(p.Cmdline, " "), Container: p.Container,
-		Traceable: p.Traceable, Why: p.Reason}
-	if r.Command == "" {
-		r.Command = p.Exe
+	r := ui.Process{PID: p.PID, User: p.User, Container: p.Container, Traceable: p.Traceable, Why: p.Reason}
+	// The program's name first: a long directory would hide it.
+	if len(p.Cmdline) > 0 && p.Cmdline[0] != "" {
+		r.Command = strings.Join(append([]string{filepath.Base(p.Cmdline[0])}, p.Cmdline[1:]...), " ")
+	} else {
+		r.Command = filepath.Base(p.Exe)
 	}
 	if a := p.Analysis; a != nil {
 		r.Rustc, r.Stripped = a.RustcVersion, a.Stripped
