@@ -43,8 +43,13 @@ const QueueSize = 16384
 // batchTimeout is how long the SDK waits to fill a batch.
 const batchTimeout = 500 * time.Millisecond
 
-// reconnectMax bounds the gRPC exporter's wait between connection attempts.
-const reconnectMax = 3 * time.Second
+// reconnectPolicy is the gRPC exporters' reconnection backoff: gRPC's own
+// grows to 2 minutes, but an agent should see a collector that came back
+// within seconds.
+var reconnectPolicy = grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+	MinConnectTimeout: 5 * time.Second,
+})
 
 // Pipeline exports the spans of every traced process.
 type Pipeline struct {
@@ -150,12 +155,7 @@ func newOTLP(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
 		}
 		return otlptracehttp.New(ctx, opts...)
 	default:
-		// gRPC's reconnection backoff grows to 2 minutes; an agent should
-		// see a collector that came back within seconds.
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMax},
-			MinConnectTimeout: 5 * time.Second,
-		}))}
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithDialOption(reconnectPolicy)}
 		if cfg.EndpointURL != "" {
 			opts = append(opts, otlptracegrpc.WithEndpointURL(cfg.EndpointURL))
 		}

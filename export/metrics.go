@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -12,8 +11,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/rustscope/rustscope/tracer"
@@ -144,10 +141,7 @@ func newMetricExporter(ctx context.Context, cfg Config) (sdkmetric.Exporter, err
 		}
 		return otlpmetrichttp.New(ctx, opts...)
 	default:
-		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMax},
-			MinConnectTimeout: 5 * time.Second,
-		}))}
+		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithDialOption(reconnectPolicy)}
 		if cfg.MetricsEndpointURL != "" {
 			opts = append(opts, otlpmetricgrpc.WithEndpointURL(cfg.MetricsEndpointURL))
 		}

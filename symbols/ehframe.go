@@ -50,22 +50,17 @@ type ehReader struct {
 	data uint64 // base for DW_EH_PE_datarel (.eh_frame_hdr: its own address)
 }
 
+// uleb reads an unsigned LEB128, which is what encoding/binary calls a
+// uvarint.
 func (r *ehReader) uleb(p int) (uint64, int, error) {
-	var v uint64
-	var shift uint
-	for i := 0; i < 10; i++ {
-		if p >= len(r.b) {
-			return 0, p, errEHFrame
-		}
-		c := r.b[p]
-		p++
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v, p, nil
-		}
-		shift += 7
+	if p < 0 || p >= len(r.b) {
+		return 0, p, errEHFrame
 	}
-	return 0, p, errEHFrame
+	v, n := binary.Uvarint(r.b[p:])
+	if n <= 0 {
+		return 0, p, errEHFrame
+	}
+	return v, p + n, nil
 }
 
 func (r *ehReader) sleb(p int) (int64, int, error) {
