@@ -23,9 +23,10 @@ type routeStats struct {
 	kind, method, target string
 	count, errors        int64
 	hist                 *hdrhistogram.Histogram // µs
-	recent               [11]struct {
-		sec int64
-		n   int64
+	// recent holds one bucket per second for the last minute: requests
+	// and summed latency, for the rate and the sparklines.
+	recent [61]struct {
+		sec, n, sumUs int64
 	}
 }
 
@@ -38,20 +39,64 @@ func (r *routeStats) add(row *spanRow, now time.Time) {
 	_ = r.hist.RecordValue(us) // in range by construction
 	b := &r.recent[now.Unix()%int64(len(r.recent))]
 	if b.sec != now.Unix() {
-		b.sec, b.n = now.Unix(), 0
+		b.sec, b.n, b.sumUs = now.Unix(), 0, 0
 	}
 	b.n++
+	b.sumUs += us
 }
 
 // rate is requests per second over the last ten whole seconds.
 func (r *routeStats) rate(now time.Time) float64 {
 	var n int64
-	for _, b := range r.recent {
-		if age := now.Unix() - b.sec; age >= 1 && age < int64(len(r.recent)) {
-			n += b.n
+	for age := int64(1); age <= 10; age++ {
+		n += r.second(now.Unix() - age).n
+	}
+	return float64(n) / 10
+}
+
+// second is the bucket of one second of the last minute (zero if empty).
+func (r *routeStats) second(sec int64) (b struct{ sec, n, sumUs int64 }) {
+	b = r.recent[((sec%int64(len(r.recent)))+int64(len(r.recent)))%int64(len(r.recent))]
+	if b.sec != sec {
+		b = struct{ sec, n, sumUs int64 }{sec: sec}
+	}
+	return b
+}
+
+// sparklines draws the last minute, one cell per second: requests and
+// mean latency.
+func (r *routeStats) sparklines(now time.Time, width int) (rate, lat string) {
+	n := min(60, max(10, width-24))
+	counts := make([]float64, n)
+	means := make([]float64, n)
+	for i := range n {
+		b := r.second(now.Unix() - int64(n-i))
+		counts[i] = float64(b.n)
+		if b.n > 0 {
+			means[i] = float64(b.sumUs) / float64(b.n)
 		}
 	}
-	return float64(n) / float64(len(r.recent)-1)
+	return spark(counts), spark(means)
+}
+
+var sparkBars = []rune(" ▁▂▃▄▅▆▇█")
+
+// spark scales values to bar heights proportionally (a half-peak value
+// gets a half bar); zero stays blank.
+func spark(vs []float64) string {
+	peak := 0.0
+	for _, v := range vs {
+		peak = max(peak, v)
+	}
+	out := make([]rune, len(vs))
+	for i, v := range vs {
+		out[i] = sparkBars[0]
+		if v > 0 && peak > 0 {
+			top := float64(len(sparkBars) - 1)
+			out[i] = sparkBars[int(max(1, math.Ceil(v/peak*top-1e-9)))]
+		}
+	}
+	return string(out)
 }
 
 func (r *routeStats) errPct() float64 { return 100 * float64(r.errors) / float64(max(1, r.count)) }
@@ -175,7 +220,7 @@ func (t *statsTable) view(st styles, width, height int, now time.Time) string {
 	if len(rows) == 0 {
 		return b.String() + st.Dim.Render("  no requests yet") + "\n"
 	}
-	histH := 8
+	histH := 10
 	n := max(1, height-2-histH)
 	start := max(0, min(t.cursor-n/2, len(rows)-n))
 	for i := start; i < len(rows) && i < start+n; i++ {
@@ -194,7 +239,10 @@ func (t *statsTable) view(st styles, width, height int, now time.Time) string {
 	sel := rows[t.cursor]
 	b.WriteString(st.Dim.Render(clip("  sort: keys 1-9 and 0 pick a column in order, again reverses", width)) + "\n")
 	b.WriteString(st.Header.Render(clip(fmt.Sprintf("latency of %s %s (%d requests)", sel.method, sel.target, sel.count), width)) + "\n")
-	b.WriteString(histogramView(sel.hist, width, histH-2))
+	rate, lat := sel.sparklines(now, width)
+	fmt.Fprintf(&b, "%-22s %s\n", "req/s, last minute", rate)
+	fmt.Fprintf(&b, "%-22s %s\n", "mean latency", lat)
+	b.WriteString(histogramView(sel.hist, width, histH-4))
 	return b.String()
 }
 

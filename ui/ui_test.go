@@ -329,3 +329,25 @@ func TestStartupErrorShown(t *testing.T) {
 		t.Fatalf("view:\n%s", v)
 	}
 }
+
+func TestSparklines(t *testing.T) {
+	st := newStatsTable()
+	var rows []spanRow
+	for i := range 10 {
+		sp := testSpan(i, "GET", "/a", 200, time.Duration(i+1)*time.Millisecond)
+		rows = append(rows, newSpanRow(&sp))
+	}
+	st.add(rows, t0)                        // 10 requests in second t0
+	st.add(rows[:5], t0.Add(2*time.Second)) // 5 in t0+2
+	r := st.sorted(t0)[0]
+	rate, lat := r.sparklines(t0.Add(3*time.Second), 34) // 10 cells: t0-7 .. t0+2
+	if got, want := rate, "       █ ▄"; got != want {
+		t.Errorf("rate sparkline %q, want %q", got, want)
+	}
+	if []rune(lat)[7] == ' ' || []rune(lat)[8] != ' ' || []rune(lat)[9] == ' ' {
+		t.Errorf("latency sparkline %q: want bars at the two busy seconds only", lat)
+	}
+	if spark([]float64{0, 1, 2, 4, 8}) != " ▁▂▄█" {
+		t.Errorf("spark scale: %q", spark([]float64{0, 1, 2, 4, 8}))
+	}
+}
