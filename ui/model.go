@@ -11,7 +11,7 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // Config configures the UI.
@@ -354,7 +354,7 @@ func (m *Model) View() string {
 		out = append(out, status)
 	}
 	out = append(out, footer)
-	return fitHeight(lipgloss.JoinVertical(lipgloss.Left, out...), m.height)
+	return fitScreen(strings.Join(out, "\n"), m.width, m.height)
 }
 
 // helpView lists every key on its own line, so it fits at 80x24.
@@ -371,11 +371,17 @@ func (m *Model) helpView() string {
 	return b.String()
 }
 
-// fitHeight cuts s to at most h lines so the alt screen never scrolls.
-func fitHeight(s string, h int) string {
-	lines := strings.Split(s, "\n")
+// fitScreen cuts s to at most h lines of at most w cells, so the alt screen
+// never scrolls or wraps whatever a view renders.
+func fitScreen(s string, w, h int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if h > 0 && len(lines) > h {
 		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if w > 0 && ansi.StringWidth(l) > w {
+			lines[i] = ansi.Truncate(l, w, "…")
+		}
 	}
 	return strings.Join(lines, "\n")
 }

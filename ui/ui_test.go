@@ -351,3 +351,40 @@ func TestSparklines(t *testing.T) {
 		t.Errorf("spark scale: %q", spark([]float64{0, 1, 2, 4, 8}))
 	}
 }
+
+// Every view fits the terminal, small or large, after resizes.
+func TestViewsFitTerminal(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242})
+	m = update(m, m.Init()())
+	var rows []spanRow
+	for i := range 300 {
+		sp := testSpan(i, "GET", fmt.Sprintf("/a/very/long/path/segment/%d/with/more/segments/than/fit", i%40), 200+i%4*100, time.Duration(i)*time.Millisecond)
+		rows = append(rows, newSpanRow(&sp))
+	}
+	m = update(m, spansMsg{session: eng.sessions[4242], spans: rows})
+	views := map[string]func(*Model){
+		"live":   func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = false, false, false },
+		"stats":  func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = true, false, false },
+		"detail": func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = false, true, false },
+		"help":   func(m *Model) { m.showHelp = true },
+		"picker": func(m *Model) { m.view, m.showHelp = viewPicker, false },
+	}
+	for _, size := range [][2]int{{80, 24}, {200, 60}, {60, 16}, {80, 24}} {
+		m = update(m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		for name, set := range views {
+			set(m)
+			lines := strings.Split(m.View(), "\n")
+			if len(lines) > size[1] {
+				t.Errorf("%s at %dx%d: %d lines", name, size[0], size[1], len(lines))
+			}
+			for i, l := range lines {
+				if w := lipgloss.Width(l); w > size[0] {
+					t.Errorf("%s at %dx%d: line %d is %d wide: %q", name, size[0], size[1], i, w, l)
+					break
+				}
+			}
+			m.view = viewLive
+		}
+	}
+}
