@@ -21,6 +21,7 @@ type config struct {
 	headless     bool
 	logFile      string
 	captureBytes int
+	wireOnly     bool
 	buffer       int
 	export       export.Config
 	// exportSet: an exporter or endpoint was asked for. The UI forwards
@@ -71,6 +72,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&cfg.headless, "headless", false, "run without the terminal UI (also without a terminal, with --stdout or --exe)")
 	fs.StringVar(&cfg.logFile, "log-file", "", "write logs to this file (default: stderr when headless, "+defaultLogFile()+" with the UI)")
 	fs.IntVar(&cfg.buffer, "buffer", 10000, "spans the terminal UI keeps")
+	fs.BoolVar(&cfg.wireOnly, "wire-only", false, "attach no library uprobes: syscall capture only (no http.route, no crate scope)")
 	fs.IntVar(&cfg.captureBytes, "capture-bytes", tracer.DefaultCaptureBytes, "bytes copied from each socket read/write (max "+strconv.Itoa(tracer.MaxCaptureBytes)+")")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage:

@@ -149,8 +149,9 @@ func TestFirstSpanAxumRelease(t *testing.T) {
 				if s.SpanKind != 2 {
 					t.Errorf("span %q: kind %d, want 2 (server)", s.Name, s.SpanKind)
 				}
-				if s.Name != s.attr("http.request.method") {
-					t.Errorf("span name %q, want the method %q", s.Name, s.attr("http.request.method"))
+				route := axumRoute(s.attr("url.path"))
+				if want := strings.TrimSpace(s.attr("http.request.method") + " " + route); s.Name != want || s.attr("http.route") != route {
+					t.Errorf("span name %q, http.route %q; want %q, %q", s.Name, s.attr("http.route"), want, route)
 				}
 				if d := s.EndTime.Sub(s.StartTime); d <= 0 || d > 5*time.Second {
 					t.Errorf("span %q: duration %v", s.Name, d)

@@ -278,6 +278,6 @@ func TestE2EWireEdges(t *testing.T) {
 		}
 	}
 	exe, _ := os.Executable()
-	errorAll(t, checkServerSpans(t, srv, filepath.Base(exe), reqs, spans, stolen))
+	errorAll(t, checkServerSpans(t, srv, filepath.Base(exe), libExpect{scope: "rustscope/wire"}, reqs, spans, stolen))
 	matchMultiset(t, "full-duplex pipelined spans", dupKeys, dupSpans, serverSpanKey)
 }

@@ -37,8 +37,8 @@ type engine struct {
 	cur *session
 }
 
-func newEngine(t *tracer.Tracer, log *slog.Logger, buffer int, pipe *export.Pipeline, to string) *engine {
-	return &engine{t: t, log: log, cache: symbols.NewCache(256, symbols.Options{}), buffer: buffer, pipe: pipe, to: to}
+func newEngine(t *tracer.Tracer, log *slog.Logger, cache *symbols.Cache, buffer int, pipe *export.Pipeline, to string) *engine {
+	return &engine{t: t, log: log, cache: cache, buffer: buffer, pipe: pipe, to: to}
 }
 
 // run is the tracer loop; it ends with ctx.

@@ -344,8 +344,9 @@ func TestOTLPExportAxum500(t *testing.T) {
 				if sp.Kind != tracepb.Span_SPAN_KIND_SERVER {
 					t.Errorf("span %s: kind %v", sp.Name, sp.Kind)
 				}
-				if sp.Name != s.attr("http.request.method") {
-					t.Errorf("span name %q, method %q", sp.Name, s.attr("http.request.method"))
+				route := axumRoute(s.attr("url.path"))
+				if want := strings.TrimSpace(s.attr("http.request.method") + " " + route); sp.Name != want || s.attr("http.route") != route {
+					t.Errorf("span name %q, http.route %q; want %q, %q", sp.Name, s.attr("http.route"), want, route)
 				}
 				d := time.Duration(sp.EndTimeUnixNano - sp.StartTimeUnixNano)
 				if sp.EndTimeUnixNano <= sp.StartTimeUnixNano || d > 5*time.Second {
@@ -362,8 +363,8 @@ func TestOTLPExportAxum500(t *testing.T) {
 				if len(sp.TraceId) != 16 || len(sp.SpanId) != 8 {
 					t.Errorf("span ids %x/%x", sp.TraceId, sp.SpanId)
 				}
-				if s.scope == "" {
-					t.Errorf("span %s: no instrumentation scope", sp.Name)
+				if s.scope != "axum" {
+					t.Errorf("span %s: instrumentation scope %q, want axum", sp.Name, s.scope)
 				}
 			}
 			checkREDMetrics(t, rcv, reqs, wantService)

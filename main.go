@@ -27,6 +27,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rustscope/rustscope/export"
+	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
 )
@@ -123,17 +124,18 @@ func runUI(cfg config, log *slog.Logger) error {
 		}
 	}
 	var eng *engine
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log, OnExit: func(pid uint32) { eng.exited(pid) }})
+	cache := symbols.NewCache(256, symbols.Options{})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
 		// says why it cannot, in the UI.
 		log.Error("load tracer", "err", err)
 		err = fmt.Errorf("cannot trace: %w (rustscope needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
-		eng = newEngine(nil, log, cfg.buffer, pipe, exportTo)
+		eng = newEngine(nil, log, cache, cfg.buffer, pipe, exportTo)
 		eng.loadErr = err
 	} else {
 		defer t.Close()
-		eng = newEngine(t, log, cfg.buffer, pipe, exportTo)
+		eng = newEngine(t, log, cache, cfg.buffer, pipe, exportTo)
 	}
 	done := make(chan error, 1)
 	go func() { done <- eng.run(ctx) }()
@@ -190,7 +192,7 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	}
 	var exited atomic.Bool
 	var w *watcher
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, Logger: log, OnExit: func(pid uint32) {
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, Logger: log, OnExit: func(pid uint32) {
 		pipe.Remove(pid)
 		if cfg.pid != 0 && int(pid) == cfg.pid {
 			exited.Store(true)

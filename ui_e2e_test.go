@@ -117,19 +117,19 @@ func TestUIEndToEnd(t *testing.T) {
 	for _, row := range []struct {
 		route string
 		count int
-	}{{"/users/{n}", 27}, {"/status/{n}", 3}} {
+	}{{"/users/:id", 27}, {"/status/:code", 3}} {
 		line := lineWith(scr, row.route)
 		if !strings.Contains(line, fmt.Sprintf(" %d ", row.count)) || !strings.Contains(line, "µs") && !strings.Contains(line, "ms") {
 			t.Errorf("stats row for %s should show count %d and latencies: %q", row.route, row.count, line)
 		}
 	}
-	if line := lineWith(scr, "/status/{n}"); !strings.Contains(line, "100.0") {
-		t.Errorf("stats row for /status/{n} should show 100%% errors: %q", line)
+	if line := lineWith(scr, "/status/:code"); !strings.Contains(line, "100.0") {
+		t.Errorf("stats row for /status/:code should show 100%% errors: %q", line)
 	}
 
 	tm.keys("s", "Enter")
 	scr = tm.waitScreen("the detail pane", contains1("attributes"))
-	for _, want := range []string{"http.response.status_code", "url.path", "measures", "client.address"} {
+	for _, want := range []string{"http.response.status_code", "url.path", "http.route", "measures", "client.address", "axum 0.7.9"} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("detail pane lacks %q:\n%s", want, scr)
 		}

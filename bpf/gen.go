@@ -4,4 +4,4 @@
 // `go build` needs no clang; `make generate` rebuilds them.
 package bpf
 
-//go:generate go tool bpf2go -tags linux -target bpfel -type wire_event Wire wire.c -- -I./include -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target amd64 -type wire_event -type probe_event Wire wire.c -- -I./include -O2 -g -Wall -Werror

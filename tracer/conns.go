@@ -1,10 +1,12 @@
 package tracer
 
 import (
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
+	"github.com/rustscope/rustscope/tracer/axumroute"
 	"github.com/rustscope/rustscope/tracer/http1"
 )
 
@@ -25,6 +27,9 @@ type conn struct {
 	nextSeq       [2]uint32 // per direction: the BPF program numbers each
 	seqKnown      [2]bool   // direction's records on its own
 	lastSeen      uint64    // monotonic ns
+	marks         []mark    // library probe hits not yet given to an exchange
+	parked        []http1.Exchange
+	parkedBy      uint64 // thread whose next event releases parked
 }
 
 // Counters are the tracer's running totals; all fields are read atomically.
@@ -34,6 +39,10 @@ type Counters struct {
 	Gaps      atomic.Uint64 // per-connection sequence jumps (records lost in the kernel)
 	Spans     atomic.Uint64 // spans emitted
 	Conns     atomic.Int64  // connections tracked now
+	Hits      atomic.Uint64 // library probe hits
+	// RoutesRefused counts axum lookups whose arguments did not look as
+	// expected: no route is guessed for them.
+	RoutesRefused atomic.Uint64
 }
 
 // assembler turns the ordered event stream into spans. It is used by one
@@ -44,15 +53,33 @@ type assembler struct {
 	counters *Counters
 	emit     func(Span)
 	meta     func(pid uint32) *Target
+	log      *slog.Logger
+
+	// Library probes (see enrich.go).
+	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
+	readRoutes func(pid uint32, node uint64) (*axumroute.Table, error)
+	lastRead   map[uint64]connKey   // thread (tgid<<32|tid) -> connection it last read
+	parkedBy   map[uint64][]connKey // thread -> connections it parked exchanges on
+	routes     map[routeKey]*routeEntry
+	warned     map[string]bool
 }
 
 func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
-	return &assembler{conns: map[connKey]*conn{}, clock: c, counters: counters, emit: emit, meta: meta}
+	return &assembler{conns: map[connKey]*conn{}, clock: c, counters: counters, emit: emit, meta: meta,
+		log: slog.New(slog.DiscardHandler), readRoutes: readRoutesProc,
+		lastRead: map[uint64]connKey{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
 }
 
 func (a *assembler) handle(ev *event) {
 	a.counters.Events.Add(1)
 	k := connKey{pid: ev.hdr.Tgid, fd: ev.hdr.Fd}
+	tk := uint64(ev.hdr.Tgid)<<32 | uint64(ev.hdr.Tid)
+	if ev.hdr.Kind == evProbe {
+		a.probeHit(tk, ev)
+		a.unpark(tk, ev.hdr.Ts)
+		return
+	}
+	a.unpark(tk, 0) // the thread moved on: no hit follows for what it parked
 	switch ev.hdr.Kind {
 	case evOpen:
 		if old := a.conns[k]; old != nil {
@@ -91,7 +118,20 @@ func (a *assembler) handle(ev *event) {
 			c.http = http1.NewConn(http1.RoleUnknown)
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
-		a.spans(k, c, c.http.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts))
+		if dir == http1.Ingress {
+			if len(a.lastRead) >= maxThreads {
+				clear(a.lastRead) // threads come and go; forget them in bulk
+			}
+			a.lastRead[tk] = k
+		}
+		xs := c.http.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
+		if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
+			if len(xs) > 0 {
+				a.park(tk, k, c, xs)
+			}
+			break
+		}
+		a.spans(k, c, xs)
 	case evClose:
 		if c := a.conns[k]; c != nil {
 			a.finish(k, c, ev.hdr.Ts)
@@ -102,6 +142,7 @@ func (a *assembler) handle(ev *event) {
 }
 
 func (a *assembler) finish(k connKey, c *conn, ts uint64) {
+	a.release(k, c, 0)
 	a.spans(k, c, c.http.Close(ts))
 	delete(a.conns, k)
 	a.counters.Conns.Add(-1)
@@ -123,12 +164,41 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 			a.finish(k, c, now)
 		}
 	}
+	for tk := range a.lastRead {
+		if uint32(tk>>32) == pid {
+			delete(a.lastRead, tk)
+		}
+	}
+	for rk := range a.routes {
+		if rk.pid == pid {
+			delete(a.routes, rk)
+		}
+	}
 }
 
+// maxThreads bounds the threads whose last read is remembered.
+const maxThreads = 1 << 16
+
 func (a *assembler) spans(k connKey, c *conn, xs []http1.Exchange) {
-	for i := range xs {
-		s := httpSpan(a.clock, k.pid, c, c.http.Role(), &xs[i], a.meta(k.pid))
-		a.counters.Spans.Add(1)
-		a.emit(s)
+	if len(c.parked) > 0 && len(xs) > 0 {
+		a.release(k, c, 0) // in order
 	}
+	for i := range xs {
+		a.emitExchange(k, c, &xs[i], 0)
+	}
+}
+
+func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint64) {
+	tg := a.meta(k.pid)
+	role := c.http.Role()
+	s := httpSpan(a.clock, k.pid, c, role, x, tg, a.enrich(k.pid, c, role, x, tg, hit))
+	a.counters.Spans.Add(1)
+	a.emit(s)
+}
+
+// wantsClientHits says whether pid has a probe that names the library of
+// its client exchanges, which then wait for it (see parked).
+func (a *assembler) wantsClientHits(pid uint32) bool {
+	tg := a.meta(pid)
+	return tg != nil && tg.probed[hitClient]
 }

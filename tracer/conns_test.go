@@ -229,14 +229,17 @@ func TestRedactQuery(t *testing.T) {
 // assembler: nothing may panic.
 func FuzzDecodeAndAssemble(f *testing.F) {
 	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET / HTTP/1.1\r\n\r\n", 0), dataRec(1, 1, 0, 3, "HTTP/1.1 200 OK\r\n\r\n", 0))
+	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET /users/1 HTTP/1.1\r\n\r\n", 0), probeRec(0, 1, 3, [6]uint64{0, testNode}, "/users/1"))
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
 		var c0 Counters
-		asm := newAssembler(clock{}, &c0, func(uint32) *Target { return nil }, func(Span) {})
+		var spans []Span
+		asm := probedAssembler(&spans, &c0) // library probe records too
 		var ev event
 		for _, r := range [][]byte{a, b, c, b, a} {
 			if decodeEvent(r, &ev) == nil {
 				asm.handle(&ev)
 			}
 		}
+		asm.unparkAll()
 	})
 }

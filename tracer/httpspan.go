@@ -24,13 +24,17 @@ const (
 var WireScope = Scope{Name: "rustscope/wire", Version: Version}
 
 // httpSpan builds the span of one HTTP/1.x exchange seen on c.
-func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange, t *Target) Span {
+// l is what library probes added; its zero value means none saw it.
+func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange, t *Target, l lib) Span {
 	req, resp := x.Request, x.Response
 	path, query, _ := strings.Cut(req.Target, "?")
 	s := Span{
 		Name:  req.Method,
 		PID:   pid,
 		Scope: WireScope,
+	}
+	if l.scope.Name != "" {
+		s.Scope = l.scope
 	}
 	s.Attrs = append(s.Attrs,
 		semconv.HTTPRequestMethodKey.String(req.Method),
@@ -64,6 +68,10 @@ func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange
 			semconv.ServerAddress(host), semconv.ServerPort(port))
 		if query != "" {
 			s.Attrs = append(s.Attrs, semconv.URLQuery(redactQuery(query)[1:]))
+		}
+		if l.route != "" {
+			s.Name = req.Method + " " + l.route
+			s.Attrs = append(s.Attrs, semconv.HTTPRoute(l.route))
 		}
 		if c.remote.IsValid() {
 			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remote.Addr().String()), semconv.ClientPort(int(c.remote.Port())))

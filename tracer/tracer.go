@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/rustscope/rustscope/symbols"
@@ -40,6 +41,12 @@ type Options struct {
 	// OnExit is called from Run's goroutine when a traced process has
 	// exited and been detached.
 	OnExit func(pid uint32)
+	// WireOnly attaches no library uprobes: nothing is placed in the
+	// target's code, spans come from the syscall capture alone.
+	WireOnly bool
+	// Symbols caches binary analyses; shared with process discovery so a
+	// binary the picker has analysed is not analysed again on attach.
+	Symbols *symbols.Cache
 }
 
 // Target is an attached process.
@@ -49,8 +56,12 @@ type Target struct {
 	Cmdline  []string // argv
 	Comm     string
 	Analysis *symbols.Analysis // nil if the binary could not be read
-	// Capture lists what is attached for this process, for people to read.
+	// Capture lists what is attached for this process, and what could not
+	// be and why, for people to read.
 	Capture []string
+
+	links  []link.Link // library uprobes
+	probed [hitClient + 1]bool
 }
 
 // Tracer owns the loaded BPF programs and the attached targets.
@@ -60,9 +71,12 @@ type Tracer struct {
 	w        *wire
 	clock    clock
 	counters Counters
+	symbols  *symbols.Cache
+	wireOnly bool
 
 	mu      sync.Mutex
 	targets map[uint32]*Target
+	hits    []hitRef // library probe cookies, by index
 }
 
 // New loads and attaches the capture programs. It needs root (CAP_BPF,
@@ -80,7 +94,11 @@ func New(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tracer{log: log, onExit: opts.OnExit, w: w, clock: newClock(), targets: map[uint32]*Target{}}, nil
+	cache := opts.Symbols
+	if cache == nil {
+		cache = symbols.NewCache(64, symbols.Options{})
+	}
+	return &Tracer{log: log, onExit: opts.OnExit, w: w, clock: newClock(), symbols: cache, wireOnly: opts.WireOnly, targets: map[uint32]*Target{}}, nil
 }
 
 // Attach starts tracing pid. The target is only read, never written.
@@ -88,7 +106,7 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("attach pid %d: not a valid pid", pid)
 	}
-	tg, err := describe(pid)
+	tg, err := describe(pid, t.symbols)
 	if err != nil {
 		return nil, fmt.Errorf("attach pid %d: %w", pid, err)
 	}
@@ -96,6 +114,9 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 		return nil, err
 	}
 	tg.Capture = []string{"wire: HTTP/1.1 over TCP from syscall tracepoints (read/write/readv/writev/recvfrom/sendto/recvmsg/sendmsg, accept/connect/close)"}
+	links, notes := t.attachProbes(tg)
+	tg.links = links
+	tg.Capture = append(tg.Capture, notes...)
 	t.mu.Lock()
 	t.targets[uint32(pid)] = tg
 	t.mu.Unlock()
@@ -106,9 +127,14 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 // Detach stops tracing pid.
 func (t *Tracer) Detach(pid int) error {
 	t.mu.Lock()
+	tg := t.targets[uint32(pid)]
 	delete(t.targets, uint32(pid))
 	t.mu.Unlock()
-	return t.w.removeTarget(uint32(pid))
+	err := t.w.removeTarget(uint32(pid))
+	if tg != nil {
+		err = errors.Join(append(closeLinks(tg.links), err)...)
+	}
+	return err
 }
 
 // Counters returns the running totals.
@@ -136,6 +162,7 @@ func (t *Tracer) target(pid uint32) *Target {
 // processed, so no finished request is lost on a clean shutdown.
 func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 	asm := newAssembler(t.clock, &t.counters, t.target, emit)
+	asm.hit, asm.log = t.hit, t.log
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()
@@ -158,6 +185,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
+		asm.unparkAll() // idle: nothing more is coming for them now
 		if stopping {
 			return ctx.Err()
 		}
@@ -194,13 +222,19 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) {
 
 // Close detaches everything and unloads the programs.
 func (t *Tracer) Close() error {
-	return t.w.close()
+	t.mu.Lock()
+	var links []link.Link
+	for _, tg := range t.targets {
+		links = append(links, tg.links...)
+	}
+	t.mu.Unlock()
+	return errors.Join(append(closeLinks(links), t.w.close())...)
 }
 
 // describe reads what /proc says about pid and analyses its executable
 // through /proc/PID/exe, which works for deleted files and for processes in
 // other mount namespaces alike.
-func describe(pid int) (*Target, error) {
+func describe(pid int, cache *symbols.Cache) (*Target, error) {
 	proc := "/proc/" + strconv.Itoa(pid)
 	exe, err := os.Readlink(proc + "/exe")
 	if err != nil {
@@ -219,7 +253,7 @@ func describe(pid int) (*Target, error) {
 	if tg.Comm == "" {
 		tg.Comm = filepath.Base(exe)
 	}
-	if a, err := symbols.AnalyzeFile(proc + "/exe"); err == nil {
+	if a, err := cache.Analyze(proc + "/exe"); err == nil {
 		tg.Analysis = a
 	}
 	return tg, nil

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
@@ -20,6 +21,7 @@ const (
 	evData  = 1
 	evOpen  = 2
 	evClose = 3
+	evProbe = 4
 
 	roleUnknown = 0
 	roleServer  = 1
@@ -84,6 +86,7 @@ type wire struct {
 	objs  bpf.WireObjects
 	links []link.Link
 	rd    *ringbuf.Reader
+	multi bool // the kernel has uprobe_multi links
 }
 
 // openWire loads the capture programs and attaches them to the syscall
@@ -108,7 +111,12 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 	if ringBytes > 0 {
 		spec.Maps[bpf.WireMapEvents].MaxEntries = uint32(ringBytes)
 	}
-	w := &wire{}
+	w := &wire{multi: features.HaveBPFLinkUprobeMulti() == nil}
+	if !w.multi {
+		// Without uprobe_multi links (kernel < 6.6) the multi program
+		// would not load; stand the single-uprobe one in for it.
+		spec.Programs[bpf.WireProgProbeHitMulti] = spec.Programs[bpf.WireProgProbeHit].Copy()
+	}
 	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -160,6 +168,36 @@ func (w *wire) removeTarget(pid uint32) error {
 	return nil
 }
 
+// attachUprobes attaches the library probe program at file offsets of
+// pid's executable, each with its cookie: one uprobe_multi link where the
+// kernel has them, else one link per point. The executable is reached
+// through /proc/PID/exe, which works for deleted files and for processes
+// in other mount namespaces (containers).
+func (w *wire) attachUprobes(pid uint32, offsets, cookies []uint64) ([]link.Link, error) {
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	ex, err := link.OpenExecutable(exe)
+	if err != nil {
+		return nil, fmt.Errorf("open executable %s: %w", exe, err)
+	}
+	if w.multi {
+		l, err := ex.UprobeMulti(nil, w.objs.ProbeHitMulti, &link.UprobeMultiOptions{Addresses: offsets, Cookies: cookies, PID: pid})
+		if err != nil {
+			return nil, fmt.Errorf("attach uprobe_multi at %d points: %w", len(offsets), err)
+		}
+		return []link.Link{l}, nil
+	}
+	var links []link.Link
+	for i, off := range offsets {
+		l, err := ex.Uprobe("", w.objs.ProbeHit, &link.UprobeOptions{Address: off, Cookie: cookies[i], PID: int(pid)})
+		if err != nil {
+			closeLinks(links)
+			return nil, fmt.Errorf("attach uprobe at offset %#x: %w", off, err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
 // lost returns how many records the ring buffer had no room for.
 func (w *wire) lost() (uint64, error) {
 	var perCPU []uint64
@@ -182,13 +220,24 @@ func (w *wire) read(rec *ringbuf.Record, deadline time.Time) error {
 }
 
 func (w *wire) close() error {
+	errs := closeLinks(w.links)
+	w.links = nil
+	if w.rd != nil {
+		errs = append(errs, w.rd.Close())
+	}
+	errs = append(errs, w.objs.Close())
+	return errors.Join(errs...)
+}
+
+// closeLinks closes links concurrently and returns their errors.
+func closeLinks(links []link.Link) []error {
 	// Detaching a syscall tracepoint waits for RCU grace periods (about
 	// 65 ms each here): one after the other, the 23 links took 1.5 s to
 	// close, which delayed every exit. Concurrently the waits partly
 	// overlap (the kernel serialises some of it): about 0.8 s.
-	errs := make([]error, len(w.links), len(w.links)+2)
+	errs := make([]error, len(links), len(links)+2)
 	var wg sync.WaitGroup
-	for i, l := range w.links {
+	for i, l := range links {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -196,10 +245,5 @@ func (w *wire) close() error {
 		}()
 	}
 	wg.Wait()
-	w.links = nil
-	if w.rd != nil {
-		errs = append(errs, w.rd.Close())
-	}
-	errs = append(errs, w.objs.Close())
-	return errors.Join(errs...)
+	return errs
 }

@@ -18,7 +18,7 @@ type spanRow struct {
 	kind   string
 	method string
 	route  string // http.route, when a probe knew it
-	target string // route, else path, else url
+	target string // path (server), else url (client)
 	status int
 	peer   string
 }
@@ -34,7 +34,7 @@ func newSpanRow(s *tracer.Span) spanRow {
 	}
 	r.method = attrs["http.request.method"]
 	r.route = attrs["http.route"]
-	r.target = firstNonEmpty(attrs["http.route"], attrs["url.path"], attrs["url.full"])
+	r.target = firstNonEmpty(attrs["url.path"], attrs["url.full"])
 	fmt.Sscan(attrs["http.response.status_code"], &r.status)
 	if r.kind == "SRV" {
 		r.peer = attrs["client.address"]

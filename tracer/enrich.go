@@ -1,0 +1,255 @@
+package tracer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/rustscope/rustscope/tracer/axumroute"
+	"github.com/rustscope/rustscope/tracer/http1"
+)
+
+// Library probe hits reach the assembler in the same ring as the bytes, in
+// order per thread. A hit is tied to the connection its thread last read
+// from: hyper parses a head, and axum matches its path, right after the
+// read that brought it, in the same task poll. Hits wait on their
+// connection as marks until the exchange they belong to completes.
+
+// probeStrMax is the BPF program's string copy limit (PROBE_STR).
+const probeStrMax = 256
+
+// maxMarks bounds the marks one connection keeps (hits for requests that
+// never complete must not pile up).
+const maxMarks = 16
+
+// mark is a library probe hit tied to a connection.
+type mark struct {
+	ts   uint64
+	kind hitKind
+	node uint64 // hitRoute: address of axum's path_router::Node
+	path string // hitRoute: the path axum was asked to match
+}
+
+// lib is what library probes add to one exchange's span.
+type lib struct {
+	scope Scope // zero: no probe saw the exchange
+	route string
+}
+
+// Parking: hyper's client parses a response head after the read that
+// brought it, so when that read also completes the exchange, the hit that
+// names the library comes just after. Such an exchange waits on its
+// connection (conn.parked) until the reading thread's next event: the hit,
+// or anything else, which means no hit is coming. A connection's
+// exchanges are emitted in order: parked ones go before any later one.
+
+type routeKey struct {
+	pid  uint32
+	node uint64
+}
+
+type routeEntry struct {
+	tab *axumroute.Table
+	err error
+}
+
+// probeHit ties a library probe hit to the connection its thread last
+// read from.
+func (a *assembler) probeHit(tk uint64, ev *event) {
+	a.counters.Hits.Add(1)
+	if a.hit == nil {
+		return
+	}
+	ref, ok := a.hit(ev.hdr.Seq)
+	if !ok || ref.pid != ev.hdr.Tgid {
+		a.counters.BadEvents.Add(1)
+		return
+	}
+	k, ok := a.lastRead[tk]
+	if !ok {
+		return
+	}
+	c := a.conns[k]
+	if c == nil {
+		return
+	}
+	m := mark{ts: ev.hdr.Ts, kind: ref.kind}
+	if ref.kind == hitRoute {
+		args, str := probeArgs(ev.data)
+		m.node, m.path = args[1], string(str)
+	}
+	if len(c.marks) == maxMarks {
+		c.marks = c.marks[1:]
+	}
+	c.marks = append(c.marks, m)
+}
+
+// probeArgs splits a probe record's payload: six argument registers, then
+// the string argument's bytes.
+func probeArgs(data []byte) (args [6]uint64, str []byte) {
+	for i := range args {
+		if len(data) < 8*(i+1) {
+			return args, nil
+		}
+		args[i] = binary.LittleEndian.Uint64(data[8*i:])
+	}
+	return args, data[48:]
+}
+
+// park holds c's client exchanges xs until thread tk's next event.
+func (a *assembler) park(tk uint64, k connKey, c *conn, xs []http1.Exchange) {
+	if len(c.parked) > 0 && c.parkedBy != tk {
+		a.release(k, c, 0) // parked by another thread that has not moved on
+	}
+	if len(c.parked) == 0 {
+		a.parkedBy[tk] = append(a.parkedBy[tk], k)
+	}
+	c.parked, c.parkedBy = append(c.parked, xs...), tk
+}
+
+// release emits c's parked exchanges, in order. hit is the time of the
+// probe hit that released them, 0 if something else did.
+func (a *assembler) release(k connKey, c *conn, hit uint64) {
+	xs := c.parked
+	c.parked = nil
+	for i := range xs {
+		a.emitExchange(k, c, &xs[i], hit)
+	}
+}
+
+// unpark releases what thread tk parked.
+func (a *assembler) unpark(tk, hit uint64) {
+	ks := a.parkedBy[tk]
+	if len(ks) == 0 {
+		return
+	}
+	delete(a.parkedBy, tk)
+	for _, k := range ks {
+		if c := a.conns[k]; c != nil && c.parkedBy == tk {
+			a.release(k, c, hit)
+		}
+	}
+}
+
+// unparkAll releases every parked exchange (idle ticks, shutdown).
+func (a *assembler) unparkAll() {
+	for tk := range a.parkedBy {
+		a.unpark(tk, 0)
+	}
+}
+
+// enrich collects what the marks on c say about exchange x and drops the
+// marks it used or that are too old to belong to a later exchange. hit is
+// the time of the probe hit that released a parked exchange, else 0.
+func (a *assembler) enrich(pid uint32, c *conn, role http1.Role, x *http1.Exchange, tg *Target, hit uint64) lib {
+	var l lib
+	if len(c.marks) == 0 || tg == nil {
+		return l
+	}
+	// Server: hits between the first request byte read and the first
+	// response byte written. Client: hits while the response came in, and
+	// the one right after its last read (hyper parses after reading). Not
+	// later ones: they belong to the next response on the connection,
+	// which may be read on another thread before this exchange is released.
+	from, to := x.RequestStart, x.ResponseStart
+	if role == http1.RoleClient {
+		from, to = x.ResponseStart, max(x.ResponseEnd, hit)
+	}
+	path, _, _ := strings.Cut(x.Request.Target, "?")
+	keep := c.marks[:0]
+	for _, m := range c.marks {
+		if m.ts > to {
+			keep = append(keep, m)
+			continue
+		}
+		if m.ts < from {
+			continue
+		}
+		switch m.kind {
+		case hitServer:
+			if l.scope.Name == "" {
+				l.scope = tg.crateScope("hyper")
+			}
+		case hitRoute:
+			l.scope = tg.crateScope("axum")
+			if l.route == "" {
+				l.route = a.route(pid, path, m)
+			}
+		case hitClient:
+			l.scope = tg.crateScope("hyper")
+			if tg.Analysis == nil {
+				break
+			}
+			if _, ok := tg.Analysis.Crate("reqwest"); ok {
+				// hyper's client inside a program that links reqwest:
+				// reqwest drives it (it is how reqwest sends).
+				l.scope = tg.crateScope("reqwest")
+			}
+		}
+	}
+	c.marks = keep
+	return l
+}
+
+// route returns the axum route template m's lookup matched, "" if none.
+func (a *assembler) route(pid uint32, reqPath string, m mark) string {
+	match := m.path
+	switch {
+	case len(m.path) == probeStrMax && strings.HasPrefix(reqPath, m.path):
+		match = reqPath // the probe copied a prefix of a long path
+	case m.path == "" || m.path[0] != '/' || !strings.HasSuffix(reqPath, m.path):
+		// Not the request's path (or its tail, under a nested service):
+		// the arguments are not where this build was expected to pass
+		// them. Refuse rather than guess.
+		a.counters.RoutesRefused.Add(1)
+		a.warnOnce(pid, "route-args", "axum Node::at: path argument does not match the request path; no http.route for this process",
+			"probe_path", m.path, "request_path", reqPath)
+		return ""
+	}
+	rk := routeKey{pid, m.node}
+	e := a.routes[rk]
+	if e == nil {
+		e = &routeEntry{}
+		e.tab, e.err = a.readRoutes(pid, m.node)
+		a.routes[rk] = e
+		if e.err != nil {
+			a.warnOnce(pid, fmt.Sprint("route-table-", m.node), "axum route table not read; no http.route from this router", "node", fmt.Sprintf("%#x", m.node), "err", e.err)
+		} else {
+			a.log.Info("axum route table read", "pid", pid, "node", fmt.Sprintf("%#x", m.node), "templates", e.tab.Templates, "fallback", e.tab.Fallback)
+		}
+	}
+	r, ok := e.tab.Match(match)
+	if !ok {
+		return ""
+	}
+	return reqPath[:len(reqPath)-len(m.path)] + r
+}
+
+// readRoutesProc reads an axum route table from the process's memory.
+func readRoutesProc(pid uint32, node uint64) (*axumroute.Table, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return nil, fmt.Errorf("open process memory: %w", err)
+	}
+	defer f.Close()
+	return axumroute.Read(f, node)
+}
+
+func (a *assembler) warnOnce(pid uint32, what, msg string, args ...any) {
+	key := fmt.Sprint(pid, what)
+	if a.warned[key] {
+		return
+	}
+	a.warned[key] = true
+	a.log.Warn(msg, append([]any{"pid", pid}, args...)...)
+}
+
+// crateScope is the instrumentation scope for crate as linked into tg.
+func (tg *Target) crateScope(crate string) Scope {
+	s := Scope{Name: crate}
+	if tg.Analysis != nil {
+		s.Version, _ = tg.Analysis.Crate(crate)
+	}
+	return s
+}

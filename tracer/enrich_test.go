@@ -1,0 +1,217 @@
+package tracer
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/rustscope/rustscope/bpf"
+	"github.com/rustscope/rustscope/symbols"
+	"github.com/rustscope/rustscope/tracer/axumroute"
+)
+
+const testNode = 0x55550000
+
+// probeRec builds a library probe record of thread tid: cookie idx, six
+// argument registers, the string argument.
+func probeRec(tid uint32, idx uint32, ts uint64, args [6]uint64, str string) []byte {
+	data := make([]byte, 48, 48+len(str))
+	for i, a := range args {
+		binary.LittleEndian.PutUint64(data[8*i:], a)
+	}
+	data = append(data, str...)
+	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Tid: tid, Fd: -1, Kind: evProbe, Seq: idx, Size: uint32(len(data))}
+	return record(h, data)
+}
+
+// withTid sets the thread of a record built by dataRec.
+func withTid(raw []byte, tid uint32) []byte {
+	var ev event
+	if err := decodeEvent(raw, &ev); err != nil {
+		panic(err)
+	}
+	h := ev.hdr
+	h.Tid = tid
+	return record(h, ev.data)
+}
+
+// probedAssembler is an assembler for pid 42, a binary linking axum 0.7.9,
+// hyper 1.5.2 and reqwest 0.12.15, with the three kinds of probe at
+// cookies 0, 1, 2 and a router at testNode.
+func probedAssembler(spans *[]Span, c *Counters) *assembler {
+	tg := &Target{PID: 42, Analysis: &symbols.Analysis{Crates: []symbols.Crate{
+		{Name: "axum", Version: "0.7.9"}, {Name: "hyper", Version: "1.5.2"}, {Name: "reqwest", Version: "0.12.15"}}}}
+	tg.probed[hitServer], tg.probed[hitRoute], tg.probed[hitClient] = true, true, true
+	a := newAssembler(clock{}, c, func(uint32) *Target { return tg }, func(s Span) { *spans = append(*spans, s) })
+	refs := []hitRef{{42, hitServer, "hyper.h1.server.parse"}, {42, hitRoute, "axum.path_router.node_at"}, {42, hitClient, "hyper.h1.client.parse"}}
+	a.hit = func(i uint32) (hitRef, bool) {
+		if int(i) >= len(refs) {
+			return hitRef{}, false
+		}
+		return refs[i], true
+	}
+	a.readRoutes = func(pid uint32, node uint64) (*axumroute.Table, error) {
+		switch node {
+		case testNode:
+			return axumroute.NewTable([]string{"/health", "/users/:id", "/users/new"}), nil
+		case testNode + 0x1000:
+			return axumroute.NewTable([]string{"/", "/*__private__axum_fallback"}), nil
+		}
+		return nil, errors.New("no such router")
+	}
+	return a
+}
+
+func feed(t *testing.T, a *assembler, recs ...[]byte) {
+	t.Helper()
+	var ev event
+	for _, r := range recs {
+		if err := decodeEvent(r, &ev); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		a.handle(&ev)
+	}
+}
+
+func TestEnrichServer(t *testing.T) {
+	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+	for _, tc := range []struct {
+		name, path   string
+		probes       func(path string) [][]byte
+		scope, route string
+		refused      uint64
+	}{
+		{"no probe", "/users/7", func(string) [][]byte { return nil }, "rustscope/wire", "", 0},
+		{"hyper only", "/users/7", func(string) [][]byte {
+			return [][]byte{probeRec(5, 0, 1100, [6]uint64{}, "")}
+		}, "hyper", "", 0},
+		{"axum route", "/users/7", func(p string) [][]byte {
+			return [][]byte{probeRec(5, 0, 1100, [6]uint64{}, ""), probeRec(5, 1, 1200, [6]uint64{0, testNode, 0, uint64(len(p))}, p)}
+		}, "axum", "/users/:id", 0},
+		{"static beats parameter", "/users/new", func(p string) [][]byte {
+			return [][]byte{probeRec(5, 1, 1200, [6]uint64{0, testNode}, p)}
+		}, "axum", "/users/new", 0},
+		{"fallback is no route", "/nope", func(p string) [][]byte {
+			return [][]byte{probeRec(5, 1, 1200, [6]uint64{0, testNode}, p), probeRec(5, 1, 1300, [6]uint64{0, testNode + 0x1000}, p)}
+		}, "axum", "", 0},
+		{"unreadable router", "/users/7", func(p string) [][]byte {
+			return [][]byte{probeRec(5, 1, 1200, [6]uint64{0, 0xdead000}, p)}
+		}, "axum", "", 0},
+		{"path argument not the request's: refused", "/users/7", func(string) [][]byte {
+			return [][]byte{probeRec(5, 1, 1200, [6]uint64{0, testNode}, "\x00\x01garbage")}
+		}, "axum", "", 1},
+		{"hit on another thread's connection is not this one's", "/users/7", func(p string) [][]byte {
+			return [][]byte{probeRec(6, 1, 1200, [6]uint64{0, testNode}, p)}
+		}, "rustscope/wire", "", 0},
+		{"hit before the request is stale", "/users/7", func(p string) [][]byte {
+			return [][]byte{probeRec(5, 1, 900, [6]uint64{0, testNode}, p)}
+		}, "rustscope/wire", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var spans []Span
+			var c Counters
+			a := probedAssembler(&spans, &c)
+			feed(t, a, openRec(7, roleServer, 100), withTid(openRec(8, roleServer, 100), 6),
+				withTid(dataRec(8, 0, 0, 800, "GET /other HTTP/1.1\r\nHost: h\r\n\r\n", 0), 6))
+			// The stale case: a hit on thread 5 before its read.
+			var before, after [][]byte
+			for _, p := range tc.probes(tc.path) {
+				var ev event
+				decodeEvent(p, &ev)
+				if ev.hdr.Ts < 1000 {
+					before = append(before, p)
+				} else {
+					after = append(after, p)
+				}
+			}
+			feed(t, a, withTid(dataRec(7, 0, 0, 850, "", 1), 5)) // thread 5 read conn 7 before: an empty read
+			feed(t, a, before...)
+			feed(t, a, withTid(dataRec(7, 0, 1, 1000, "GET "+tc.path+" HTTP/1.1\r\nHost: h\r\n\r\n", 0), 5))
+			feed(t, a, after...)
+			feed(t, a, withTid(dataRec(7, 1, 0, 2000, resp, 0), 5))
+			if len(spans) != 1 {
+				t.Fatalf("%d spans", len(spans))
+			}
+			s := spans[0]
+			if s.Scope.Name != tc.scope || attr(s, "http.route") != tc.route {
+				t.Errorf("scope %q route %q, want %q %q", s.Scope.Name, attr(s, "http.route"), tc.scope, tc.route)
+			}
+			wantName := "GET"
+			if tc.route != "" {
+				wantName += " " + tc.route
+			}
+			if s.Name != wantName {
+				t.Errorf("name %q, want %q", s.Name, wantName)
+			}
+			if tc.scope == "axum" && s.Scope.Version != "0.7.9" {
+				t.Errorf("scope version %q", s.Scope.Version)
+			}
+			if got := c.RoutesRefused.Load(); got != tc.refused {
+				t.Errorf("%d lookups refused, want %d", got, tc.refused)
+			}
+		})
+	}
+}
+
+// hyper's client parses a response head after the read that completed the
+// exchange: the span waits for the thread's next event to learn its scope.
+func TestEnrichClientParks(t *testing.T) {
+	req := "GET /x HTTP/1.1\r\nhost: svc:9000\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+	var spans []Span
+	var c Counters
+	a := probedAssembler(&spans, &c)
+	feed(t, a, openRec(9, roleClient, 100),
+		withTid(dataRec(9, 1, 0, 1000, req, 0), 3),
+		withTid(dataRec(9, 0, 0, 2000, resp, 0), 3))
+	if len(spans) != 0 {
+		t.Fatalf("span emitted before the thread's next event")
+	}
+	feed(t, a, probeRec(3, 2, 2100, [6]uint64{}, ""))
+	if len(spans) != 1 || spans[0].Scope.Name != "reqwest" || spans[0].Scope.Version != "0.12.15" {
+		t.Fatalf("spans %+v, want one with scope reqwest 0.12.15", spans)
+	}
+	// No hit follows (say the point is not reached): the thread's next
+	// event releases the span with the wire scope.
+	feed(t, a, withTid(dataRec(9, 1, 1, 3000, req, 0), 3),
+		withTid(dataRec(9, 0, 1, 4000, resp, 0), 3),
+		withTid(dataRec(9, 1, 2, 5000, req, 0), 3))
+	if len(spans) != 2 || spans[1].Scope != WireScope {
+		t.Fatalf("second span: %+v", spans[1:])
+	}
+	// Idle: unparkAll releases what waits.
+	feed(t, a, withTid(dataRec(9, 0, 2, 6000, resp, 0), 3))
+	a.unparkAll()
+	if len(spans) != 3 {
+		t.Fatalf("%d spans after unparkAll", len(spans))
+	}
+}
+
+// A long response: its head is parsed at its first read, its last read
+// (on another thread, the task moved) parks it, and the next exchange's
+// parse hit lands on the connection before that thread moves on. Each
+// exchange gets its own hit.
+func TestEnrichClientHitsStayWithTheirExchange(t *testing.T) {
+	req := "GET /big HTTP/1.1\r\nhost: svc:9000\r\n\r\n"
+	var spans []Span
+	var c Counters
+	a := probedAssembler(&spans, &c)
+	feed(t, a, openRec(9, roleClient, 100),
+		withTid(dataRec(9, 1, 0, 1000, req, 0), 3),
+		withTid(dataRec(9, 0, 0, 2000, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234", 0), 3),
+		probeRec(3, 2, 2100, [6]uint64{}, ""),          // parse of response 1
+		withTid(dataRec(9, 0, 1, 3000, "56789", 0), 4), // completes 1 on thread 4: parked
+		withTid(dataRec(9, 1, 1, 4000, req, 0), 3),
+		withTid(dataRec(9, 0, 2, 5000, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", 0), 3), // completes 2: parked on 3
+	)
+	feed(t, a, probeRec(3, 2, 5100, [6]uint64{}, ""))       // parse of response 2: releases 1, then 2
+	feed(t, a, withTid(dataRec(11, 0, 0, 5500, "x", 0), 4)) // thread 4 moves on: nothing left
+	if len(spans) != 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for i, s := range spans {
+		if s.Scope.Name != "reqwest" {
+			t.Errorf("span %d: scope %q, want reqwest", i, s.Scope.Name)
+		}
+	}
+}

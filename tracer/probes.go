@@ -1,0 +1,141 @@
+package tracer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf/link"
+
+	"github.com/rustscope/rustscope/symbols"
+)
+
+// hitKind is what a library probe hit tells the assembler. Every kind is
+// tied to a connection by the thread's last read: hyper parses a head, and
+// axum matches its path, on the thread that has just read it.
+type hitKind uint8
+
+const (
+	hitServer hitKind = iota + 1 // hyper's server parsed a request head
+	hitRoute                     // axum looked a path up: args[1] is the router Node, str the path
+	hitClient                    // hyper's client parsed a response head
+)
+
+// enrichment is one thing library probes add to wire spans, with the
+// manifest points that give it in order of preference: the first found is
+// attached. Few and cheap on purpose: one entry uprobe per request and
+// role (plus one per axum lookup), all at instructions the kernel emulates
+// in release builds (about 1 us a hit here).
+type enrichment struct {
+	kind   hitKind
+	crate  string   // the crate whose presence makes it expected
+	points []string // manifest IDs
+	strArg int      // argument register (1-based) of a (ptr, len) string
+	gives  string
+}
+
+var enrichments = []enrichment{
+	{hitRoute, "axum", []string{"axum.path_router.node_at"}, 3, "http.route from axum's router"},
+	{hitServer, "hyper", []string{"hyper.h1.server.parse", "hyper.h1.server.recv_msg"}, 0, "hyper as the server spans' scope"},
+	{hitClient, "hyper", []string{"hyper.h1.client.parse", "hyper.h1.client.recv_msg"}, 0, "hyper/reqwest as the client spans' scope"},
+}
+
+// hitRef is what a probe's cookie stands for.
+type hitRef struct {
+	pid   uint32
+	kind  hitKind
+	point string
+}
+
+// hit returns the meaning of cookie idx.
+func (t *Tracer) hit(idx uint32) (hitRef, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if int(idx) >= len(t.hits) {
+		return hitRef{}, false
+	}
+	return t.hits[idx], true
+}
+
+// attachProbes places the library uprobes tg's binary allows and says, for
+// people, what is attached and what is missing and why. The probes only
+// read registers and memory; the target's text is untouched except for the
+// kernel's breakpoint, which it removes on detach.
+func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
+	if t.wireOnly {
+		return nil, []string{"library probes: off (--wire-only)"}
+	}
+	a := tg.Analysis
+	if a == nil {
+		return nil, []string{"library probes: none: the executable could not be analysed"}
+	}
+	var addrs, cookies []uint64
+	var attached []string
+	var missing []string           // reasons, in order
+	lacks := map[string][]string{} // reason -> what is missing for it
+	for _, e := range enrichments {
+		if _, ok := a.Crate(e.crate); !ok {
+			continue
+		}
+		if e.kind == hitServer && tg.probed[hitRoute] {
+			continue // every request axum serves passes Node::at: one hit is enough
+		}
+		var pt *symbols.ProbePoint
+		why := ""
+		for _, id := range e.points {
+			p, ok := a.Probe(id)
+			if !ok {
+				continue
+			}
+			if p.Found {
+				pt = p
+				break
+			}
+			if why == "" {
+				why = p.Reason
+			}
+		}
+		if pt == nil {
+			// Say so when stripping or LTO took the point (the user can
+			// act on it), not when the program does not use that side.
+			if strings.Contains(why, symbols.ReasonStripped) || strings.Contains(why, symbols.ReasonLTO) {
+				if lacks[why] == nil {
+					missing = append(missing, why)
+				}
+				lacks[why] = append(lacks[why], e.gives)
+			}
+			continue
+		}
+		tg.probed[e.kind] = true
+		t.mu.Lock()
+		idx := len(t.hits)
+		t.hits = append(t.hits, hitRef{pid: tg.PID, kind: e.kind, point: pt.ID})
+		t.mu.Unlock()
+		for _, c := range pt.Copies {
+			addrs = append(addrs, c.FileOffset)
+			cookies = append(cookies, uint64(idx)|uint64(e.strArg)<<32)
+		}
+		attached = append(attached, fmt.Sprintf("%s (%s, %d %s)", pt.ID, e.gives, len(pt.Copies), plural(len(pt.Copies), "copy", "copies")))
+	}
+	for _, why := range missing {
+		notes = append(notes, fmt.Sprintf("without %s: %s", strings.Join(lacks[why], ", "), why))
+	}
+	if len(addrs) == 0 {
+		if len(notes) == 0 {
+			notes = append(notes, "library probes: none apply to this binary")
+		}
+		return nil, notes
+	}
+	links, err := t.w.attachUprobes(tg.PID, addrs, cookies)
+	if err != nil {
+		t.log.Warn("attach library probes", "pid", tg.PID, "err", err)
+		return nil, append(notes, fmt.Sprintf("library probes: not attached: %v", err))
+	}
+	return links, append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
