@@ -35,7 +35,7 @@ bench: ## benchmarks (results go to docs/performance.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer:FuzzDecodeAndAssemble ./tracer/axumroute:FuzzRead ./tracer/axumroute:FuzzMatch ./symbols:FuzzAnalyze
+FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer:FuzzDecodeAndAssemble ./tracer/axumroute:FuzzRead ./tracer/axumroute:FuzzMatch ./tracer/http2:FuzzFeed ./symbols:FuzzAnalyze
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	@for t in $(FUZZ_TARGETS); do \

@@ -66,6 +66,7 @@ struct framing {
 	__u8 idx;     // M_LINE1: line bytes; M_NAME: bytes matched; M_CL, M_SIZE: digits; M_TE: "chunked" matched
 	__u8 cand;    // M_NAME: header names still matching
 	__u8 flags;   // F_*
+	__u8 h2[16];  // M_H2: frame header bytes so far (idx of them), split across syscalls
 	__u8 _pad[6];
 };
 
@@ -310,11 +311,14 @@ enum mode {
 	M_TLSTART,  // start of a trailer line, or the final empty line
 	M_TCR,      // CR of the final empty line
 	M_TSKIP,    // rest of a trailer line
+	M_H2,       // HTTP/2: at a frame header (idx bytes of it in h2)
+	M_H2_SKIP,  // HTTP/2: remain bytes of a frame payload to pass
 };
 
 #define F_RESP 1    // the head is a response
 #define F_CL 2      // it has a Content-Length
 #define F_CHUNKED 4 // its last transfer coding is chunked
+#define F_H2 8      // the direction speaks HTTP/2 (kept across desyncs)
 #define CAND_CL 1
 #define CAND_TE 2
 
@@ -338,6 +342,9 @@ enum mode {
 #define DELETE_ 0x204554454c4544ULL
 #define OPTIONS_ 0x20534e4f4954504fULL
 #define CONNECT_ 0x205443454e4e4f43ULL
+#define H2_PREFACE 0x5448202a20495250ULL // "PRI * HT", of the 24-byte client preface
+#define H2_PREFACE_LEN 24
+#define H2_MAX_FRAME (1 << 20)            // larger frames are not believed
 
 // walk is one syscall's planning state. It lives in a per-CPU map, not on
 // the stack: the verifier does not track map contents, so the bpf_loop
@@ -753,6 +760,60 @@ static __always_inline int is_method(__u64 x)
 	       x6 == TRACE_ || x7 == DELETE_ || x == OPTIONS_ || x == CONNECT_;
 }
 
+// h2_start tells whether the 8 bytes at a boundary begin an HTTP/2 frame
+// header: a SETTINGS frame on stream 0 (what each side sends first), or
+// any plausible frame once the direction is known to speak HTTP/2.
+static __always_inline int h2_start(__u64 x, __u8 known)
+{
+	__u32 len = (x & 0xff) << 16 | ((x >> 8) & 0xff) << 8 | ((x >> 16) & 0xff);
+	__u8 type = x >> 24, flags = x >> 32;
+	__u32 stream_hi = (x >> 40) & 0xffffff; // three high bytes of the stream id
+	if (type == 4 && len % 6 == 0 && len <= 16384 && (flags & ~1) == 0 && stream_hi == 0)
+		return 1;
+	return known && type <= 9 && len <= H2_MAX_FRAME && !(stream_hi & 0x80);
+}
+
+// h2_header gathers the frame header at pos, which may be split across
+// windows and syscalls, then plans the payload: a DATA payload is passed
+// by count (bodies are never copied), any other is captured whole (up to
+// the capture limit) because the parser needs it: HEADERS and
+// CONTINUATION carry the HPACK blocks.
+static __always_inline long h2_header(struct walk *w, struct scratch *s)
+{
+	struct framing *f = &w->f;
+	__u64 end = w->win + w->win_len;
+	if (w->pos >= end) {
+		if (!next_window(w, s, w->limit) || !w->win_len)
+			return desync(w);
+		end = w->win + w->win_len;
+	}
+#pragma unroll
+	for (int k = 0; k < 9; k++) {
+		if (f->idx < 9 && w->pos < end) {
+			f->h2[f->idx & 15] = s->data[(w->pos - w->win) & (CAPTURE_BUF - 1)];
+			f->idx++;
+			w->pos++;
+		}
+	}
+	if (f->idx < 9)
+		return w->pos >= w->ret; // the rest comes in the next window or syscall
+	f->idx = 0;
+	__u32 len = (__u32)f->h2[0] << 16 | (__u32)f->h2[1] << 8 | f->h2[2];
+	__u8 type = f->h2[3];
+	if (type > 9 || len > H2_MAX_FRAME || (f->h2[5] & 0x80))
+		return desync(w);
+	f->mode = M_H2_SKIP;
+	f->remain = len;
+	if (type != 0 && len && w->pos + len > end && end < w->ret) {
+		// Capture the payload in a window of its own.
+		if (!next_window(w, s, len < w->limit ? len : w->limit))
+			return desync(w);
+	}
+	if (!len)
+		f->mode = M_H2;
+	return 0;
+}
+
 // idle looks for a message start at pos, a message boundary.
 static __always_inline long idle(struct walk *w, struct scratch *s)
 {
@@ -776,7 +837,19 @@ static __always_inline long idle(struct walk *w, struct scratch *s)
 		flags = F_RESP;
 	else if (is_method(x))
 		flags = 0;
-	else
+	else if (avail >= 8 && x == H2_PREFACE) {
+		// The client's connection preface: HTTP/2 frames follow it.
+		__builtin_memset(&w->f, 0, sizeof(w->f));
+		w->f.flags = F_H2;
+		w->f.mode = M_H2;
+		w->pos += H2_PREFACE_LEN;
+		return 0;
+	} else if (avail >= 8 && h2_start(x, w->f.flags & F_H2)) {
+		__builtin_memset(&w->f, 0, sizeof(w->f));
+		w->f.flags = F_H2;
+		w->f.mode = M_H2;
+		return 0;
+	} else
 		return desync(w);
 	__builtin_memset(&w->f, 0, sizeof(w->f));
 	w->f.mode = M_LINE1;
@@ -793,7 +866,7 @@ static long walk_step(__u32 i, void *unused)
 		return 1;
 	struct framing *f = &w->f;
 	__u8 mode = f->mode;
-	if (mode == M_BODY || mode == M_DATA) {
+	if (mode == M_BODY || mode == M_DATA || mode == M_H2_SKIP) {
 		__u64 n = w->ret - w->pos;
 		if (n > f->remain)
 			n = f->remain;
@@ -802,7 +875,7 @@ static long walk_step(__u32 i, void *unused)
 		if (f->remain == 0) {
 			if (mode == M_BODY)
 				return msg_end(w);
-			f->mode = M_CRLF;
+			f->mode = mode == M_H2_SKIP ? M_H2 : M_CRLF;
 		}
 		return 0;
 	}
@@ -811,6 +884,8 @@ static long walk_step(__u32 i, void *unused)
 		return desync(w);
 	if (mode == M_IDLE)
 		return idle(w, s);
+	if (mode == M_H2)
+		return h2_header(w, s);
 	if (w->pos >= w->win + w->win_len) {
 		if (!next_window(w, s, mode >= M_CRLF ? CHUNK_WIN : w->limit) || !w->win_len)
 			return desync(w);

@@ -29,6 +29,7 @@ type WireConnInfo struct {
 		Idx    uint8
 		Cand   uint8
 		Flags  uint8
+		H2     [16]uint8
 		Pad    [6]uint8
 	}
 }
@@ -96,6 +97,7 @@ type WireWalk struct {
 		Idx    uint8
 		Cand   uint8
 		Flags  uint8
+		H2     [16]uint8
 		Pad    [6]uint8
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rustscope/rustscope/tracer/axumroute"
 	"github.com/rustscope/rustscope/tracer/http1"
+	"github.com/rustscope/rustscope/tracer/http2"
 )
 
 // connIdle is how long a connection may stay silent before its state is
@@ -24,10 +25,11 @@ type connKey struct {
 type conn struct {
 	local, remote netip.AddrPort // zero when the open was not seen
 	http          *http1.Conn
-	nextSeq       [2]uint32 // per direction: the BPF program numbers each
-	seqKnown      [2]bool   // direction's records on its own
-	lastSeen      uint64    // monotonic ns
-	marks         []mark    // library probe hits not yet given to an exchange
+	h2            *http2.Conn // set once the connection is seen to speak HTTP/2
+	nextSeq       [2]uint32   // per direction: the BPF program numbers each
+	seqKnown      [2]bool     // direction's records on its own
+	lastSeen      uint64      // monotonic ns
+	marks         []mark      // library probe hits not yet given to an exchange
 	parked        []http1.Exchange
 	parkedBy      uint64 // thread whose next event releases parked
 }
@@ -118,6 +120,19 @@ func (a *assembler) handle(ev *event) {
 			c.http = http1.NewConn(http1.RoleUnknown)
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
+		if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.data) {
+			c.h2 = http2.NewConn(c.http.Role())
+		}
+		if c.h2 != nil {
+			if dir == http1.Ingress {
+				a.lastRead[tk] = k
+			}
+			for _, st := range c.h2.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts) {
+				a.counters.Spans.Add(1)
+				a.emit(h2Span(a.clock, k.pid, c, c.h2.Role(), &st))
+			}
+			break
+		}
 		if dir == http1.Ingress {
 			if len(a.lastRead) >= maxThreads {
 				clear(a.lastRead) // threads come and go; forget them in bulk
@@ -174,6 +189,17 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 			delete(a.routes, rk)
 		}
 	}
+}
+
+// startsHTTP2 tells whether a capture that may start a message starts an
+// HTTP/2 connection (the client preface) or frame: a frame header's first
+// byte is 0 for any frame under 64 KiB, which no HTTP/1 message starts
+// with, and its type is at most CONTINUATION (9).
+func startsHTTP2(b []byte) bool {
+	if len(b) >= 4 && string(b[:4]) == http2.Preface[:4] {
+		return true
+	}
+	return len(b) >= 9 && b[0] == 0 && b[3] <= 9 && b[5]&0x80 == 0
 }
 
 // maxThreads bounds the threads whose last read is remembered.

@@ -113,7 +113,7 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 	if err := t.w.addTarget(uint32(pid)); err != nil {
 		return nil, err
 	}
-	tg.Capture = []string{"wire: HTTP/1.1 over TCP from syscall tracepoints (read/write/readv/writev/recvfrom/sendto/recvmsg/sendmsg, accept/connect/close)"}
+	tg.Capture = []string{"wire: HTTP/1.1 and HTTP/2 (h2c, gRPC) over TCP from syscall tracepoints (read/write/readv/writev/recvfrom/sendto/recvmsg/sendmsg, accept/connect/close)"}
 	links, notes := t.attachProbes(tg)
 	tg.links = links
 	tg.Capture = append(tg.Capture, notes...)

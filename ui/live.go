@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"google.golang.org/grpc/codes"
 	"sort"
 	"strings"
 	"time"
@@ -19,7 +20,8 @@ type spanRow struct {
 	method string
 	route  string // http.route, when a probe knew it
 	target string // path (server), else url (client)
-	status int
+	status int    // HTTP status; for gRPC a stand-in for colouring (200 OK, 400, 500)
+	code   string // the STATUS column: the HTTP status, or the gRPC code name
 	peer   string
 }
 
@@ -36,6 +38,24 @@ func newSpanRow(s *tracer.Span) spanRow {
 	r.route = attrs["http.route"]
 	r.target = firstNonEmpty(attrs["url.path"], attrs["url.full"])
 	fmt.Sscan(attrs["http.response.status_code"], &r.status)
+	r.code = attrs["http.response.status_code"]
+	if attrs["rpc.system"] == "grpc" {
+		r.method, r.target = "gRPC", s.Name
+		var c uint32
+		if _, err := fmt.Sscan(attrs["rpc.grpc.status_code"], &c); err == nil {
+			r.code = codes.Code(c).String()
+			r.status = 200
+			switch {
+			case s.Error:
+				r.status = 500
+			case c != 0:
+				r.status = 400
+			}
+		}
+	}
+	if r.code == "" {
+		r.code = "-"
+	}
 	if r.kind == "SRV" {
 		r.peer = attrs["client.address"]
 	} else {
@@ -181,7 +201,7 @@ func (l *live) view(st styles, width, height int) string {
 		return l.detailView(r, st, width)
 	}
 	var b strings.Builder
-	header := fmt.Sprintf("%-12s %-3s %-7s %-32s %6s %10s  %s", "TIME", "", "METHOD", "ROUTE / PATH", "STATUS", "DURATION", "PEER")
+	header := fmt.Sprintf("%-12s %-3s %-7s %-32s %9s %10s  %s", "TIME", "", "METHOD", "PATH / RPC", "STATUS", "DURATION", "PEER")
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
 	if l.typing || !l.filter.empty() {
 		line := "filter: " + l.filter.src
@@ -213,7 +233,7 @@ func (l *live) view(st styles, width, height int) string {
 		d := r.span.Duration()
 		line := fmt.Sprintf("%-12s %-3s %-7s %-32s %s %s  %s",
 			r.span.Start.Format("15:04:05.000"), r.kind, clip(r.method, 7), clip(r.target, 32),
-			st.statusStyle(r.status).Render(fmt.Sprintf("%6d", r.status)),
+			st.statusStyle(r.status).Render(fmt.Sprintf("%9s", clip(r.code, 9))),
 			st.durationStyle(d).Render(fmt.Sprintf("%10s", fmtDuration(d))), r.peer)
 		if i == l.cursor && !l.follow {
 			line = st.Selected.Render(line)

@@ -388,3 +388,19 @@ func TestViewsFitTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestGRPCRow(t *testing.T) {
+	for _, tc := range []struct {
+		code   int
+		err    bool
+		name   string
+		status int
+	}{{0, false, "OK", 200}, {5, false, "NotFound", 400}, {13, true, "Internal", 500}} {
+		s := tracer.Span{Name: "demo.v1.Users/GetUser", Kind: trace.SpanKindServer, Error: tc.err, Attrs: []attribute.KeyValue{
+			attribute.String("rpc.system", "grpc"), attribute.Int("rpc.grpc.status_code", tc.code)}}
+		r := newSpanRow(&s)
+		if r.method != "gRPC" || r.target != "demo.v1.Users/GetUser" || r.code != tc.name || r.status != tc.status {
+			t.Errorf("code %d: row %+v", tc.code, r)
+		}
+	}
+}

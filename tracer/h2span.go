@@ -1,0 +1,148 @@
+package tracer
+
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	rpcconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+
+	"github.com/rustscope/rustscope/tracer/http1"
+	"github.com/rustscope/rustscope/tracer/http2"
+)
+
+// HeadersUnknown is the value of rustscope.http2.headers on a stream whose
+// header block could not be decoded.
+const HeadersUnknown = "unknown: the connection was opened before rustscope attached, so the HPACK table its headers refer to was not seen"
+
+// grpcServerErrors are the codes a gRPC server span marks as errors
+// (OpenTelemetry RPC conventions); a client marks every non-OK code.
+var grpcServerErrors = map[codes.Code]bool{
+	codes.Unknown: true, codes.DeadlineExceeded: true, codes.Unimplemented: true,
+	codes.Internal: true, codes.Unavailable: true, codes.DataLoss: true,
+}
+
+// h2Span builds the span of one HTTP/2 stream. gRPC streams follow the RPC
+// conventions (rpc.system, rpc.service, rpc.method, rpc.grpc.status_code,
+// as in semantic conventions 1.26, which today's backends read); other
+// streams the HTTP ones, like HTTP/1.1 spans.
+func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream) Span {
+	req, resp := &st.Request, &st.Response
+	s := Span{Name: "HTTP", PID: pid, Scope: WireScope,
+		Start: clk.wall(st.RequestStart), End: clk.wall(st.ResponseEnd)}
+	if st.ResponseEnd < st.RequestStart {
+		s.End = clk.wall(max(st.RequestEnd, st.RequestStart))
+	}
+	s.Attrs = append(s.Attrs,
+		semconv.NetworkProtocolName("http"),
+		semconv.NetworkProtocolVersion("2"),
+		semconv.HTTPRequestBodySize(int(req.BodySize)),
+		semconv.HTTPResponseBodySize(int(resp.BodySize)),
+	)
+	sock := c.local
+	if role == http1.RoleClient {
+		s.Kind, s.Measures, sock = trace.SpanKindClient, MeasuresClient, c.remote
+	} else {
+		s.Kind, s.Measures = trace.SpanKindServer, MeasuresServer
+		if c.remote.IsValid() {
+			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remote.Addr().String()), semconv.ClientPort(int(c.remote.Port())))
+		}
+	}
+	host, port := hostPort(req.Authority, sock)
+	if host != "" {
+		s.Attrs = append(s.Attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
+	}
+	if !req.Known {
+		s.Attrs = append(s.Attrs, attribute.String("rustscope.http2.headers", HeadersUnknown))
+		if st.Reset {
+			s.Error, s.StatusMessage = true, "stream reset: "+resetName(st.ResetCode)
+		}
+		return s
+	}
+	path, query, _ := strings.Cut(req.Path, "?")
+	if strings.HasPrefix(req.Header.Get("content-type"), "application/grpc") {
+		return grpcSpan(s, role, st, path)
+	}
+	s.Name = req.Method
+	s.Attrs = append(s.Attrs, semconv.HTTPRequestMethodKey.String(req.Method))
+	if resp.Known && resp.Status > 0 {
+		s.Attrs = append(s.Attrs, semconv.HTTPResponseStatusCodeKey.Int(resp.Status))
+	}
+	if ua := req.Header.Get("user-agent"); ua != "" {
+		s.Attrs = append(s.Attrs, semconv.UserAgentOriginal(ua))
+	}
+	scheme := req.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	if role == http1.RoleClient {
+		s.Attrs = append(s.Attrs, semconv.URLFull(scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path+redactQuery(query)))
+	} else {
+		s.Attrs = append(s.Attrs, semconv.URLScheme(scheme), semconv.URLPath(path))
+		if query != "" {
+			s.Attrs = append(s.Attrs, semconv.URLQuery(redactQuery(query)[1:]))
+		}
+	}
+	switch {
+	case st.Reset && !resp.Known:
+		s.Error, s.StatusMessage = true, "stream reset: "+resetName(st.ResetCode)
+		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(resetName(st.ResetCode)))
+	case resp.Status >= 500 || (role == http1.RoleClient && resp.Status >= 400):
+		s.Error, s.StatusMessage = true, strconv.Itoa(resp.Status)
+		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(strconv.Itoa(resp.Status)))
+	}
+	return s
+}
+
+func grpcSpan(s Span, role http1.Role, st *http2.Stream, path string) Span {
+	full := strings.TrimPrefix(path, "/")
+	service, method, _ := strings.Cut(full, "/")
+	s.Name = full
+	s.Attrs = append(s.Attrs, rpcconv.RPCSystemGRPC, rpcconv.RPCService(service), rpcconv.RPCMethod(method))
+	status, ok := grpcStatus(&st.Response)
+	switch {
+	case ok:
+		s.Attrs = append(s.Attrs, rpcconv.RPCGRPCStatusCodeKey.Int(int(status)))
+		if status != codes.OK && (role == http1.RoleClient || grpcServerErrors[status]) {
+			s.Error, s.StatusMessage = true, status.String()
+			if msg := grpcMessage(&st.Response); msg != "" {
+				s.StatusMessage += ": " + msg
+			}
+		}
+	case st.Reset:
+		s.Error, s.StatusMessage = true, "stream reset: "+resetName(st.ResetCode)
+		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(resetName(st.ResetCode)))
+	default:
+		s.Error, s.StatusMessage = true, "no grpc-status"
+	}
+	return s
+}
+
+// grpcStatus reads grpc-status from the trailers, or from the headers of a
+// trailers-only response.
+func grpcStatus(m *http2.Message) (codes.Code, bool) {
+	v := m.Trailer.Get("grpc-status")
+	if v == "" {
+		v = m.Header.Get("grpc-status")
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return codes.Code(n), true
+}
+
+func grpcMessage(m *http2.Message) string {
+	if v := m.Trailer.Get("grpc-message"); v != "" {
+		return v
+	}
+	return m.Header.Get("grpc-message")
+}
+
+func resetName(code uint32) string {
+	return "RST_STREAM " + http2.ErrCodeName(code)
+}

@@ -1,0 +1,506 @@
+// Package http2 reassembles HTTP/2 streams (h2c, gRPC) from the bytes one
+// TCP connection carried, as the wire capture delivers them: per direction,
+// captured bytes followed by counts of bytes that were not copied (DATA
+// payloads, which are only counted).
+//
+// Frames are read with golang.org/x/net/http2's Framer and header blocks
+// decoded with its hpack package, one decoder per direction, exactly as the
+// receiving peer decodes them. A header block that cannot be decoded (the
+// connection was opened before rustscope attached, so the HPACK dynamic
+// table it refers to was never seen) leaves that stream's headers unknown
+// and the direction's table untrusted from then on: nothing is guessed.
+package http2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/rustscope/rustscope/tracer/http1"
+)
+
+// Preface is the client connection preface.
+const Preface = http2.ClientPreface
+
+const (
+	frameHeaderLen = 9
+	maxFrame       = 1 << 20 // largest non-DATA payload buffered
+	maxStreams     = 4096    // open streams kept per connection
+	defaultTable   = 4096    // SETTINGS_HEADER_TABLE_SIZE until a peer says otherwise
+)
+
+// Message is one side of a stream: its header block and what followed.
+type Message struct {
+	Method, Path, Scheme, Authority string // request pseudo-headers
+	Status                          int    // response :status
+	Header                          http.Header
+	Trailer                         http.Header
+	BodySize                        int64 // DATA payload bytes (padding included when present)
+	Known                           bool  // the header block was decoded
+	ended                           bool  // END_STREAM seen
+}
+
+// Stream is a finished request/response exchange on one stream.
+type Stream struct {
+	ID                         uint32
+	Request, Response          Message
+	RequestStart, RequestEnd   uint64
+	ResponseStart, ResponseEnd uint64
+	Reset                      bool   // ended by RST_STREAM
+	ResetCode                  uint32 // its error code
+}
+
+// Stats count what did not become a stream.
+type Stats struct {
+	Streams   uint64
+	Undecoded uint64 // header blocks whose HPACK state was unknown
+	Dropped   uint64 // streams never completed (closed, evicted)
+	Broken    uint64 // directions whose framing was lost
+}
+
+type half struct {
+	hdr       []byte // frame header being gathered
+	payload   []byte // non-DATA payload being gathered
+	fh        http2.FrameHeader
+	inFrame   bool
+	skip      uint32 // DATA payload bytes left
+	dataEnd   bool   // END_STREAM of the DATA frame being skipped
+	dataSid   uint32
+	preface   int // preface bytes still to pass
+	dec       *hpack.Decoder
+	fields    []hpack.HeaderField
+	block     []byte // header block fragments (HEADERS + CONTINUATION)
+	blockSid  uint32
+	blockEnd  bool // END_STREAM on the HEADERS that began the block
+	untrusted bool // an HPACK error happened: the table may be wrong
+	broken    bool // framing lost: bytes of frame headers were not captured
+	started   bool // bytes were fed
+}
+
+// Conn is the HTTP/2 state of one connection.
+type Conn struct {
+	role    http1.Role
+	halves  [2]*half
+	streams map[uint32]*Stream
+	order   []uint32 // stream ids in creation order, for eviction
+	out     []Stream
+	stats   Stats
+}
+
+// NewConn returns a parser. role says which direction carries requests;
+// RoleUnknown learns it from the preface or the first request headers.
+func NewConn(role http1.Role) *Conn {
+	c := &Conn{role: role, streams: map[uint32]*Stream{}}
+	for i := range c.halves {
+		h := &half{}
+		h.dec = hpack.NewDecoder(defaultTable, func(f hpack.HeaderField) { h.fields = append(h.fields, f) })
+		h.dec.SetMaxStringLength(64 << 10)
+		c.halves[i] = h
+	}
+	return c
+}
+
+// Role is the role as known now.
+func (c *Conn) Role() http1.Role { return c.role }
+
+// Stats returns the running counts.
+func (c *Conn) Stats() Stats { return c.stats }
+
+// ExpectPreface tells the parser that dir starts with the client preface
+// (its first bytes are the preface, not frames). Feed notices the preface
+// by itself when the direction's first bytes are it.
+func (c *Conn) ExpectPreface(dir http1.Direction) {
+	c.halves[dir].preface = len(Preface)
+	if c.role == http1.RoleUnknown {
+		if dir == http1.Ingress {
+			c.role = http1.RoleServer
+		} else {
+			c.role = http1.RoleClient
+		}
+	}
+}
+
+// Feed processes one capture record of direction dir: data are the
+// captured bytes, size the bytes the record accounts for (size-len(data)
+// were not captured and follow data). It returns the streams that ended.
+func (c *Conn) Feed(dir http1.Direction, data []byte, size int, ts uint64) []Stream {
+	if dir > http1.Egress {
+		return nil
+	}
+	c.out = c.out[:0]
+	h := c.halves[dir]
+	if h.broken {
+		return nil
+	}
+	if !h.started {
+		h.started = true
+		if len(data) > 0 && strings.HasPrefix(Preface, string(data[:min(len(data), len(Preface))])) {
+			c.ExpectPreface(dir) // the client's first bytes
+		}
+	}
+	c.feed(dir, h, data, ts)
+	if gap := size - len(data); gap > 0 && !h.broken {
+		c.skip(h, uint64(gap), ts, dir)
+	}
+	return c.out
+}
+
+func (c *Conn) feed(dir http1.Direction, h *half, p []byte, ts uint64) {
+	for len(p) > 0 && !h.broken {
+		if h.preface > 0 {
+			n := min(h.preface, len(p))
+			off := len(Preface) - h.preface
+			if !bytes.Equal(p[:n], []byte(Preface[off:off+n])) {
+				h.preface = 0 // not a preface after all: frames
+				continue
+			}
+			h.preface -= n
+			p = p[n:]
+			continue
+		}
+		if h.skip > 0 {
+			n := uint32(min(uint64(h.skip), uint64(len(p))))
+			h.skip -= n
+			p = p[n:]
+			if h.skip == 0 {
+				c.dataDone(dir, h, ts)
+			}
+			continue
+		}
+		if !h.inFrame {
+			n := min(frameHeaderLen-len(h.hdr), len(p))
+			h.hdr = append(h.hdr, p[:n]...)
+			p = p[n:]
+			if len(h.hdr) < frameHeaderLen {
+				return
+			}
+			fh, err := http2.ReadFrameHeader(bytes.NewReader(h.hdr))
+			h.hdr = h.hdr[:0]
+			if err != nil || fh.Type > http2.FrameContinuation || fh.Length > maxFrame {
+				c.breakHalf(h)
+				return
+			}
+			h.fh, h.inFrame = fh, true
+			if fh.Type == http2.FrameData {
+				c.dataStart(dir, h, ts)
+				continue
+			}
+			h.payload = h.payload[:0]
+			if fh.Length == 0 {
+				c.frame(dir, h, ts)
+			}
+			continue
+		}
+		// a non-DATA payload
+		n := min(int(h.fh.Length)-len(h.payload), len(p))
+		h.payload = append(h.payload, p[:n]...)
+		p = p[n:]
+		if len(h.payload) == int(h.fh.Length) {
+			c.frame(dir, h, ts)
+		}
+	}
+}
+
+// skip accounts for n uncaptured bytes: they must lie inside a DATA
+// payload; anywhere else the framing is lost.
+func (c *Conn) skip(h *half, n uint64, ts uint64, dir http1.Direction) {
+	if h.skip == 0 || n > uint64(h.skip) {
+		c.breakHalf(h)
+		return
+	}
+	h.skip -= uint32(n)
+	if h.skip == 0 {
+		c.dataDone(dir, h, ts)
+	}
+}
+
+func (c *Conn) breakHalf(h *half) {
+	if !h.broken {
+		h.broken = true
+		c.stats.Broken++
+	}
+}
+
+// isRequest reports whether dir carries requests.
+func (c *Conn) isRequest(dir http1.Direction) bool {
+	return (c.role == http1.RoleServer) == (dir == http1.Ingress)
+}
+
+func (c *Conn) msg(s *Stream, dir http1.Direction) *Message {
+	if c.isRequest(dir) {
+		return &s.Request
+	}
+	return &s.Response
+}
+
+// dataStart begins a DATA frame: its payload is counted, not copied.
+func (c *Conn) dataStart(dir http1.Direction, h *half, ts uint64) {
+	fh := h.fh
+	h.inFrame = false
+	h.dataSid = fh.StreamID
+	h.dataEnd = fh.Flags.Has(http2.FlagDataEndStream)
+	if s := c.streams[fh.StreamID]; s != nil {
+		c.msg(s, dir).BodySize += int64(fh.Length)
+		c.touch(s, dir, ts)
+	}
+	h.skip = fh.Length
+	if h.skip == 0 {
+		c.dataDone(dir, h, ts)
+	}
+}
+
+func (c *Conn) dataDone(dir http1.Direction, h *half, ts uint64) {
+	if h.dataEnd {
+		c.endStream(h.dataSid, dir, ts)
+	}
+	h.dataEnd = false
+}
+
+// touch records activity of dir on s.
+func (c *Conn) touch(s *Stream, dir http1.Direction, ts uint64) {
+	if c.isRequest(dir) {
+		s.RequestEnd = ts
+	} else {
+		s.ResponseEnd = ts
+	}
+}
+
+// frame handles a complete non-DATA frame.
+func (c *Conn) frame(dir http1.Direction, h *half, ts uint64) {
+	h.inFrame = false
+	buf := make([]byte, frameHeaderLen+len(h.payload))
+	putHeader(buf, h.fh)
+	copy(buf[frameHeaderLen:], h.payload)
+	fr := http2.NewFramer(nil, bytes.NewReader(buf))
+	fr.SetMaxReadFrameSize(maxFrame)
+	fr.AllowIllegalReads = true // CONTINUATION is assembled here, not by the Framer
+	f, err := fr.ReadFrame()
+	if err != nil {
+		var se http2.StreamError
+		if errors.As(err, &se) {
+			return // a malformed frame on one stream: the peer resets it
+		}
+		c.breakHalf(h)
+		return
+	}
+	switch f := f.(type) {
+	case *http2.HeadersFrame:
+		h.block = append(h.block[:0], f.HeaderBlockFragment()...)
+		h.blockSid = f.StreamID
+		h.blockEnd = f.StreamEnded()
+		if f.HeadersEnded() {
+			c.headers(dir, h, ts)
+		}
+	case *http2.ContinuationFrame:
+		if f.StreamID != h.blockSid {
+			c.breakHalf(h)
+			return
+		}
+		h.block = append(h.block, f.HeaderBlockFragment()...)
+		if f.HeadersEnded() {
+			c.headers(dir, h, ts)
+		}
+	case *http2.RSTStreamFrame:
+		if s := c.streams[f.StreamID]; s != nil {
+			s.Reset, s.ResetCode = true, uint32(f.ErrCode)
+			c.touch(s, dir, ts)
+			c.finish(s)
+		}
+	case *http2.SettingsFrame:
+		// The sender's SETTINGS_HEADER_TABLE_SIZE bounds the table the
+		// other direction's encoder may use.
+		if v, ok := f.Value(http2.SettingHeaderTableSize); ok && !f.IsAck() {
+			c.halves[1-dir].dec.SetAllowedMaxDynamicTableSize(v)
+		}
+	}
+}
+
+func putHeader(b []byte, fh http2.FrameHeader) {
+	b[0], b[1], b[2] = byte(fh.Length>>16), byte(fh.Length>>8), byte(fh.Length)
+	b[3], b[4] = byte(fh.Type), byte(fh.Flags)
+	binary.BigEndian.PutUint32(b[5:], fh.StreamID)
+}
+
+// headers decodes a complete header block and applies it to its stream.
+func (c *Conn) headers(dir http1.Direction, h *half, ts uint64) {
+	h.fields = h.fields[:0]
+	known := !h.untrusted
+	if _, err := h.dec.Write(h.block); err != nil {
+		known = false
+	} else if err := h.dec.Close(); err != nil {
+		known = false
+	}
+	if !known {
+		// The table this block refers to was never seen (or is now
+		// wrong): decoding later blocks could give wrong values, and a
+		// wrong method or path is worse than an unknown one.
+		h.untrusted = true
+		c.stats.Undecoded++
+		h.fields = h.fields[:0]
+	}
+	sid, end := h.blockSid, h.blockEnd
+	if c.role == http1.RoleUnknown {
+		if !known || sid == 0 {
+			return
+		}
+		c.learnRole(dir, h.fields)
+		if c.role == http1.RoleUnknown {
+			return
+		}
+	}
+	s := c.streams[sid]
+	if c.isRequest(dir) {
+		if s == nil {
+			s = c.open(sid, ts)
+			s.Request = message(h.fields, known)
+		} else if s.Request.Known || !known {
+			s.Request.Trailer = trailer(h.fields) // request trailers
+		}
+		s.RequestEnd = ts
+	} else {
+		if s == nil {
+			return // a response to a request before attach, or a push
+		}
+		m := message(h.fields, known)
+		switch {
+		case s.ResponseStart == 0 && known && m.Status >= 100 && m.Status < 200:
+			return // interim response
+		case s.ResponseStart == 0:
+			s.Response, s.ResponseStart = m, ts
+		default:
+			s.Response.Trailer = trailer(h.fields)
+		}
+		s.ResponseEnd = ts
+	}
+	if end {
+		c.endStream(sid, dir, ts)
+	}
+}
+
+// learnRole decides which direction carries requests from a decoded block.
+func (c *Conn) learnRole(dir http1.Direction, fields []hpack.HeaderField) {
+	for _, f := range fields {
+		switch f.Name {
+		case ":method":
+			c.role = http1.RoleServer
+			if dir == http1.Egress {
+				c.role = http1.RoleClient
+			}
+			return
+		case ":status":
+			c.role = http1.RoleClient
+			if dir == http1.Egress {
+				c.role = http1.RoleServer
+			}
+			return
+		}
+	}
+}
+
+func (c *Conn) open(sid uint32, ts uint64) *Stream {
+	if len(c.streams) >= maxStreams {
+		for len(c.order) > 0 {
+			old := c.order[0]
+			c.order = c.order[1:]
+			if _, ok := c.streams[old]; ok {
+				delete(c.streams, old)
+				c.stats.Dropped++
+				break
+			}
+		}
+	}
+	s := &Stream{ID: sid, RequestStart: ts, RequestEnd: ts}
+	c.streams[sid] = s
+	c.order = append(c.order, sid)
+	return s
+}
+
+// endStream handles END_STREAM from dir; a stream is over when both
+// sides ended (or on RST_STREAM).
+func (c *Conn) endStream(sid uint32, dir http1.Direction, ts uint64) {
+	s := c.streams[sid]
+	if s == nil {
+		return
+	}
+	if c.isRequest(dir) {
+		s.RequestEnd, s.Request.ended = ts, true
+	} else {
+		s.ResponseEnd, s.Response.ended = ts, true
+	}
+	if s.Request.ended && s.Response.ended {
+		c.finish(s)
+	}
+}
+
+func (c *Conn) finish(s *Stream) {
+	delete(c.streams, s.ID)
+	if len(c.order) > 0 && c.order[0] == s.ID {
+		c.order = c.order[1:]
+	}
+	if len(c.order) > 2*maxStreams {
+		c.compact()
+	}
+	c.stats.Streams++
+	out := *s
+	out.Request.ended, out.Response.ended = false, false
+	c.out = append(c.out, out)
+}
+
+// compact drops ids of finished streams from order.
+func (c *Conn) compact() {
+	keep := c.order[:0]
+	for _, id := range c.order {
+		if _, ok := c.streams[id]; ok {
+			keep = append(keep, id)
+		}
+	}
+	c.order = keep
+}
+
+// Close ends the connection: streams still open were never answered.
+func (c *Conn) Close(ts uint64) []Stream {
+	c.stats.Dropped += uint64(len(c.streams))
+	clear(c.streams)
+	c.order = nil
+	return nil
+}
+
+func message(fields []hpack.HeaderField, known bool) Message {
+	m := Message{Known: known, Header: http.Header{}}
+	for _, f := range fields {
+		switch f.Name {
+		case ":method":
+			m.Method = f.Value
+		case ":path":
+			m.Path = f.Value
+		case ":scheme":
+			m.Scheme = f.Value
+		case ":authority":
+			m.Authority = f.Value
+		case ":status":
+			m.Status, _ = strconv.Atoi(f.Value)
+		default:
+			if !strings.HasPrefix(f.Name, ":") {
+				m.Header.Add(f.Name, f.Value)
+			}
+		}
+	}
+	return m
+}
+
+func trailer(fields []hpack.HeaderField) http.Header {
+	t := http.Header{}
+	for _, f := range fields {
+		t.Add(f.Name, f.Value)
+	}
+	return t
+}
+
+// ErrCodeName names an RST_STREAM or GOAWAY error code ("CANCEL").
+func ErrCodeName(code uint32) string { return http2.ErrCode(code).String() }

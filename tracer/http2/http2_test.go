@@ -1,0 +1,223 @@
+package http2
+
+import (
+	"bytes"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/rustscope/rustscope/tracer/http1"
+)
+
+// peer writes one side's frames as a real endpoint would.
+type peer struct {
+	buf bytes.Buffer
+	fr  *http2.Framer
+	enc *hpack.Encoder
+	hb  bytes.Buffer
+}
+
+func newPeer(client bool) *peer {
+	p := &peer{}
+	if client {
+		p.buf.WriteString(Preface)
+	}
+	p.fr = http2.NewFramer(&p.buf, nil)
+	p.enc = hpack.NewEncoder(&p.hb)
+	p.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100})
+	return p
+}
+
+// headers writes a header block, split into HEADERS + CONTINUATION frames
+// of at most frag bytes when frag > 0.
+func (p *peer) headers(sid uint32, end bool, frag int, kv ...string) {
+	p.hb.Reset()
+	for i := 0; i < len(kv); i += 2 {
+		p.enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+	}
+	block := p.hb.Bytes()
+	if frag <= 0 || frag >= len(block) {
+		p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: block, EndStream: end, EndHeaders: true})
+		return
+	}
+	p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: block[:frag], EndStream: end})
+	block = block[frag:]
+	for len(block) > frag {
+		p.fr.WriteContinuation(sid, false, block[:frag])
+		block = block[frag:]
+	}
+	p.fr.WriteContinuation(sid, true, block)
+}
+
+func (p *peer) data(sid uint32, n int, end bool) {
+	for n > 16384 {
+		p.fr.WriteData(sid, false, make([]byte, 16384))
+		n -= 16384
+	}
+	p.fr.WriteData(sid, end, make([]byte, n))
+}
+
+// chunk is one capture record: captured bytes and the uncaptured count.
+type chunk struct {
+	data []byte
+	size int
+}
+
+// captured cuts stream into records of at most step bytes, each capturing
+// only its frame headers and non-DATA payloads as the BPF planner does
+// (uncaptured: DATA payload bytes).
+func captured(t *testing.T, stream []byte, preface bool, step int) []chunk {
+	t.Helper()
+	var out []chunk
+	pos := 0
+	if preface {
+		out = append(out, chunk{stream[:len(Preface)], len(Preface)})
+		pos = len(Preface)
+	}
+	for pos < len(stream) {
+		l := int(stream[pos])<<16 | int(stream[pos+1])<<8 | int(stream[pos+2])
+		typ := stream[pos+3]
+		if typ == byte(http2.FrameData) {
+			out = append(out, chunk{stream[pos : pos+9], 9 + l})
+		} else {
+			out = append(out, chunk{stream[pos : pos+9+l], 9 + l})
+		}
+		pos += 9 + l
+	}
+	// Re-split fully captured stretches at step to exercise partial frames.
+	var split []chunk
+	for _, c := range out {
+		for len(c.data) > step && c.size == len(c.data) {
+			split = append(split, chunk{c.data[:step], step})
+			c = chunk{c.data[step:], c.size - step}
+		}
+		split = append(split, c)
+	}
+	return split
+}
+
+func feedAll(c *Conn, dir http1.Direction, chunks []chunk, ts uint64) []Stream {
+	var out []Stream
+	for _, ch := range chunks {
+		out = append(out, c.Feed(dir, ch.data, ch.size, ts)...)
+	}
+	return out
+}
+
+func TestGRPCExchange(t *testing.T) {
+	for _, step := range []int{1, 7, 100, 1 << 20} {
+		cl, sv := newPeer(true), newPeer(false)
+		// Stream 1: unary, OK. Stream 3: NOT_FOUND, trailers-only.
+		// Stream 5: 1 MB request, headers split over CONTINUATION.
+		cl.headers(1, false, 0, ":method", "POST", ":scheme", "http", ":path", "/demo.v1.Users/GetUser", ":authority", "127.0.0.1:50051", "content-type", "application/grpc", "te", "trailers")
+		cl.data(1, 12, true)
+		cl.headers(3, false, 0, ":method", "POST", ":scheme", "http", ":path", "/demo.v1.Users/GetUser", ":authority", "127.0.0.1:50051", "content-type", "application/grpc")
+		cl.data(3, 10, true)
+		cl.headers(5, false, 5, ":method", "POST", ":scheme", "http", ":path", "/demo.v1.Users/Echo", ":authority", "127.0.0.1:50051", "content-type", "application/grpc", "x-pad", string(bytes.Repeat([]byte("p"), 300)))
+		cl.data(5, 1<<20+5, true)
+		sv.headers(1, false, 0, ":status", "200", "content-type", "application/grpc")
+		sv.data(1, 20, false)
+		sv.headers(1, true, 0, "grpc-status", "0")
+		sv.headers(3, true, 0, ":status", "200", "content-type", "application/grpc", "grpc-status", "5", "grpc-message", "no such user")
+		sv.headers(5, false, 0, ":status", "200", "content-type", "application/grpc")
+		sv.data(5, 1<<20+5, false)
+		sv.headers(5, true, 0, "grpc-status", "0")
+
+		c := NewConn(http1.RoleServer)
+		c.ExpectPreface(http1.Ingress)
+		var got []Stream
+		got = append(got, feedAll(c, http1.Ingress, captured(t, cl.buf.Bytes(), true, step), 100)...)
+		got = append(got, feedAll(c, http1.Egress, captured(t, sv.buf.Bytes(), false, step), 200)...)
+		if len(got) != 3 {
+			t.Fatalf("step %d: %d streams, want 3 (stats %+v)", step, len(got), c.Stats())
+		}
+		byID := map[uint32]Stream{}
+		for _, s := range got {
+			byID[s.ID] = s
+		}
+		for id, want := range map[uint32]struct {
+			path, status string
+			req, resp    int64
+		}{1: {"/demo.v1.Users/GetUser", "0", 12, 20}, 3: {"/demo.v1.Users/GetUser", "5", 10, 0}, 5: {"/demo.v1.Users/Echo", "0", 1<<20 + 5, 1<<20 + 5}} {
+			s := byID[id]
+			status := s.Response.Trailer.Get("grpc-status")
+			if status == "" {
+				status = s.Response.Header.Get("grpc-status")
+			}
+			if s.Request.Method != "POST" || s.Request.Path != want.path || s.Response.Status != 200 || status != want.status ||
+				s.Request.BodySize != want.req || s.Response.BodySize != want.resp || !s.Request.Known || !s.Response.Known {
+				t.Errorf("step %d stream %d: %+v", step, id, s)
+			}
+			if s.RequestStart != 100 || s.ResponseEnd != 200 {
+				t.Errorf("step %d stream %d: times %d..%d", step, id, s.RequestStart, s.ResponseEnd)
+			}
+		}
+	}
+}
+
+// A connection first seen mid-way: its HPACK table is unknown. Blocks that
+// use it are not decoded (and not guessed); streams still end.
+func TestUnknownTable(t *testing.T) {
+	cl, sv := newPeer(true), newPeer(false)
+	cl.headers(1, true, 0, ":method", "GET", ":scheme", "http", ":path", "/a", ":authority", "h")
+	sv.headers(1, true, 0, ":status", "200")
+	start := cl.buf.Len()
+	cl.headers(3, true, 0, ":method", "GET", ":scheme", "http", ":path", "/a", ":authority", "h") // indexed: the table holds them now
+	c := NewConn(http1.RoleServer)
+	got := feedAll(c, http1.Ingress, captured(t, cl.buf.Bytes()[start:], false, 1<<20), 1)
+	sv2 := newPeer(false)
+	sv2.headers(3, true, 0, ":status", "404")
+	b := sv2.buf.Bytes()
+	// skip the SETTINGS frame
+	got = append(got, feedAll(c, http1.Egress, captured(t, b[9+6:], false, 1<<20), 2)...)
+	if len(got) != 1 {
+		t.Fatalf("%d streams (stats %+v)", len(got), c.Stats())
+	}
+	if got[0].Request.Known || got[0].Request.Method != "" || got[0].Request.Path != "" {
+		t.Errorf("request decoded from an unknown table: %+v", got[0].Request)
+	}
+	if c.Stats().Undecoded == 0 {
+		t.Error("undecoded block not counted")
+	}
+}
+
+func TestResetAndLostFraming(t *testing.T) {
+	cl := newPeer(true)
+	cl.headers(1, false, 0, ":method", "POST", ":scheme", "http", ":path", "/x", ":authority", "h")
+	cl.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	c := NewConn(http1.RoleServer)
+	c.ExpectPreface(http1.Ingress)
+	got := feedAll(c, http1.Ingress, captured(t, cl.buf.Bytes(), true, 1<<20), 5)
+	if len(got) != 1 || !got[0].Reset || got[0].ResetCode != uint32(http2.ErrCodeCancel) {
+		t.Fatalf("reset stream: %+v", got)
+	}
+	// Uncaptured bytes outside a DATA payload: the direction is lost.
+	c.Feed(http1.Ingress, nil, 50, 6)
+	if c.Stats().Broken != 1 {
+		t.Errorf("lost framing not noticed: %+v", c.Stats())
+	}
+}
+
+func FuzzFeed(f *testing.F) {
+	cl := newPeer(true)
+	cl.headers(1, false, 3, ":method", "POST", ":scheme", "http", ":path", "/demo.v1.Users/GetUser", ":authority", "h")
+	cl.data(1, 40, true)
+	f.Add(cl.buf.Bytes(), 5, 0)
+	f.Fuzz(func(t *testing.T, b []byte, step, gap int) {
+		c := NewConn(http1.RoleUnknown)
+		if bytes.HasPrefix(b, []byte(Preface)) {
+			c.ExpectPreface(http1.Ingress)
+		}
+		if step <= 0 {
+			step = 1
+		}
+		for len(b) > 0 {
+			n := min(step, len(b))
+			c.Feed(http1.Ingress, b[:n], n+gap%5000, 1)
+			c.Feed(http1.Egress, b[:n], n, 2)
+			b = b[n:]
+		}
+		c.Close(3)
+	})
+}
