@@ -5,11 +5,20 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 var grpcVariants = []string{"release", "release-strip", "release-lto", "release-rustc185", "release-v0"}
@@ -249,4 +258,98 @@ func h2Key(s jsonSpan, path string) string {
 		req = "-"
 	}
 	return fmt.Sprintf("%s %s %s %s %s", s.attr("http.request.method"), path, s.attr("http.response.status_code"), req, s.attr("http.response.body.size"))
+}
+
+// grpcOverH2C sends GetUser(id) over one h2c connection (x/net/http2) and
+// returns the grpc-status the server answered.
+func grpcOverH2C(t *testing.T, tr *http2.Transport, base, id string, reused *int) string {
+	t.Helper()
+	msg := append([]byte{0x0a, byte(len(id))}, id...) // GetUserRequest{id}
+	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	req, err := http.NewRequest("POST", base+"/demo.v1.Users/GetUser", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("content-type", "application/grpc")
+	req.Header.Set("te", "trailers")
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) {
+			if i.Reused {
+				*reused++
+			}
+		},
+	}))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	status := resp.Trailer.Get("grpc-status")
+	if status == "" {
+		status = resp.Header.Get("grpc-status")
+	}
+	return status
+}
+
+// TestE2EGRPCConnOpenedBeforeAttach: a gRPC connection opened and used
+// before rustscope attached, then used again. Its HPACK tables were built
+// before attach, so the header blocks of later calls refer to entries
+// rustscope never saw. Where the binary has symbols, the path comes from
+// tonic's router (a uprobe on axum's Node::at): one span per call named
+// demo.v1.Users/GetUser. A stripped binary has no probe to ask: its spans
+// say the headers are unknown (and are named HTTP), rather than guess.
+func TestE2EGRPCConnOpenedBeforeAttach(t *testing.T) {
+	needE2E(t)
+	for _, variant := range grpcVariants {
+		t.Run(variant, func(t *testing.T) {
+			needE2E(t, variant+"/tonic-server")
+			srv := startServer(t, variant, "tonic-server")
+			tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}}
+			defer tr.CloseIdleConnections()
+			reused := 0
+			for range 3 {
+				if st := grpcOverH2C(t, tr, srv.base, "1", &reused); st != "0" {
+					t.Fatalf("warm-up call: grpc-status %q", st)
+				}
+			}
+			rs := attach(t, srv.pid())
+			const n = 40
+			for i := range n {
+				id, want := "7", "0"
+				if i%2 == 1 {
+					id, want = "notfound", "5"
+				}
+				if st := grpcOverH2C(t, tr, srv.base, id, &reused); st != want {
+					t.Fatalf("call %d: grpc-status %q, want %q", i, st, want)
+				}
+			}
+			if reused != n+2 {
+				t.Fatalf("%d of %d calls reused the connection", reused, n+2)
+			}
+			rs.waitSpans(t, n, spanWait)
+			spans := rs.stop(t)
+			if len(spans) != n {
+				t.Fatalf("%d spans, want %d", len(spans), n)
+			}
+			for _, s := range spans {
+				if s.SpanKind != kindServer || s.attr("network.protocol.version") != "2" || s.attr("server.port") != strconv.Itoa(srv.port) {
+					t.Errorf("span: %s", s)
+				}
+				if variant == "release-strip" {
+					if s.Name != "HTTP" || !strings.HasPrefix(s.attr("rustscope.http2.headers"), "unknown") || s.hasAttr("rpc.method") {
+						t.Errorf("stripped build: want a span with unknown headers, got %s", s)
+					}
+					continue
+				}
+				if s.Name != "demo.v1.Users/GetUser" || s.attr("rpc.method") != "GetUser" || s.attr("rpc.service") != "demo.v1.Users" ||
+					s.attr("rpc.system") != "grpc" || !strings.HasPrefix(s.attr("rustscope.http2.headers"), "path from tonic's router") ||
+					s.InstrumentationScope.Name != "tonic" {
+					t.Errorf("want a recovered GetUser span, got %s (scope %s)", s, s.InstrumentationScope.Name)
+				}
+			}
+		})
+	}
 }

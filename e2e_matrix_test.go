@@ -190,7 +190,7 @@ func phases(reqs []*httpReq) [][]*httpReq {
 // sent to srv by one client at 127.0.0.1, every attribute included. It
 // returns the /slow spans that do not last 50 ms ± 10% for the caller to
 // report (see TestE2EServerMatrix).
-func checkServerSpans(t *testing.T, srv *server, service string, exp libExpect, reqs []*httpReq, spans []jsonSpan, stolen time.Duration) (late []string) {
+func checkServerSpans(t *testing.T, srv *server, service string, exp libExpect, reqs []*httpReq, spans []jsonSpan, stolen time.Duration) (late []lateSpan) {
 	t.Helper()
 	var want []string
 	byKey := map[string][]*httpReq{}
@@ -280,8 +280,11 @@ func checkServerSpans(t *testing.T, srv *server, service string, exp libExpect, 
 			}
 			if r.path() == "/slow" {
 				if d := s.duration(); d < slowFor-slowFor/10 || d > slowFor+slowFor/10 {
-					late = append(late, fmt.Sprintf("/slow span lasts %v, want %v ± 10%% (the client waited %v)\n    span: %s",
-						d, slowFor, r.end.Sub(r.start), s))
+					late = append(late, lateSpan{
+						msg: fmt.Sprintf("/slow span lasts %v, want %v ± 10%% (the client waited %v)\n    span: %s",
+							d, slowFor, r.end.Sub(r.start), s),
+						real: d > slowFor && r.end.Sub(r.start) >= d,
+					})
 				}
 			}
 		}
@@ -293,11 +296,37 @@ func checkServerSpans(t *testing.T, srv *server, service string, exp libExpect, 
 	return late
 }
 
-// errorAll reports problems as test errors.
-func errorAll(t *testing.T, problems []string) {
+// lateSpan is a /slow span outside 50 ms ± 10%.
+type lateSpan struct {
+	msg string
+	// real: the client waited at least as long, so the request really
+	// took that long (the machine was busy), which the span measured.
+	real bool
+}
+
+// allReal reports whether every late span measured a real delay.
+func allReal(late []lateSpan) bool {
+	for _, l := range late {
+		if !l.real {
+			return false
+		}
+	}
+	return true
+}
+
+func lateMessages(late []lateSpan) []string {
+	var out []string
+	for _, l := range late {
+		out = append(out, l.msg)
+	}
+	return out
+}
+
+// errorAll reports late spans as test errors.
+func errorAll(t *testing.T, late []lateSpan) {
 	t.Helper()
-	for _, p := range problems {
-		t.Error(p)
+	for _, l := range late {
+		t.Error(l.msg)
 	}
 }
 
@@ -395,11 +424,13 @@ func axumRoute(path string) string {
 // only the handler's 50 ms if the machine ran the server meanwhile: on the
 // CI VM the hypervisor now and then takes a vCPU for 10 to 30 ms (the
 // kernel counts it as steal time), and every /slow request in flight then
-// really takes that much longer. When /slow spans are late and steal time
-// was counted while they ran, the measurement is void, not the tracer
-// wrong: the /slow phase is measured again (fresh server and rustscope,
-// every check applied again), up to three times. Late spans without steal
-// time fail at once.
+// really takes that much longer. Other work on the two cores delays it
+// the same way. When /slow spans are late and steal time was counted
+// while they ran, or the client itself waited at least as long as each
+// late span says (the request really took that long), the measurement is
+// void, not the tracer wrong: the /slow phase is measured again (fresh
+// server and rustscope, every check applied again), up to three times.
+// Other late spans fail at once.
 func TestE2EServerMatrix(t *testing.T) {
 	needE2E(t)
 	for _, row := range serverRows {
@@ -426,13 +457,13 @@ func TestE2EServerMatrix(t *testing.T) {
 					errorAll(t, late)
 					break
 				}
-				if slowStolen == 0 || attempt == 3 {
+				if (slowStolen == 0 && !allReal(late)) || attempt == 3 {
 					errorAll(t, late)
 					t.Errorf("%d /slow spans late in attempt %d; steal time during the /slow phase: %v", len(late), attempt, slowStolen)
 					break
 				}
-				t.Logf("attempt %d: %d /slow spans late while the hypervisor stole %v of CPU time; measuring the /slow phase again:\n%s",
-					attempt, len(late), slowStolen, strings.Join(late, "\n"))
+				t.Logf("attempt %d: %d /slow spans late while the hypervisor stole %v of CPU time or the client waited as long; measuring the /slow phase again:\n%s",
+					attempt, len(late), slowStolen, strings.Join(lateMessages(late), "\n"))
 				reqs = renew(phases(reqs)[2])
 			}
 		})
@@ -627,8 +658,9 @@ func checkClientSpans(t *testing.T, spans []jsonSpan, exp libExpect, pid, port i
 }
 
 // TestE2EClientMatrix: rustscope attached to each reqwest client variant
-// sees exactly one correct client span per request, for a GET mix (200,
-// 404, 500, chunked, 1 MiB, a query) and a POST mix with bodies.
+// sees exactly one correct client span per request of 504 sent at
+// concurrency 32: a GET mix (200, 404, 500, chunked, 1 MiB, a query) and a
+// POST mix with 100 kB bodies.
 func TestE2EClientMatrix(t *testing.T) {
 	needE2E(t)
 	srv := startRecordingServer(t)
@@ -648,9 +680,9 @@ func TestE2EClientMatrix(t *testing.T) {
 				args  []string
 				paths []string
 			}{
-				{"GET", 100, []string{"--concurrency", "8"},
+				{"GET", 400, []string{"--concurrency", "32"},
 					[]string{"/users/7?token=s3cret", "/users/0", "/status/500", "/chunked", "/health", "/status/503", "/big", "/status/204", "/stream", "/bighead"}},
-				{"POST", 48, []string{"--concurrency", "6", "--method", "POST", "--body-size", "100000"},
+				{"POST", 104, []string{"--concurrency", "32", "--method", "POST", "--body-size", "100000"},
 					[]string{"/echo", "/status/500", "/users/0", "/orders"}},
 			} {
 				t.Run(run.name, func(t *testing.T) {

@@ -25,11 +25,13 @@ type connKey struct {
 type conn struct {
 	local, remote netip.AddrPort // zero when the open was not seen
 	http          *http1.Conn
-	h2            *http2.Conn // set once the connection is seen to speak HTTP/2
-	nextSeq       [2]uint32   // per direction: the BPF program numbers each
-	seqKnown      [2]bool     // direction's records on its own
-	lastSeen      uint64      // monotonic ns
-	marks         []mark      // library probe hits not yet given to an exchange
+	h2            *http2.Conn         // set once the connection is seen to speak HTTP/2
+	h2queue       []uint32            // HTTP/2 streams waiting for their route lookup
+	h2paths       map[uint32]h2Lookup // and what it said
+	nextSeq       [2]uint32           // per direction: the BPF program numbers each
+	seqKnown      [2]bool             // direction's records on its own
+	lastSeen      uint64              // monotonic ns
+	marks         []mark              // library probe hits not yet given to an exchange
 	parked        []http1.Exchange
 	parkedBy      uint64 // thread whose next event releases parked
 }
@@ -121,16 +123,19 @@ func (a *assembler) handle(ev *event) {
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
 		if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.data) {
-			c.h2 = http2.NewConn(c.http.Role())
+			role := c.http.Role()
+			if role == http1.RoleUnknown {
+				role = serverRole(k.pid, c.local)
+			}
+			c.h2 = http2.NewConn(role)
 		}
 		if c.h2 != nil {
 			if dir == http1.Ingress {
 				a.lastRead[tk] = k
 			}
-			for _, st := range c.h2.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts) {
-				a.counters.Spans.Add(1)
-				a.emit(h2Span(a.clock, k.pid, c, c.h2.Role(), &st))
-			}
+			sts := c.h2.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
+			a.h2Opened(c)
+			a.h2Emit(k, c, sts)
 			break
 		}
 		if dir == http1.Ingress {

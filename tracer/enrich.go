@@ -78,6 +78,10 @@ func (a *assembler) probeHit(tk uint64, ev *event) {
 	if ref.kind == hitRoute {
 		args, str := probeArgs(ev.data)
 		m.node, m.path = args[1], string(str)
+		if c.h2 != nil {
+			a.h2RouteHit(ev.hdr.Tgid, c, m)
+			return
+		}
 	}
 	if len(c.marks) == maxMarks {
 		c.marks = c.marks[1:]
@@ -207,23 +211,32 @@ func (a *assembler) route(pid uint32, reqPath string, m mark) string {
 			"probe_path", m.path, "request_path", reqPath)
 		return ""
 	}
-	rk := routeKey{pid, m.node}
-	e := a.routes[rk]
-	if e == nil {
-		e = &routeEntry{}
-		e.tab, e.err = a.readRoutes(pid, m.node)
-		a.routes[rk] = e
-		if e.err != nil {
-			a.warnOnce(pid, fmt.Sprint("route-table-", m.node), "axum route table not read; no http.route from this router", "node", fmt.Sprintf("%#x", m.node), "err", e.err)
-		} else {
-			a.log.Info("axum route table read", "pid", pid, "node", fmt.Sprintf("%#x", m.node), "templates", e.tab.Templates, "fallback", e.tab.Fallback)
-		}
+	e := a.routeTable(pid, m.node)
+	if e.err != nil {
+		return ""
 	}
 	r, ok := e.tab.Match(match)
 	if !ok {
 		return ""
 	}
 	return reqPath[:len(reqPath)-len(m.path)] + r
+}
+
+// routeTable returns the (cached) route table of the router at node.
+func (a *assembler) routeTable(pid uint32, node uint64) *routeEntry {
+	rk := routeKey{pid, node}
+	e := a.routes[rk]
+	if e == nil {
+		e = &routeEntry{}
+		e.tab, e.err = a.readRoutes(pid, node)
+		a.routes[rk] = e
+		if e.err != nil {
+			a.warnOnce(pid, fmt.Sprint("route-table-", node), "axum route table not read; no http.route from this router", "node", fmt.Sprintf("%#x", node), "err", e.err)
+		} else {
+			a.log.Info("axum route table read", "pid", pid, "node", fmt.Sprintf("%#x", node), "templates", e.tab.Templates, "fallback", e.tab.Fallback)
+		}
+	}
+	return e
 }
 
 // readRoutesProc reads an axum route table from the process's memory.

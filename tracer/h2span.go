@@ -19,6 +19,10 @@ import (
 // header block could not be decoded.
 const HeadersUnknown = "unknown: the connection was opened before rustscope attached, so the HPACK table its headers refer to was not seen"
 
+// HeadersRecovered says a stream's path came from tonic's router (a uprobe
+// on axum's Node::at) because its header block could not be decoded.
+const HeadersRecovered = "path from tonic's router (uprobe on axum's Node::at); the other request headers unknown: the connection was opened before rustscope attached"
+
 // grpcServerErrors are the codes a gRPC server span marks as errors
 // (OpenTelemetry RPC conventions); a client marks every non-OK code.
 var grpcServerErrors = map[codes.Code]bool{
@@ -30,7 +34,10 @@ var grpcServerErrors = map[codes.Code]bool{
 // conventions (rpc.system, rpc.service, rpc.method, rpc.grpc.status_code,
 // as in semantic conventions 1.26, which today's backends read); other
 // streams the HTTP ones, like HTTP/1.1 spans.
-func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream) Span {
+//
+// look is what axum's router said about the stream (nil: no probe): the
+// route, and the path when the headers could not be decoded.
+func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, look *h2Lookup) Span {
 	req, resp := &st.Request, &st.Response
 	s := Span{Name: "HTTP", PID: pid, Scope: WireScope,
 		Start: clk.wall(st.RequestStart), End: clk.wall(st.ResponseEnd)}
@@ -57,7 +64,19 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream) S
 		s.Attrs = append(s.Attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
 	}
 	if !req.Known {
+		if look != nil && strings.HasSuffix(look.route, tonicServiceRoute) {
+			// tonic's router matched it: a gRPC call to that service.
+			s.Attrs = append(s.Attrs, attribute.String("rustscope.http2.headers", HeadersRecovered))
+			return grpcSpan(s, role, st, look.path)
+		}
 		s.Attrs = append(s.Attrs, attribute.String("rustscope.http2.headers", HeadersUnknown))
+		if look != nil {
+			s.Attrs = append(s.Attrs, semconv.URLPath(look.path))
+			if look.route != "" {
+				s.Name += " " + look.route
+				s.Attrs = append(s.Attrs, semconv.HTTPRoute(look.route))
+			}
+		}
 		if st.Reset {
 			s.Error, s.StatusMessage = true, "stream reset: "+resetName(st.ResetCode)
 		}
@@ -68,6 +87,10 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream) S
 		return grpcSpan(s, role, st, path)
 	}
 	s.Name = req.Method
+	if look != nil && look.path == path && look.route != "" {
+		s.Name += " " + look.route
+		s.Attrs = append(s.Attrs, semconv.HTTPRoute(look.route))
+	}
 	s.Attrs = append(s.Attrs, semconv.HTTPRequestMethodKey.String(req.Method))
 	if resp.Known && resp.Status > 0 {
 		s.Attrs = append(s.Attrs, semconv.HTTPResponseStatusCodeKey.Int(resp.Status))
@@ -116,7 +139,7 @@ func grpcSpan(s Span, role http1.Role, st *http2.Stream, path string) Span {
 	case st.Reset:
 		s.Error, s.StatusMessage = true, "stream reset: "+resetName(st.ResetCode)
 		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(resetName(st.ResetCode)))
-	default:
+	case st.Response.Known && !st.Response.TrailerUnknown:
 		s.Error, s.StatusMessage = true, "no grpc-status"
 	}
 	return s

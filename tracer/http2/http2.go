@@ -43,6 +43,7 @@ type Message struct {
 	Trailer                         http.Header
 	BodySize                        int64 // DATA payload bytes (padding included when present)
 	Known                           bool  // the header block was decoded
+	TrailerUnknown                  bool  // a trailer block could not be decoded
 	ended                           bool  // END_STREAM seen
 }
 
@@ -90,6 +91,7 @@ type Conn struct {
 	streams map[uint32]*Stream
 	order   []uint32 // stream ids in creation order, for eviction
 	out     []Stream
+	opened  []uint32 // streams the last Feed opened, in order
 	stats   Stats
 }
 
@@ -105,6 +107,10 @@ func NewConn(role http1.Role) *Conn {
 	}
 	return c
 }
+
+// Opened lists the streams the last Feed opened (request headers seen,
+// decoded or not), in the order the peer opened them.
+func (c *Conn) Opened() []uint32 { return c.opened }
 
 // Role is the role as known now.
 func (c *Conn) Role() http1.Role { return c.role }
@@ -133,7 +139,7 @@ func (c *Conn) Feed(dir http1.Direction, data []byte, size int, ts uint64) []Str
 	if dir > http1.Egress {
 		return nil
 	}
-	c.out = c.out[:0]
+	c.out, c.opened = c.out[:0], c.opened[:0]
 	h := c.halves[dir]
 	if h.broken {
 		return nil
@@ -359,8 +365,9 @@ func (c *Conn) headers(dir http1.Direction, h *half, ts uint64) {
 		if s == nil {
 			s = c.open(sid, ts)
 			s.Request = message(h.fields, known)
-		} else if s.Request.Known || !known {
+		} else {
 			s.Request.Trailer = trailer(h.fields) // request trailers
+			s.Request.TrailerUnknown = !known
 		}
 		s.RequestEnd = ts
 	} else {
@@ -375,6 +382,7 @@ func (c *Conn) headers(dir http1.Direction, h *half, ts uint64) {
 			s.Response, s.ResponseStart = m, ts
 		default:
 			s.Response.Trailer = trailer(h.fields)
+			s.Response.TrailerUnknown = !known
 		}
 		s.ResponseEnd = ts
 	}
@@ -418,6 +426,7 @@ func (c *Conn) open(sid uint32, ts uint64) *Stream {
 	s := &Stream{ID: sid, RequestStart: ts, RequestEnd: ts}
 	c.streams[sid] = s
 	c.order = append(c.order, sid)
+	c.opened = append(c.opened, sid)
 	return s
 }
 
