@@ -59,7 +59,9 @@ func (a *assembler) h2RouteHit(pid uint32, c *conn, m mark) {
 	if e.err == nil {
 		l.route, _ = e.tab.Match(m.path)
 	}
-	if c.h2paths == nil {
+	if c.h2paths == nil || len(c.h2paths) > 4*maxPendingStreams {
+		// Streams that never finish (reset early, evicted) leave entries
+		// behind: start over rather than grow.
 		c.h2paths = map[uint32]h2Lookup{}
 	}
 	c.h2paths[sid] = l
