@@ -75,8 +75,8 @@ func (a *assembler) h2Emit(k connKey, c *conn, sts []http2.Stream) {
 		l, ok := c.h2paths[st.ID]
 		delete(c.h2paths, st.ID)
 		var look *h2Lookup
-		if ok {
-			look = &l
+		if path, _, _ := strings.Cut(st.Request.Path, "?"); ok && (!st.Request.Known || path == l.path) {
+			look = &l // a lookup that disagrees with the decoded path is not this stream's
 		}
 		s := h2Span(a.clock, k.pid, c, c.h2.Role(), st, look)
 		if look != nil && tg != nil {

@@ -87,7 +87,7 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, l
 		return grpcSpan(s, role, st, path)
 	}
 	s.Name = req.Method
-	if look != nil && look.path == path && look.route != "" {
+	if look != nil && look.route != "" {
 		s.Name += " " + look.route
 		s.Attrs = append(s.Attrs, semconv.HTTPRoute(look.route))
 	}
