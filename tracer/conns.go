@@ -122,6 +122,12 @@ func (a *assembler) handle(ev *event) {
 			c.http = http1.NewConn(http1.RoleUnknown)
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
+		if dir == http1.Ingress {
+			if len(a.lastRead) >= maxThreads {
+				clear(a.lastRead) // threads come and go; forget them in bulk
+			}
+			a.lastRead[tk] = k
+		}
 		if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.data) {
 			role := c.http.Role()
 			if role == http1.RoleUnknown {
@@ -130,19 +136,10 @@ func (a *assembler) handle(ev *event) {
 			c.h2 = http2.NewConn(role)
 		}
 		if c.h2 != nil {
-			if dir == http1.Ingress {
-				a.lastRead[tk] = k
-			}
 			sts := c.h2.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
 			a.h2Opened(c)
 			a.h2Emit(k, c, sts)
 			break
-		}
-		if dir == http1.Ingress {
-			if len(a.lastRead) >= maxThreads {
-				clear(a.lastRead) // threads come and go; forget them in bulk
-			}
-			a.lastRead[tk] = k
 		}
 		xs := c.http.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
 		if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
@@ -222,7 +219,7 @@ func (a *assembler) spans(k connKey, c *conn, xs []http1.Exchange) {
 func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint64) {
 	tg := a.meta(k.pid)
 	role := c.http.Role()
-	s := httpSpan(a.clock, k.pid, c, role, x, tg, a.enrich(k.pid, c, role, x, tg, hit))
+	s := httpSpan(a.clock, k.pid, c, role, x, a.enrich(k.pid, c, role, x, tg, hit))
 	a.counters.Spans.Add(1)
 	a.emit(s)
 }
