@@ -13,7 +13,6 @@ package http2
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"net/http"
 	"strconv"
@@ -66,8 +65,9 @@ type Stats struct {
 }
 
 type half struct {
-	hdr       []byte // frame header being gathered
-	payload   []byte // non-DATA payload being gathered
+	frame     []byte // the frame being gathered: header, then a non-DATA payload
+	rd        bytes.Reader
+	fr        *http2.Framer // reads complete frames from rd
 	fh        http2.FrameHeader
 	inFrame   bool
 	skip      uint32 // DATA payload bytes left
@@ -103,6 +103,9 @@ func NewConn(role http1.Role) *Conn {
 		h := &half{}
 		h.dec = hpack.NewDecoder(defaultTable, func(f hpack.HeaderField) { h.fields = append(h.fields, f) })
 		h.dec.SetMaxStringLength(64 << 10)
+		h.fr = http2.NewFramer(nil, &h.rd)
+		h.fr.SetMaxReadFrameSize(maxFrame)
+		h.fr.AllowIllegalReads = true // CONTINUATION is assembled here, not by the Framer
 		c.halves[i] = h
 	}
 	return c
@@ -180,34 +183,35 @@ func (c *Conn) feed(dir http1.Direction, h *half, p []byte, ts uint64) {
 			continue
 		}
 		if !h.inFrame {
-			n := min(frameHeaderLen-len(h.hdr), len(p))
-			h.hdr = append(h.hdr, p[:n]...)
+			n := min(frameHeaderLen-len(h.frame), len(p))
+			h.frame = append(h.frame, p[:n]...)
 			p = p[n:]
-			if len(h.hdr) < frameHeaderLen {
+			if len(h.frame) < frameHeaderLen {
 				return
 			}
-			fh, err := http2.ReadFrameHeader(bytes.NewReader(h.hdr))
-			h.hdr = h.hdr[:0]
+			h.rd.Reset(h.frame)
+			fh, err := http2.ReadFrameHeader(&h.rd)
 			if err != nil || fh.Type > http2.FrameContinuation || fh.Length > maxFrame {
 				c.breakHalf(h)
 				return
 			}
 			h.fh, h.inFrame = fh, true
 			if fh.Type == http2.FrameData {
+				h.frame = h.frame[:0]
 				c.dataStart(dir, h, ts)
 				continue
 			}
-			h.payload = h.payload[:0]
 			if fh.Length == 0 {
 				c.frame(dir, h, ts)
 			}
 			continue
 		}
 		// a non-DATA payload
-		n := min(int(h.fh.Length)-len(h.payload), len(p))
-		h.payload = append(h.payload, p[:n]...)
+		want := frameHeaderLen + int(h.fh.Length)
+		n := min(want-len(h.frame), len(p))
+		h.frame = append(h.frame, p[:n]...)
 		p = p[n:]
-		if len(h.payload) == int(h.fh.Length) {
+		if len(h.frame) == want {
 			c.frame(dir, h, ts)
 		}
 	}
@@ -280,13 +284,9 @@ func (c *Conn) touch(s *Stream, dir http1.Direction, ts uint64) {
 // frame handles a complete non-DATA frame.
 func (c *Conn) frame(dir http1.Direction, h *half, ts uint64) {
 	h.inFrame = false
-	buf := make([]byte, frameHeaderLen+len(h.payload))
-	putHeader(buf, h.fh)
-	copy(buf[frameHeaderLen:], h.payload)
-	fr := http2.NewFramer(nil, bytes.NewReader(buf))
-	fr.SetMaxReadFrameSize(maxFrame)
-	fr.AllowIllegalReads = true // CONTINUATION is assembled here, not by the Framer
-	f, err := fr.ReadFrame()
+	h.rd.Reset(h.frame)
+	f, err := h.fr.ReadFrame() // copies the frame: h.frame is free again
+	h.frame = h.frame[:0]
 	if err != nil {
 		var se http2.StreamError
 		if errors.As(err, &se) {
@@ -325,12 +325,6 @@ func (c *Conn) frame(dir http1.Direction, h *half, ts uint64) {
 			c.halves[1-dir].dec.SetAllowedMaxDynamicTableSize(v)
 		}
 	}
-}
-
-func putHeader(b []byte, fh http2.FrameHeader) {
-	b[0], b[1], b[2] = byte(fh.Length>>16), byte(fh.Length>>8), byte(fh.Length)
-	b[3], b[4] = byte(fh.Type), byte(fh.Flags)
-	binary.BigEndian.PutUint32(b[5:], fh.StreamID)
 }
 
 // headers decodes a complete header block and applies it to its stream.
