@@ -73,19 +73,14 @@ func checkGRPCSpans(t *testing.T, spans []jsonSpan, kind, port int) {
 	t.Helper()
 	bad := 0
 	for _, s := range spans {
-		var errs []string
-		for k, v := range map[string]string{
+		errs := s.attrDiffs(map[string]string{
 			"rpc.system":               "grpc",
 			"rpc.service":              "demo.v1.Users",
 			"server.address":           "127.0.0.1",
 			"server.port":              strconv.Itoa(port),
 			"network.protocol.name":    "http",
 			"network.protocol.version": "2",
-		} {
-			if s.attr(k) != v {
-				errs = append(errs, fmt.Sprintf("%s = %q, want %q", k, s.attr(k), v))
-			}
-		}
+		})
 		if s.Name != "demo.v1.Users/"+s.attr("rpc.method") {
 			errs = append(errs, fmt.Sprintf("name %q does not match rpc.method %q", s.Name, s.attr("rpc.method")))
 		}

@@ -387,6 +387,17 @@ func (s jsonSpan) attr(k string) string {
 	return ""
 }
 
+// attrDiffs lists, one line each, the attributes of s that differ from want.
+func (s jsonSpan) attrDiffs(want map[string]string) []string {
+	var out []string
+	for k, v := range want {
+		if s.attr(k) != v {
+			out = append(out, fmt.Sprintf("%s = %q, want %q", k, s.attr(k), v))
+		}
+	}
+	return out
+}
+
 func (s jsonSpan) hasAttr(k string) bool {
 	for _, a := range s.Attributes {
 		if a.Key == k {

@@ -210,17 +210,15 @@ func checkServerSpans(t *testing.T, srv *server, service string, exp libExpect, 
 	for _, s := range spans {
 		method := s.attr("http.request.method")
 		code, _ := strconv.Atoi(s.attr("http.response.status_code"))
-		for k, v := range map[string]string{
+		for _, d := range s.attrDiffs(map[string]string{
 			"url.scheme":               "http",
 			"server.address":           "127.0.0.1",
 			"server.port":              strconv.Itoa(srv.port),
 			"client.address":           "127.0.0.1",
 			"network.protocol.name":    "http",
 			"network.protocol.version": "1.1",
-		} {
-			if s.attr(k) != v {
-				report(s, "%s = %q, want %q", k, s.attr(k), v)
-			}
+		}) {
+			report(s, "%s", d)
 		}
 		if s.SpanKind != kindServer {
 			report(s, "kind %d, want %d (server)", s.SpanKind, kindServer)
@@ -616,17 +614,12 @@ func checkClientSpans(t *testing.T, spans []jsonSpan, exp libExpect, pid, port i
 	bad := 0
 	for _, s := range spans {
 		code, _ := strconv.Atoi(s.attr("http.response.status_code"))
-		var errs []string
-		for k, v := range map[string]string{
+		errs := s.attrDiffs(map[string]string{
 			"server.address":           "127.0.0.1",
 			"server.port":              strconv.Itoa(port),
 			"network.protocol.name":    "http",
 			"network.protocol.version": "1.1",
-		} {
-			if s.attr(k) != v {
-				errs = append(errs, fmt.Sprintf("%s = %q, want %q", k, s.attr(k), v))
-			}
-		}
+		})
 		if s.SpanKind != kindClient {
 			errs = append(errs, fmt.Sprintf("kind %d, want %d (client)", s.SpanKind, kindClient))
 		}
