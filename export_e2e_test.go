@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -536,12 +537,7 @@ func TestOTLPEndpointDownThenUp(t *testing.T) {
 	for _, protocol := range []string{"grpc", "http/protobuf"} {
 		t.Run(strings.ReplaceAll(protocol, "/", "-"), func(t *testing.T) {
 			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close() // down: connections are refused
+			addr := downAddr(t) // down: connections are refused
 			app := startServer(t, "release", "axum-server")
 			rs := startRustscopeBg(t, "rustscope: attached",
 				[]string{"--pid", strconv.Itoa(app.pid()), "--endpoint", "http://" + addr, "--protocol", protocol})
@@ -562,7 +558,7 @@ func TestOTLPEndpointDownThenUp(t *testing.T) {
 				sentDown += 10
 				time.Sleep(250 * time.Millisecond)
 			}
-			ln, err = net.Listen("tcp", addr)
+			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				t.Fatalf("reopen %s: %v", addr, err)
 			}
@@ -693,4 +689,35 @@ func TestOTLPTargetPIDExits(t *testing.T) {
 	if d := diffKeys(requestKeys(reqs), otlpKeys(rcv.snapshot())); d != "" {
 		t.Errorf("spans do not match the requests made before the exit:\n%s", d)
 	}
+}
+
+// downAddr returns a free 127.0.0.1 address below the ephemeral port range.
+// A port taken from the ephemeral range can be lost while nothing listens on
+// it: the exporter's connect to it may pick the same port as its own source
+// and connect to itself (TCP simultaneous open), and the later bind fails.
+var downAddrs atomic.Int32
+
+func downAddr(t *testing.T) string {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	// Parallel tests each start at their own offset so they do not pick the
+	// same closed port.
+	start := low - 1 - 97*int(downAddrs.Add(1))
+	for port := start; port > 1024 && port > start-2000; port -= 7 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no free port below the ephemeral range (%d)", low)
+	return ""
 }
