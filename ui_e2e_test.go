@@ -41,7 +41,13 @@ func (s *tmuxSession) keys(keys ...string) {
 }
 
 func (s *tmuxSession) screen() string {
-	out, err := exec.Command("tmux", "capture-pane", "-p", "-t", s.name).Output()
+	return s.capture()
+}
+
+// capture returns the pane's text; with "-e" also its colours and
+// attributes as escape sequences.
+func (s *tmuxSession) capture(flags ...string) string {
+	out, err := exec.Command("tmux", append([]string{"capture-pane", "-p", "-t", s.name}, flags...)...).Output()
 	if err != nil {
 		return ""
 	}
@@ -87,7 +93,7 @@ func TestUIEndToEnd(t *testing.T) {
 	scr := tm.waitScreen("the filter to leave the axum app", func(s string) bool {
 		return strings.Contains(s, "Rust processes (1)") && strings.Contains(s, fmt.Sprint(axum.pid()))
 	})
-	if !strings.Contains(scr, "axum 0.7.9") || strings.Contains(scr, fmt.Sprintf("\n%d ", tonic.pid())) {
+	if !strings.Contains(scr, "axum 0.7.9") || strings.Contains(scr, fmt.Sprintf("%d ", tonic.pid())) {
 		t.Fatalf("filtered picker:\n%s", scr)
 	}
 	tm.keys("Enter")
@@ -110,6 +116,11 @@ func TestUIEndToEnd(t *testing.T) {
 		if !strings.Contains(scr, want) {
 			t.Errorf("live view lacks %q:\n%s", want, scr)
 		}
+	}
+
+	// tmux's default terminal is tmux-256color: statuses use 256 colours.
+	if line := lineWith(tm.capture("-e"), "/status/500"); !strings.Contains(line, "38;5;196m") {
+		t.Errorf("the 500 row is not red in a 256-colour terminal: %q", line)
 	}
 
 	tm.keys("s")
@@ -139,9 +150,30 @@ func TestUIEndToEnd(t *testing.T) {
 	tm.waitScreen("rustscope to exit", contains1("rustscope-exited-0"))
 	// Nothing stays attached: no BPF program of ours is loaded any more.
 	out, err := exec.Command("bpftool", "prog", "show").CombinedOutput()
-	if err == nil && strings.Contains(string(out), "enter_read") && !otherRustscopeRunning() {
+	if err != nil {
+		t.Fatalf("bpftool prog show: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), "enter_read") && !otherRustscopeRunning() {
 		t.Errorf("BPF programs left loaded after quitting:\n%s", out)
 	}
+}
+
+// TestUINoColor: with NO_COLOR the UI draws no colour at all, and the
+// cursor stays visible as a ">" in the picker.
+func TestUINoColor(t *testing.T) {
+	needE2E(t)
+	axum := startServer(t, "release", "axum-server")
+	tm := startTmux(t, fmt.Sprintf("NO_COLOR=1 %s --log-file %s; echo rustscope-exited-$?; sleep 30", rustscopeBin, t.TempDir()+"/ui.log"), 120, 30)
+	for _, r := range fmt.Sprint(axum.pid()) {
+		tm.keys(string(r))
+	}
+	tm.waitScreen("the filtered picker", contains1(fmt.Sprintf(">%d ", axum.pid())))
+	if scr := tm.capture("-e"); strings.Contains(scr, "\x1b[3") || strings.Contains(scr, "\x1b[4") || strings.Contains(scr, "\x1b[9") {
+		t.Errorf("colour escapes under NO_COLOR:\n%q", scr)
+	}
+	tm.keys("Escape", "q") // esc ends the filter; q typed into it would filter
+
+	tm.waitScreen("rustscope to exit", contains1("rustscope-exited-0"))
 }
 
 func lineWith(screen, sub string) string {

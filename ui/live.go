@@ -201,7 +201,7 @@ func (l *live) view(st styles, width, height int) string {
 		return l.detailView(r, st, width)
 	}
 	var b strings.Builder
-	header := fmt.Sprintf("%-12s %-3s %-7s %-32s %9s %10s  %s", "TIME", "", "METHOD", "PATH / RPC", "STATUS", "DURATION", "PEER")
+	header := fmt.Sprintf(" %-12s %-3s %-7s %-32s %9s %10s  %s", "TIME", "", "METHOD", "PATH / RPC", "STATUS", "DURATION", "PEER")
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
 	if l.typing || !l.filter.empty() {
 		line := "filter: " + l.filter.src
@@ -235,10 +235,7 @@ func (l *live) view(st styles, width, height int) string {
 			r.span.Start.Format("15:04:05.000"), r.kind, clip(r.method, 7), clip(r.target, 32),
 			st.statusStyle(r.status).Render(fmt.Sprintf("%9s", clip(r.code, 9))),
 			st.durationStyle(d).Render(fmt.Sprintf("%10s", fmtDuration(d))), r.peer)
-		if i == l.cursor && !l.follow {
-			line = st.Selected.Render(line)
-		}
-		b.WriteString(line + "\n")
+		b.WriteString(st.row(line, i == l.cursor && !l.follow) + "\n")
 	}
 	return b.String()
 }

@@ -74,7 +74,7 @@ func (p *picker) view(st styles, width, height int) string {
 		}
 		return b.String() + "\n  no process matches the filter (esc clears it)"
 	}
-	header := fmt.Sprintf("%-7s %-9s %-34s %-8s %-5s %s", "PID", "USER", "COMMAND", "RUSTC", "TRACE", "CRATES")
+	header := fmt.Sprintf(" %-7s %-9s %-34s %-8s %-5s %s", "PID", "USER", "COMMAND", "RUSTC", "TRACE", "CRATES")
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
 	rows := max(1, height-3)
 	start := max(0, p.cursor-rows+1)
@@ -89,11 +89,11 @@ func (p *picker) view(st styles, width, height int) string {
 		if pr.Stripped {
 			crates += " (stripped)"
 		}
-		line := clip(fmt.Sprintf("%-7d %-9s %-34s %-8s %-5s %s", pr.PID, clip(pr.User, 9), clip(cmd, 34), clip(pr.Rustc, 8), trace, crates), width)
+		line := clip(fmt.Sprintf("%-7d %-9s %-34s %-8s %-5s %s", pr.PID, clip(pr.User, 9), clip(cmd, 34), clip(pr.Rustc, 8), trace, crates), width-1)
 		if i == p.cursor {
-			line = st.Selected.Render(pad(line, width))
+			line = pad(line, width-1)
 		}
-		b.WriteString(line + "\n")
+		b.WriteString(st.row(line, i == p.cursor) + "\n")
 	}
 	if pr, ok := p.selected(); ok && pr.Why != "" {
 		b.WriteString(st.Dim.Render(clip("  "+pr.Why, width)) + "\n")

@@ -215,7 +215,7 @@ func (t *statsTable) view(st styles, width, height int, now time.Time) string {
 		}
 		cols[i] = c
 	}
-	header := fmt.Sprintf("%-4s %-7s %-30s %7s %7s %6s %8s %8s %8s %8s", strs(cols)...)
+	header := fmt.Sprintf(" %-4s %-7s %-30s %7s %7s %6s %8s %8s %8s %8s", strs(cols)...)
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
 	if len(rows) == 0 {
 		return b.String() + st.Dim.Render("  no requests yet") + "\n"
@@ -231,10 +231,7 @@ func (t *statsTable) view(st styles, width, height int, now time.Time) string {
 		}
 		line := fmt.Sprintf("%-4s %-7s %-30s %7d %7.1f %s %8s %8s %8s %8s", r.kind, clip(r.method, 7), clip(r.target, 30), r.count, r.rate(now), errs,
 			fmtDuration(r.quantile(50)), fmtDuration(r.quantile(90)), fmtDuration(r.quantile(99)), fmtDuration(time.Duration(r.hist.Max())*time.Microsecond))
-		if i == t.cursor {
-			line = st.Selected.Render(line)
-		}
-		b.WriteString(line + "\n")
+		b.WriteString(st.row(line, i == t.cursor) + "\n")
 	}
 	sel := rows[t.cursor]
 	b.WriteString(st.Dim.Render(clip("  sort: keys 1-9 and 0 pick a column in order, again reverses", width)) + "\n")

@@ -14,7 +14,7 @@ type styles struct {
 func defaultStyles() styles {
 	return styles{
 		Title:    lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("205")),
-		Header:   lipgloss.NewStyle().Bold(true).Underline(true),
+		Header:   lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("75")), // not underlined: lipgloss underlines rune by rune
 		Selected: lipgloss.NewStyle().Reverse(true),
 		Dim:      lipgloss.NewStyle().Foreground(lipgloss.Color("245")),
 		Status:   lipgloss.NewStyle().Foreground(lipgloss.Color("252")).Background(lipgloss.Color("236")),
@@ -23,6 +23,16 @@ func defaultStyles() styles {
 		OK:       lipgloss.NewStyle().Foreground(lipgloss.Color("42")),
 		Info:     lipgloss.NewStyle().Foreground(lipgloss.Color("39")),
 	}
+}
+
+// row puts a one-cell gutter before a list row: ">" marks the selected one,
+// so the cursor stays visible where reverse video is not drawn (NO_COLOR,
+// the ASCII profile).
+func (s styles) row(line string, selected bool) string {
+	if selected {
+		return s.Selected.Render(">" + line)
+	}
+	return " " + line
 }
 
 // statusStyle colours an HTTP status by class.

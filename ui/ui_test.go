@@ -404,3 +404,46 @@ func TestGRPCRow(t *testing.T) {
 		}
 	}
 }
+
+// The live view under each colour profile: 256 colours and 16 colours
+// colour statuses and slow durations; the ASCII profile (NO_COLOR, dumb
+// terminals) has no escape sequence at all and marks the cursor with ">".
+func TestColourProfiles(t *testing.T) {
+	defer lipgloss.SetColorProfile(termenv.Ascii)
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242})
+	m = update(m, m.Init()())
+	var rows []spanRow
+	for _, sp := range []tracer.Span{
+		testSpan(1, "GET", "/users/7", 200, time.Millisecond),
+		testSpan(2, "GET", "/status/500", 500, time.Millisecond),
+		testSpan(3, "GET", "/slow", 200, 1500*time.Millisecond),
+	} {
+		rows = append(rows, newSpanRow(&sp))
+	}
+	m = update(m, spansMsg{session: eng.sessions[4242], spans: rows}, tea.WindowSizeMsg{Width: 100, Height: 14}, runes("k"))
+	for _, tc := range []struct {
+		profile   termenv.Profile
+		want      []string // escapes that must appear
+		plainOnly bool
+	}{
+		{termenv.ANSI256, []string{"\x1b[38;5;196m", "\x1b[38;5;42m", "\x1b[7m"}, false},
+		{termenv.ANSI, []string{"\x1b[91m", "\x1b[92m", "\x1b[7m"}, false},
+		{termenv.Ascii, nil, true},
+	} {
+		lipgloss.SetColorProfile(tc.profile)
+		m.styles = defaultStyles()
+		v := m.View()
+		for _, w := range tc.want {
+			if !strings.Contains(v, w) {
+				t.Errorf("profile %v: no %q in\n%q", tc.profile, w, v)
+			}
+		}
+		if tc.plainOnly && strings.Contains(v, "\x1b[") {
+			t.Errorf("profile %v: escape sequences in\n%q", tc.profile, v)
+		}
+		if !strings.Contains(v, ">16:00:00.002 SRV GET     /status/500") {
+			t.Errorf("profile %v: no cursor marker in\n%s", tc.profile, v)
+		}
+	}
+}
