@@ -257,7 +257,7 @@ func h2Key(s jsonSpan, path string) string {
 
 // grpcOverH2C sends GetUser(id) over one h2c connection (x/net/http2) and
 // returns the grpc-status the server answered.
-func grpcOverH2C(t *testing.T, tr *http2.Transport, base, id string, reused *int) string {
+func grpcOverH2C(t *testing.T, tr *http2.Transport, base, id string, reused *int, metadata ...string) string {
 	t.Helper()
 	msg := append([]byte{0x0a, byte(len(id))}, id...) // GetUserRequest{id}
 	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
@@ -267,6 +267,9 @@ func grpcOverH2C(t *testing.T, tr *http2.Transport, base, id string, reused *int
 	}
 	req.Header.Set("content-type", "application/grpc")
 	req.Header.Set("te", "trailers")
+	for i := 0; i+1 < len(metadata); i += 2 {
+		req.Header.Set(metadata[i], metadata[i+1])
+	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
 			if i.Reused {

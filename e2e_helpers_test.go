@@ -370,6 +370,13 @@ type jsonSpan struct {
 		Value struct{ Value any }
 	}
 	InstrumentationScope struct{ Name, Version string }
+	SpanContext, Parent  jsonSpanContext
+}
+
+// jsonSpanContext is a span context as the stdout exporter prints it.
+type jsonSpanContext struct {
+	TraceID, SpanID, TraceFlags, TraceState string
+	Remote                                  bool
 }
 
 // Span kinds as the stdout exporter prints them (trace.SpanKind).

@@ -269,8 +269,9 @@ func parseKeyValues(v string, add func(k, v string) error) error {
 }
 
 // ParseSampler builds the sampler OTEL_TRACES_SAMPLER and
-// OTEL_TRACES_SAMPLER_ARG name. Every span rustscope makes is a root span,
-// so the parentbased_ forms behave like their root samplers.
+// OTEL_TRACES_SAMPLER_ARG name. The parentbased_ forms (the default is
+// parentbased_always_on) follow a caller's sampled flag from traceparent
+// and keep a server span's client calls with it.
 func ParseSampler(name, arg string) (sdktrace.Sampler, error) {
 	ratio := func() (float64, error) {
 		if strings.TrimSpace(arg) == "" {
@@ -282,17 +283,29 @@ func ParseSampler(name, arg string) (sdktrace.Sampler, error) {
 		}
 		return f, nil
 	}
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "", "always_on", "parentbased_always_on":
-		return sdktrace.AlwaysSample(), nil
-	case "always_off", "parentbased_always_off":
-		return sdktrace.NeverSample(), nil
-	case "traceidratio", "parentbased_traceidratio":
+	name = strings.ToLower(strings.TrimSpace(name))
+	root, parentBased := strings.CutPrefix(name, "parentbased_")
+	var s sdktrace.Sampler
+	switch root {
+	case "", "always_on":
+		if parentBased && root == "" { // "parentbased_" alone
+			break
+		}
+		s, parentBased = sdktrace.AlwaysSample(), parentBased || root == ""
+	case "always_off":
+		s = sdktrace.NeverSample()
+	case "traceidratio":
 		f, err := ratio()
 		if err != nil {
 			return nil, err
 		}
-		return sdktrace.TraceIDRatioBased(f), nil
+		s = sdktrace.TraceIDRatioBased(f)
+	}
+	if s != nil {
+		if parentBased {
+			return sdktrace.ParentBased(s), nil
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("unknown sampler %q; want always_on, always_off, traceidratio or their parentbased_ forms", name)
 }

@@ -131,11 +131,12 @@ func TestParseResourceAttributes(t *testing.T) {
 
 func TestParseSampler(t *testing.T) {
 	for _, tc := range []struct{ name, arg, desc, err string }{
-		{"", "", "AlwaysOnSampler", ""},
+		{"", "", "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}", ""},
 		{"always_on", "", "AlwaysOnSampler", ""},
-		{"parentbased_always_off", "", "AlwaysOffSampler", ""},
+		{"parentbased_always_off", "", "ParentBased{root:AlwaysOffSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}", ""},
+		{"parentbased_", "", "", "unknown sampler"},
 		{"traceidratio", "0.25", "TraceIDRatioBased{0.25}", ""},
-		{"parentbased_traceidratio", "", "TraceIDRatioBased{1}", ""},
+		{"parentbased_traceidratio", "", "ParentBased{root:TraceIDRatioBased{1},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}", ""},
 		{"traceidratio", "1.5", "", "from 0 to 1"},
 		{"traceidratio", "half", "", "from 0 to 1"},
 		{"jaeger_remote", "", "", "unknown sampler"},

@@ -182,7 +182,7 @@ func (p *Pipeline) Add(ctx context.Context, t *tracer.Target) error {
 	if err != nil {
 		return err
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(p.sampler)}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(p.sampler), sdktrace.WithIDGenerator(spanIDs{})}
 	for _, e := range p.exps {
 		// The feeder goroutine blocks when the batcher's queue is full,
 		// never the capture path: Export's own queue drops instead.
@@ -276,7 +276,7 @@ func (p *Pipeline) emit(s tracer.Span) {
 	if r != nil {
 		r.record(&s) // every request, sampled or not
 	}
-	_, span := tr.Start(context.Background(), s.Name,
+	_, span := tr.Start(p.startContext(&s), s.Name,
 		trace.WithTimestamp(s.Start),
 		trace.WithSpanKind(s.Kind),
 		trace.WithAttributes(s.Attrs...),

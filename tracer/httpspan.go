@@ -48,6 +48,7 @@ func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange
 		s.Attrs = append(s.Attrs, semconv.UserAgentOriginal(ua))
 	}
 	if role == http1.RoleClient {
+		s.SpanContext = newSpanContext(trace.SpanContext{})
 		s.Kind = trace.SpanKindClient
 		s.Start, s.End = clk.wall(x.RequestStart), clk.wall(x.ResponseEnd)
 		s.Measures = MeasuresClient
@@ -59,6 +60,7 @@ func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange
 			s.Error, s.StatusMessage = true, strconv.Itoa(resp.StatusCode)
 		}
 	} else {
+		s.serverContext(req.Header)
 		s.Kind = trace.SpanKindServer
 		s.Start, s.End = clk.wall(x.RequestStart), clk.wall(x.ResponseEnd)
 		s.Measures = MeasuresServer

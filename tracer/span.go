@@ -26,7 +26,21 @@ type Span struct {
 	Scope Scope
 	// Measures says what Start and End bracket, for the reader of a duration.
 	Measures string
+
+	// SpanContext is the span's own trace and span ID, given when the span
+	// is made so that the spans of calls it made can name it as parent.
+	SpanContext trace.SpanContext
+	// Parent is the caller's span from a W3C traceparent header (remote),
+	// or for a client call the server span whose handler made it (local).
+	// Invalid for a root span.
+	Parent trace.SpanContext
+	// ParentRoot says Parent is a local span with no parent of its own: its
+	// sampling decision is the root sampler's on the trace ID.
+	ParentRoot bool
 }
+
+// Parented reports whether the span has a parent.
+func (s *Span) Parented() bool { return s.Parent.IsValid() }
 
 // Scope is the instrumentation scope of a span.
 type Scope struct {

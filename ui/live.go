@@ -249,6 +249,18 @@ func (l *live) detailView(r *spanRow, st styles, width int) string {
 	fmt.Fprintf(&b, "duration     %s\n", fmtDuration(s.Duration()))
 	fmt.Fprintf(&b, "measures     %s\n", clip(s.Measures, width-13))
 	fmt.Fprintf(&b, "produced by  %s %s\n", s.Scope.Name, s.Scope.Version)
+	if s.SpanContext.IsValid() {
+		fmt.Fprintf(&b, "trace        %s\n", s.SpanContext.TraceID())
+		fmt.Fprintf(&b, "span         %s\n", s.SpanContext.SpanID())
+	}
+	switch {
+	case s.Parent.IsRemote():
+		fmt.Fprintf(&b, "parent       %s (the caller, from traceparent)\n", s.Parent.SpanID())
+	case s.Parent.IsValid():
+		fmt.Fprintf(&b, "parent       %s (the server span whose handler made this call)\n", s.Parent.SpanID())
+	default:
+		b.WriteString("parent       none (root)\n")
+	}
 	if s.Error {
 		fmt.Fprintf(&b, "status       %s\n", st.Error.Render("error "+s.StatusMessage))
 	}

@@ -64,6 +64,8 @@ func testSpan(i int, method, path string, status int, d time.Duration) tracer.Sp
 	}
 	s.End = s.Start.Add(d)
 	s.Error = status >= 500
+	s.SpanContext = trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x4b, 0x1d, 15: byte(i)}, SpanID: trace.SpanID{0x5e, 7: byte(i)}, TraceFlags: trace.FlagsSampled})
 	return s
 }
 

@@ -1,0 +1,59 @@
+package tracer
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"net/http"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// w3c reads traceparent and tracestate (W3C Trace Context) from request
+// headers and gRPC metadata alike: both arrive as header fields.
+var w3c = propagation.TraceContext{}
+
+// incoming returns the caller's span context carried by h (remote), or an
+// invalid one when h has no valid traceparent.
+func incoming(h http.Header) trace.SpanContext {
+	if h.Get("traceparent") == "" {
+		return trace.SpanContext{}
+	}
+	return trace.SpanContextFromContext(w3c.Extract(context.Background(), propagation.HeaderCarrier(h)))
+}
+
+// newSpanContext gives a span its own IDs: a new span ID in the parent's
+// trace, or a new trace when there is no parent. The sampled flag and the
+// trace state follow the parent; a root's sampling is decided at export.
+func newSpanContext(parent trace.SpanContext) trace.SpanContext {
+	cfg := trace.SpanContextConfig{SpanID: newSpanID()}
+	if parent.IsValid() {
+		cfg.TraceID, cfg.TraceFlags, cfg.TraceState = parent.TraceID(), parent.TraceFlags(), parent.TraceState()
+	} else {
+		cfg.TraceID = newTraceID()
+	}
+	return trace.NewSpanContext(cfg)
+}
+
+func newTraceID() (id trace.TraceID) {
+	for !id.IsValid() {
+		binary.BigEndian.PutUint64(id[:8], rand.Uint64())
+		binary.BigEndian.PutUint64(id[8:], rand.Uint64())
+	}
+	return id
+}
+
+func newSpanID() (id trace.SpanID) {
+	for !id.IsValid() {
+		binary.BigEndian.PutUint64(id[:], rand.Uint64())
+	}
+	return id
+}
+
+// serverContext gives a server span its parent from the request headers
+// and its own span context.
+func (s *Span) serverContext(h http.Header) {
+	s.Parent = incoming(h)
+	s.SpanContext = newSpanContext(s.Parent)
+}
