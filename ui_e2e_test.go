@@ -82,7 +82,9 @@ func TestUIEndToEnd(t *testing.T) {
 	axum := startServer(t, "release", "axum-server")
 	tonic := startServer(t, "release", "tonic-server")
 	logFile := t.TempDir() + "/ui.log"
-	tm := startTmux(t, fmt.Sprintf("%s --log-file %s; echo rustscope-exited-$?; sleep 30", rustscopeBin, logFile), 120, 30)
+	// env -u CI: termenv takes a CI environment for a non-terminal and
+	// draws no colour; a user's terminal has none.
+	tm := startTmux(t, fmt.Sprintf("env -u CI %s --log-file %s; echo rustscope-exited-$?; sleep 30", rustscopeBin, logFile), 120, 30)
 
 	tm.waitScreen("the picker to list both apps", func(s string) bool {
 		return strings.Contains(s, fmt.Sprint(axum.pid())) && strings.Contains(s, fmt.Sprint(tonic.pid()))
@@ -163,7 +165,7 @@ func TestUIEndToEnd(t *testing.T) {
 func TestUINoColor(t *testing.T) {
 	needE2E(t)
 	axum := startServer(t, "release", "axum-server")
-	tm := startTmux(t, fmt.Sprintf("NO_COLOR=1 %s --log-file %s; echo rustscope-exited-$?; sleep 30", rustscopeBin, t.TempDir()+"/ui.log"), 120, 30)
+	tm := startTmux(t, fmt.Sprintf("env -u CI NO_COLOR=1 %s --log-file %s; echo rustscope-exited-$?; sleep 30", rustscopeBin, t.TempDir()+"/ui.log"), 120, 30)
 	for _, r := range fmt.Sprint(axum.pid()) {
 		tm.keys(string(r))
 	}
