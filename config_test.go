@@ -39,7 +39,7 @@ func TestParseConfig(t *testing.T) {
 			w.protocol = "grpc"
 		}
 		if w.sampler == "" {
-			w.sampler = "AlwaysOnSampler"
+			w.sampler = "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}" // the spec default, parentbased_always_on
 		}
 		return w
 	}

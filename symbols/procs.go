@@ -122,10 +122,11 @@ func inspect(pid int, c *Cache, selfNS string, selfExe fileKey, users map[int]st
 		p.MountNS = ns
 		p.Container = selfNS != "" && ns != selfNS
 	}
-	if uid, ok := processUID(dir); ok {
-		p.UID = uid
-		p.User = userName(uid, users)
+	uid, ok := processUID(dir)
+	if !ok {
+		return Process{}, false // it exited while we looked: not listed half-read
 	}
+	p.UID, p.User = uid, userName(uid, users)
 	p.Traceable, p.Reason = a.Traceability()
 	return p, true
 }
