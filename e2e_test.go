@@ -22,6 +22,7 @@ type request struct {
 	method, path string
 	body         []byte
 	status       int
+	header       http.Header // extra request header fields
 }
 
 func (r request) key() string { return fmt.Sprintf("%s %s %d", r.method, r.path, r.status) }
@@ -45,6 +46,9 @@ func send(t *testing.T, base string, reqs []request, conc int) {
 					body = bytes.NewReader(r.body)
 				}
 				req, _ := http.NewRequest(r.method, base+r.path, body)
+				for k, v := range r.header {
+					req.Header[k] = v
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					errs <- err

@@ -100,6 +100,12 @@ struct wire_event {
 	__u16 rport;   // host order (open)
 	__u8 laddr[16];
 	__u8 raddr[16];
+	// Data events: the tokio task the thread was polling (0: none or no
+	// task probes), and the other task whose wake scheduled that poll
+	// (0: none seen, 1: several) with the time of the wake.
+	__u64 task;
+	__u64 woken_by;
+	__u64 woken_at;
 };
 const struct wire_event *unused_wire_event __attribute__((unused));
 
@@ -929,6 +935,46 @@ static long walk_step(__u32 i, void *unused)
 	return byte(w, f, ch);
 }
 
+// ---- tokio tasks ---------------------------------------------------------
+//
+// Which task a thread is polling, and which task woke it. A handler's
+// client call hands its request to the client connection's task through a
+// channel; the send wakes that task, whose next poll writes the request.
+// The wake names the caller: a task-to-task wake (X wakes C) recorded
+// here travels with C's next poll into the data events it makes. Wakes
+// outside any task poll (the I/O driver, timers) name no caller.
+
+struct task_cur {
+	__u64 task;     // header pointer of the task being polled
+	__u64 woken_by; // the task whose wake came before this poll; 1: several
+	__u64 woken_at;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); // pid_tgid
+	__type(value, struct task_cur);
+} task_cur SEC(".maps");
+
+struct task_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 task;
+};
+
+struct task_wake {
+	__u64 by;
+	__u64 at;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct task_key);
+	__type(value, struct task_wake);
+} task_wakes SEC(".maps");
+
 static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -956,6 +1002,12 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 	e->fd = call.fd;
 	e->kind = EV_DATA;
 	e->dir = call.dir;
+	struct task_cur *tc = bpf_map_lookup_elem(&task_cur, &id);
+	if (tc) {
+		e->task = tc->task;
+		e->woken_by = tc->woken_by;
+		e->woken_at = tc->woken_at;
+	}
 
 	// One direction of a socket is not read (or written) by two threads at
 	// once, so its sequence number and framing are ours until we return.
@@ -1206,4 +1258,66 @@ SEC("uprobe.multi")
 int probe_hit_multi(struct pt_regs *ctx)
 {
 	return record_hit(ctx);
+}
+
+// tokio::runtime::task::raw::poll(ptr: NonNull<Header>): a thread starts
+// polling a task. Its first instruction is a jmp, which the kernel
+// emulates.
+SEC("uprobe.multi")
+int task_poll(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!is_target(id))
+		return 0;
+	struct task_cur c = { .task = PT_REGS_PARM1(ctx) };
+	struct task_key k = { .tgid = id >> 32, .task = c.task };
+	struct task_wake *w = bpf_map_lookup_elem(&task_wakes, &k);
+	if (w) {
+		c.woken_by = w->by;
+		c.woken_at = w->at;
+		bpf_map_delete_elem(&task_wakes, &k);
+	}
+	bpf_map_update_elem(&task_cur, &id, &c, BPF_ANY);
+	return 0;
+}
+
+// The poll returned: what the thread does next is not that task's.
+SEC("uretprobe.multi")
+int task_poll_ret(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&task_cur, &id);
+	return 0;
+}
+
+// tokio::runtime::task::waker::wake_by_val / wake_by_ref(ptr): a task is
+// woken; OwnedTasks::bind_inner(&self, task, notified): a task is spawned,
+// its first poll to come. Recorded only when the waker (spawner) is itself
+// a task being polled. Cookie: the argument register holding the task.
+SEC("uprobe.multi")
+int task_wake(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_cur *c = bpf_map_lookup_elem(&task_cur, &id);
+	if (!c || !c->task)
+		return 0;
+	// Both registers read before choosing: the verifier refuses a ctx
+	// pointer the compiler offsets by a computed amount.
+	__u64 arg1 = PT_REGS_PARM1(ctx), arg2 = PT_REGS_PARM2(ctx);
+	asm volatile("" : "+r"(arg1), "+r"(arg2));
+	__u64 woken = bpf_get_attach_cookie(ctx) == 2 ? arg2 : arg1;
+	if (woken == c->task)
+		return 0; // a task waking itself (yield)
+	// A task woken by several tasks before its poll has no single caller:
+	// user space gets "several" (1) and links nothing to that poll.
+	struct task_key k = { .tgid = id >> 32, .task = woken };
+	struct task_wake *w = bpf_map_lookup_elem(&task_wakes, &k);
+	if (w) {
+		if (w->by != c->task)
+			w->by = 1;
+		return 0;
+	}
+	struct task_wake nw = { .by = c->task, .at = bpf_ktime_get_ns() };
+	bpf_map_update_elem(&task_wakes, &k, &nw, BPF_ANY);
+	return 0;
 }

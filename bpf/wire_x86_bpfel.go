@@ -65,6 +65,26 @@ type WireScratch struct {
 	Data [16384]uint8
 }
 
+type WireTaskCur struct {
+	_       structs.HostLayout
+	Task    uint64
+	WokenBy uint64
+	WokenAt uint64
+}
+
+type WireTaskKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	Task uint64
+}
+
+type WireTaskWake struct {
+	_  structs.HostLayout
+	By uint64
+	At uint64
+}
+
 type WireWalk struct {
 	_        structs.HostLayout
 	Buf      uint64
@@ -103,22 +123,25 @@ type WireWalk struct {
 }
 
 type WireWireEvent struct {
-	_      structs.HostLayout
-	Ts     uint64
-	Tgid   uint32
-	Tid    uint32
-	Fd     int32
-	Seq    uint32
-	Size   uint32
-	Len    uint32
-	Kind   uint8
-	Dir    uint8
-	Role   uint8
-	Family uint8
-	Lport  uint16
-	Rport  uint16
-	Laddr  [16]uint8
-	Raddr  [16]uint8
+	_       structs.HostLayout
+	Ts      uint64
+	Tgid    uint32
+	Tid     uint32
+	Fd      int32
+	Seq     uint32
+	Size    uint32
+	Len     uint32
+	Kind    uint8
+	Dir     uint8
+	Role    uint8
+	Family  uint8
+	Lport   uint16
+	Rport   uint16
+	Laddr   [16]uint8
+	Raddr   [16]uint8
+	Task    uint64
+	WokenBy uint64
+	WokenAt uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -131,6 +154,8 @@ const (
 	WireMapLost             = "lost"
 	WireMapScratchMap       = "scratch_map"
 	WireMapTargets          = "targets"
+	WireMapTaskCur          = "task_cur"
+	WireMapTaskWakes        = "task_wakes"
 	WireMapWalkMap          = "walk_map"
 	WireProgEnterAccept     = "enter_accept"
 	WireProgEnterAccept4    = "enter_accept4"
@@ -157,6 +182,9 @@ const (
 	WireProgExitWritev      = "exit_writev"
 	WireProgProbeHit        = "probe_hit"
 	WireProgProbeHitMulti   = "probe_hit_multi"
+	WireProgTaskPoll        = "task_poll"
+	WireProgTaskPollRet     = "task_poll_ret"
+	WireProgTaskWake        = "task_wake"
 	WireVarCaptureMax       = "capture_max"
 	WireVarUnusedProbeEvent = "unused_probe_event"
 	WireVarUnusedWireEvent  = "unused_wire_event"
@@ -230,6 +258,9 @@ type WireProgramSpecs struct {
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
 	ProbeHit      *ebpf.ProgramSpec `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.ProgramSpec `ebpf:"probe_hit_multi"`
+	TaskPoll      *ebpf.ProgramSpec `ebpf:"task_poll"`
+	TaskPollRet   *ebpf.ProgramSpec `ebpf:"task_poll_ret"`
+	TaskWake      *ebpf.ProgramSpec `ebpf:"task_wake"`
 }
 
 // WireMapSpecs contains maps before they are loaded into the kernel.
@@ -242,6 +273,8 @@ type WireMapSpecs struct {
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
 	Targets    *ebpf.MapSpec `ebpf:"targets"`
+	TaskCur    *ebpf.MapSpec `ebpf:"task_cur"`
+	TaskWakes  *ebpf.MapSpec `ebpf:"task_wakes"`
 	WalkMap    *ebpf.MapSpec `ebpf:"walk_map"`
 }
 
@@ -281,6 +314,8 @@ type WireMaps struct {
 	Lost       *ebpf.Map `ebpf:"lost"`
 	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
 	Targets    *ebpf.Map `ebpf:"targets"`
+	TaskCur    *ebpf.Map `ebpf:"task_cur"`
+	TaskWakes  *ebpf.Map `ebpf:"task_wakes"`
 	WalkMap    *ebpf.Map `ebpf:"walk_map"`
 }
 
@@ -292,6 +327,8 @@ func (m *WireMaps) Close() error {
 		m.Lost,
 		m.ScratchMap,
 		m.Targets,
+		m.TaskCur,
+		m.TaskWakes,
 		m.WalkMap,
 	)
 }
@@ -335,6 +372,9 @@ type WirePrograms struct {
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
 	ProbeHit      *ebpf.Program `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.Program `ebpf:"probe_hit_multi"`
+	TaskPoll      *ebpf.Program `ebpf:"task_poll"`
+	TaskPollRet   *ebpf.Program `ebpf:"task_poll_ret"`
+	TaskWake      *ebpf.Program `ebpf:"task_wake"`
 }
 
 func (p *WirePrograms) Close() error {
@@ -364,6 +404,9 @@ func (p *WirePrograms) Close() error {
 		p.ExitWritev,
 		p.ProbeHit,
 		p.ProbeHitMulti,
+		p.TaskPoll,
+		p.TaskPollRet,
+		p.TaskWake,
 	)
 }
 

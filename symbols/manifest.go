@@ -108,6 +108,23 @@ var Manifest = []Want{
 		Match:   []string{"tonic::client::grpc::Grpc::create_response"},
 		Purpose: "client: response received (grpc-status)"},
 
+	// tokio tasks: which task a thread polls and which task woke it, to
+	// make a handler's client calls children of its server span. raw::poll
+	// is reached through a task's vtable, so every build with symbols keeps
+	// one copy per task type (LTO too); the wakers are not generic.
+	{ID: "tokio.task.poll", Crate: "tokio", Group: "tokio-tasks",
+		Match:   []string{"tokio::runtime::task::raw::poll"},
+		Purpose: "a worker thread polls a task (argument: the task)"},
+	{ID: "tokio.waker.wake_by_val", Crate: "tokio", Group: "tokio-tasks",
+		Match:   []string{"tokio::runtime::task::waker::wake_by_val"},
+		Purpose: "a task is woken (argument: the task)"},
+	{ID: "tokio.waker.wake_by_ref", Crate: "tokio", Group: "tokio-tasks",
+		Match:   []string{"tokio::runtime::task::waker::wake_by_ref"},
+		Purpose: "a task is woken through a borrowed waker (argument: the task)"},
+	{ID: "tokio.task.bind", Crate: "tokio", Group: "tokio-tasks",
+		Match:   []string{"tokio::runtime::task::list::OwnedTasks::bind_inner"},
+		Purpose: "a task is spawned (second argument: the task)"},
+
 	// reqwest.
 	{ID: "reqwest.execute_request", Crate: "reqwest", Group: "reqwest", Required: true,
 		Match:   []string{"reqwest::async_impl::client::Client::execute_request"},

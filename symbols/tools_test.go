@@ -42,6 +42,10 @@ func init() {
 		"tonic.server.map_response":           `^<?tonic::server::grpc::Grpc(<.*>)?>?::map_response(::<.*>)?$`,
 		"tonic.client.create_response":        `^<?tonic::client::grpc::Grpc(<.*>)?>?::create_response(::<.*>)?$`,
 		"reqwest.execute_request":             `^<?reqwest::async_impl::client::Client>?::execute_request$`,
+		"tokio.task.poll":                     `^tokio::runtime::task::raw::poll(::<.*>)?$`,
+		"tokio.waker.wake_by_val":             `^tokio::runtime::task::waker::wake_by_val$`,
+		"tokio.waker.wake_by_ref":             `^tokio::runtime::task::waker::wake_by_ref$`,
+		"tokio.task.bind":                     `^<?tokio::runtime::task::list::OwnedTasks(<.*>)?>?::bind_inner$`,
 		"reqwest.pending_request.poll":        `^<reqwest::async_impl::client::PendingRequest as core::future::future::Future>::poll$`,
 	} {
 		nmPatterns[id] = regexp.MustCompile(re)
@@ -189,7 +193,7 @@ func checkAgainstTools(t *testing.T, path string, a *Analysis) {
 		got := map[uint64]bool{}
 		for _, c := range p.Copies {
 			got[c.Address] = true
-			if !rawAt[c.Symbol][c.Address] {
+			if !rawAt[llvmSuffix.ReplaceAllString(c.Symbol, "")][c.Address] {
 				t.Errorf("%s: nm has no %s at %#x", p.ID, c.Symbol, c.Address)
 			}
 			if o := offset(c.Address); c.FileOffset != o {

@@ -33,7 +33,11 @@ type conn struct {
 	lastSeen      uint64              // monotonic ns
 	marks         []mark              // library probe hits not yet given to an exchange
 	parked        []http1.Exchange
-	parkedBy      uint64 // thread whose next event releases parked
+	parkedBy      uint64               // thread whose next event releases parked
+	writes        []taskMark           // client: recent writes and the task that woke their poll
+	serverCtx     map[uint64]serverCtx // server: contexts given to requests (by start) before their span
+	lastClientEnd uint64               // client: when the last exchange's response ended
+	closed        bool                 // finished: a task that read it is gone too
 }
 
 // Counters are the tracer's running totals; all fields are read atomically.
@@ -47,6 +51,10 @@ type Counters struct {
 	// RoutesRefused counts axum lookups whose arguments did not look as
 	// expected: no route is guessed for them.
 	RoutesRefused atomic.Uint64
+	// Links counts client spans made children of their server span;
+	// LinksRefused those whose caller task's connection had no single
+	// request open at the time of the call.
+	Links, LinksRefused atomic.Uint64
 }
 
 // assembler turns the ordered event stream into spans. It is used by one
@@ -63,6 +71,7 @@ type assembler struct {
 	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
 	readRoutes func(pid uint32, node uint64) (*axumroute.Table, error)
 	lastRead   map[uint64]connKey   // thread (tgid<<32|tid) -> connection it last read
+	taskConn   map[taskKey]*conn    // tokio task -> server connection it reads (link.go)
 	parkedBy   map[uint64][]connKey // thread -> connections it parked exchanges on
 	routes     map[routeKey]*routeEntry
 	warned     map[string]bool
@@ -71,7 +80,7 @@ type assembler struct {
 func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
 	return &assembler{conns: map[connKey]*conn{}, clock: c, counters: counters, emit: emit, meta: meta,
 		log: slog.New(slog.DiscardHandler), readRoutes: readRoutesProc,
-		lastRead: map[uint64]connKey{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
+		lastRead: map[uint64]connKey{}, taskConn: map[taskKey]*conn{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
 }
 
 func (a *assembler) handle(ev *event) {
@@ -122,6 +131,9 @@ func (a *assembler) handle(ev *event) {
 			c.http = http1.NewConn(http1.RoleUnknown)
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
+		if ev.hdr.Task != 0 && c.h2 == nil {
+			a.noteTask(k, c, dir, c.http.Role(), ev)
+		}
 		if dir == http1.Ingress {
 			if len(a.lastRead) >= maxThreads {
 				clear(a.lastRead) // threads come and go; forget them in bulk
@@ -159,6 +171,7 @@ func (a *assembler) handle(ev *event) {
 }
 
 func (a *assembler) finish(k connKey, c *conn, ts uint64) {
+	c.closed = true
 	a.release(k, c, 0)
 	a.spans(k, c, c.http.Close(ts))
 	delete(a.conns, k)
@@ -184,6 +197,11 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 	for tk := range a.lastRead {
 		if uint32(tk>>32) == pid {
 			delete(a.lastRead, tk)
+		}
+	}
+	for tk := range a.taskConn {
+		if tk.pid == pid {
+			delete(a.taskConn, tk)
 		}
 	}
 	for rk := range a.routes {
@@ -220,6 +238,11 @@ func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint
 	tg := a.meta(k.pid)
 	role := c.http.Role()
 	s := httpSpan(a.clock, k.pid, c, role, x, a.enrich(k.pid, c, role, x, tg, hit))
+	if role == http1.RoleServer {
+		c.useServerContext(x, &s)
+	} else {
+		a.linkClient(k, c, x, &s)
+	}
 	a.counters.Spans.Add(1)
 	a.emit(s)
 }

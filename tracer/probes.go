@@ -18,6 +18,9 @@ const (
 	hitServer hitKind = iota + 1 // hyper's server parsed a request head
 	hitRoute                     // axum looked a path up: args[1] is the router Node, str the path
 	hitClient                    // hyper's client parsed a response head
+	// hitTasks never comes as a hit: the tokio task probes only keep BPF
+	// state that data events carry (which task, woken by which task).
+	hitTasks
 )
 
 // enrichment is one thing library probes add to wire spans, with the
@@ -130,7 +133,55 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 		t.log.Warn("attach library probes", "pid", tg.PID, "err", err)
 		return nil, append(notes, fmt.Sprintf("library probes: not attached: %v", err))
 	}
-	return links, append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
+	taskLinks, taskNote := t.attachTaskProbes(tg)
+	if taskNote != "" {
+		if len(taskLinks) > 0 {
+			attached = append(attached, taskNote)
+		} else {
+			notes = append(notes, taskNote)
+		}
+	}
+	return append(links, taskLinks...), append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
+}
+
+// attachTaskProbes places the tokio task probes where a handler's client
+// calls can be linked to its server span: the binary makes HTTP/1 client
+// calls (hyper's client) and serves HTTP/1 (hyper's server).
+func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
+	a := tg.Analysis
+	if _, ok := a.Crate("tokio"); !ok || !tg.probed[hitClient] || !(tg.probed[hitServer] || tg.probed[hitRoute]) {
+		return nil, ""
+	}
+	const gives = "parent links for client calls"
+	var offs [4][]uint64
+	ids := []string{"tokio.task.poll", "tokio.waker.wake_by_val", "tokio.waker.wake_by_ref", "tokio.task.bind"}
+	for i, id := range ids {
+		p, ok := a.Probe(id)
+		if !ok || !p.Found {
+			why := "not found"
+			if ok {
+				why = p.Reason
+			}
+			return nil, fmt.Sprintf("without %s: %s %s", gives, id, why)
+		}
+		for _, c := range p.Copies {
+			offs[i] = append(offs[i], c.FileOffset)
+		}
+	}
+	var wakes, cookies []uint64
+	for i, o := range offs[1:] {
+		for _, off := range o {
+			wakes = append(wakes, off)
+			cookies = append(cookies, map[bool]uint64{true: 2, false: 1}[ids[i+1] == "tokio.task.bind"])
+		}
+	}
+	links, err := t.w.attachTasks(tg.PID, offs[0], wakes, cookies)
+	if err != nil {
+		t.log.Warn("attach task probes", "pid", tg.PID, "err", err)
+		return nil, fmt.Sprintf("without %s: %v", gives, err)
+	}
+	tg.probed[hitTasks] = true
+	return links, fmt.Sprintf("tokio.task.poll, wakers and spawns (%s, %d task types)", gives, len(offs[0]))
 }
 
 func plural(n int, one, many string) string {

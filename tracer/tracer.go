@@ -61,7 +61,7 @@ type Target struct {
 	Capture []string
 
 	links  []link.Link // library uprobes
-	probed [hitClient + 1]bool
+	probed [hitTasks + 1]bool
 }
 
 // Tracer owns the loaded BPF programs and the attached targets.

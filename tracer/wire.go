@@ -116,6 +116,10 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		// Without uprobe_multi links (kernel < 6.6) the multi program
 		// would not load; stand the single-uprobe one in for it.
 		spec.Programs[bpf.WireProgProbeHitMulti] = spec.Programs[bpf.WireProgProbeHit].Copy()
+		// The task programs then attach as single uprobes.
+		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake} {
+			spec.Programs[n].AttachType = ebpf.AttachNone
+		}
 	}
 	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -194,6 +198,60 @@ func (w *wire) attachUprobes(pid uint32, offsets, cookies []uint64) ([]link.Link
 			return nil, fmt.Errorf("attach uprobe at offset %#x: %w", off, err)
 		}
 		links = append(links, l)
+	}
+	return links, nil
+}
+
+// attachTasks places the tokio task probes in pid's executable: polls
+// (entry and return) at the offsets of raw::poll's copies, wakes and
+// spawns at theirs, each cookie naming the task's argument register.
+func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies []uint64) ([]link.Link, error) {
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	ex, err := link.OpenExecutable(exe)
+	if err != nil {
+		return nil, fmt.Errorf("open executable %s: %w", exe, err)
+	}
+	var links []link.Link
+	add := func(l link.Link, err error) error {
+		if err != nil {
+			return err
+		}
+		links = append(links, l)
+		return nil
+	}
+	p := &w.objs.WirePrograms
+	for _, a := range []struct {
+		prog    *ebpf.Program
+		offs    []uint64
+		cookies []uint64
+		ret     bool
+	}{{p.TaskPoll, polls, nil, false}, {p.TaskPollRet, polls, nil, true}, {p.TaskWake, wakes, wakeCookies, false}} {
+		var err error
+		switch {
+		case w.multi && a.ret:
+			err = add(ex.UretprobeMulti(nil, a.prog, &link.UprobeMultiOptions{Addresses: a.offs, PID: pid}))
+		case w.multi:
+			err = add(ex.UprobeMulti(nil, a.prog, &link.UprobeMultiOptions{Addresses: a.offs, Cookies: a.cookies, PID: pid}))
+		default:
+			for i, off := range a.offs {
+				opts := &link.UprobeOptions{Address: off, PID: int(pid)}
+				if a.cookies != nil {
+					opts.Cookie = a.cookies[i]
+				}
+				if a.ret {
+					err = add(ex.Uretprobe("", a.prog, opts))
+				} else {
+					err = add(ex.Uprobe("", a.prog, opts))
+				}
+				if err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			closeLinks(links)
+			return nil, fmt.Errorf("attach task probes: %w", err)
+		}
 	}
 	return links, nil
 }

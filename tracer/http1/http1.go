@@ -477,6 +477,27 @@ func (c *Conn) startResponse(h *half, line string, hdr http.Header) {
 	}
 }
 
+// Awaiting returns the request whose head had been read at time at and
+// whose response had not begun: the one a server was handling then, with
+// its start. ok is false when there is none, or several (pipelined
+// requests: which one was being handled is not known).
+func (c *Conn) Awaiting(at uint64) (req *Request, start uint64, ok bool) {
+	var found *pending
+	for _, p := range c.queue {
+		if p.reqStart > at || p.resp != nil && p.respStart <= at {
+			continue
+		}
+		if found != nil {
+			return nil, 0, false
+		}
+		found = p
+	}
+	if found == nil {
+		return nil, 0, false
+	}
+	return found.req, found.reqStart, true
+}
+
 // finish completes the message in progress and emits what became complete.
 func (c *Conn) finish(h *half) {
 	p := h.p
