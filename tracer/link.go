@@ -74,9 +74,10 @@ func (a *assembler) linkClient(k connKey, c *conn, x *http1.Exchange, s *Span) {
 	if m == nil {
 		return
 	}
-	if m.wokenAt <= prevEnd {
+	if m.wokenAt <= prevEnd || m.wokenAt > x.RequestStart {
 		// The wake came while the previous call on this connection was
-		// still being answered: its caller's, not a send of this request.
+		// still being answered (its caller's, not a send of this request),
+		// or, impossibly, after the write.
 		a.counters.LinksRefused.Add(1)
 		return
 	}
