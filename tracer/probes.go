@@ -168,11 +168,13 @@ func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 			offs[i] = append(offs[i], c.FileOffset)
 		}
 	}
+	// The cookie names the argument register holding the task: the first
+	// for the wakers, the second for bind_inner(&self, task, notified).
 	var wakes, cookies []uint64
-	for i, o := range offs[1:] {
-		for _, off := range o {
+	for i, reg := range map[int]uint64{1: 1, 2: 1, 3: 2} {
+		for _, off := range offs[i] {
 			wakes = append(wakes, off)
-			cookies = append(cookies, map[bool]uint64{true: 2, false: 1}[ids[i+1] == "tokio.task.bind"])
+			cookies = append(cookies, reg)
 		}
 	}
 	links, err := t.w.attachTasks(tg.PID, offs[0], wakes, cookies)
