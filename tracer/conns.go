@@ -52,8 +52,9 @@ type Counters struct {
 	// expected: no route is guessed for them.
 	RoutesRefused atomic.Uint64
 	// Links counts client spans made children of their server span;
-	// LinksRefused those whose caller task's connection had no single
-	// request open at the time of the call.
+	// LinksRefused those whose waking task was known but the link not
+	// certain (no single request open at the wake, or a wake outside the
+	// call's window): they stay roots.
 	Links, LinksRefused atomic.Uint64
 }
 
