@@ -204,15 +204,23 @@ func (c *waitClient) run(t *testing.T) string {
 func (c *waitClient) finish(t *testing.T) {
 	t.Helper()
 	c.stdin.Close()
+	switch exited, err := waitExit(c.cmd, 10*time.Second); {
+	case !exited:
+		t.Errorf("client did not exit")
+	case err != nil:
+		t.Errorf("client exited with %v; stderr:\n%s", err, c.stderr.String())
+	}
+}
+
+// waitExit waits up to timeout for cmd to exit and returns how it ended.
+func waitExit(cmd *exec.Cmd, timeout time.Duration) (exited bool, err error) {
 	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
+	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Errorf("client exited with %v; stderr:\n%s", err, c.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("client did not exit")
+		return true, err
+	case <-time.After(timeout):
+		return false, nil
 	}
 }
 
@@ -330,17 +338,13 @@ func (r *rustscopeRun) stop(t *testing.T) []jsonSpan {
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("rustscope exited with %v; stderr:\n%s", err, r.stderr.String())
-		}
-		t.Logf("rustscope stopped in %v", time.Since(t0).Round(time.Millisecond))
-	case <-time.After(30 * time.Second):
+	switch exited, err := waitExit(r.cmd, 30*time.Second); {
+	case !exited:
 		t.Fatalf("rustscope did not stop on SIGTERM; stderr:\n%s", r.stderr.String())
+	case err != nil:
+		t.Fatalf("rustscope exited with %v; stderr:\n%s", err, r.stderr.String())
 	}
+	t.Logf("rustscope stopped in %v", time.Since(t0).Round(time.Millisecond))
 	stderr := r.stderr.String()
 	for _, k := range []string{"gaps", "lost"} {
 		if m := regexp.MustCompile(`msg=stopped .*\b` + k + `=(\d+)`).FindStringSubmatch(stderr); m != nil && m[1] != "0" {

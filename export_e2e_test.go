@@ -488,15 +488,11 @@ func TestOTLPSigtermDuringLoad(t *testing.T) {
 	if err := rs.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- rs.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("rustscope exited with %v; stderr:\n%s", err, rs.stderr.String())
-		}
-	case <-time.After(30 * time.Second):
+	switch exited, err := waitExit(rs.cmd, 30*time.Second); {
+	case !exited:
 		t.Fatalf("rustscope did not stop on SIGTERM; stderr:\n%s", rs.stderr.String())
+	case err != nil:
+		t.Errorf("rustscope exited with %v; stderr:\n%s", err, rs.stderr.String())
 	}
 	close(stop)
 	wg.Wait()
@@ -673,15 +669,11 @@ func TestOTLPTargetPIDExits(t *testing.T) {
 	send(t, app.base, reqs, 2)
 	app.cmd.Process.Kill()
 	app.cmd.Wait()
-	exited := make(chan error, 1)
-	go func() { exited <- rs.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("rustscope exited with %v; stderr:\n%s", err, rs.stderr.String())
-		}
-	case <-time.After(20 * time.Second):
+	switch exited, err := waitExit(rs.cmd, 20*time.Second); {
+	case !exited:
 		t.Fatalf("rustscope did not exit after its target; stderr:\n%s", rs.stderr.String())
+	case err != nil:
+		t.Fatalf("rustscope exited with %v; stderr:\n%s", err, rs.stderr.String())
 	}
 	if want := fmt.Sprintf("rustscope: pid %d exited", pid); !strings.Contains(rs.stderr.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, rs.stderr.String())
