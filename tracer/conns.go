@@ -239,9 +239,7 @@ func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint
 	tg := a.meta(k.pid)
 	role := c.http.Role()
 	s := httpSpan(a.clock, k.pid, c, role, x, a.enrich(k.pid, c, role, x, tg, hit))
-	if role == http1.RoleServer {
-		c.useServerContext(x, &s)
-	} else {
+	if role != http1.RoleServer {
 		a.linkClient(k, c, x, &s)
 	}
 	a.counters.Spans.Add(1)

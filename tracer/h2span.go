@@ -55,7 +55,8 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, l
 		s.SpanContext = newSpanContext(trace.SpanContext{})
 		s.Kind, s.Measures, sock = trace.SpanKindClient, MeasuresClient, c.remote
 	} else {
-		s.serverContext(req.Header) // gRPC metadata are header fields too
+		sc := serverIDs(req.Header) // gRPC metadata are header fields too
+		s.SpanContext, s.Parent = sc.self, sc.parent
 		s.Kind, s.Measures = trace.SpanKindServer, MeasuresServer
 		if c.remote.IsValid() {
 			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remote.Addr().String()), semconv.ClientPort(int(c.remote.Port())))

@@ -60,7 +60,8 @@ func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange
 			s.Error, s.StatusMessage = true, strconv.Itoa(resp.StatusCode)
 		}
 	} else {
-		s.serverContext(req.Header)
+		sc := c.takeServerContext(req, x.RequestStart)
+		s.SpanContext, s.Parent = sc.self, sc.parent
 		s.Kind = trace.SpanKindServer
 		s.Start, s.End = clk.wall(x.RequestStart), clk.wall(x.ResponseEnd)
 		s.Measures = MeasuresServer

@@ -105,17 +105,18 @@ func (c *conn) serverContext(req *http1.Request, start uint64) serverCtx {
 	if c.serverCtx == nil || len(c.serverCtx) >= maxServerCtx {
 		c.serverCtx = map[uint64]serverCtx{}
 	}
-	parent := incoming(req.Header)
-	sc := serverCtx{self: newSpanContext(parent), parent: parent}
+	sc := serverIDs(req.Header)
 	c.serverCtx[start] = sc
 	return sc
 }
 
-// useServerContext gives server span s of x the context its client calls
-// already named, if any.
-func (c *conn) useServerContext(x *http1.Exchange, s *Span) {
-	if sc, ok := c.serverCtx[x.RequestStart]; ok {
-		s.SpanContext, s.Parent = sc.self, sc.parent
-		delete(c.serverCtx, x.RequestStart)
+// takeServerContext returns the span context of the server request that
+// started at start on c for its span: the one its client calls already
+// named, or a new one.
+func (c *conn) takeServerContext(req *http1.Request, start uint64) serverCtx {
+	if sc, ok := c.serverCtx[start]; ok {
+		delete(c.serverCtx, start)
+		return sc
 	}
+	return serverIDs(req.Header)
 }

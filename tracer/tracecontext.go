@@ -51,9 +51,9 @@ func newSpanID() (id trace.SpanID) {
 	return id
 }
 
-// serverContext gives a server span its parent from the request headers
+// serverIDs gives a server request its parent, from the request headers,
 // and its own span context.
-func (s *Span) serverContext(h http.Header) {
-	s.Parent = incoming(h)
-	s.SpanContext = newSpanContext(s.Parent)
+func serverIDs(h http.Header) serverCtx {
+	parent := incoming(h)
+	return serverCtx{self: newSpanContext(parent), parent: parent}
 }
