@@ -243,7 +243,8 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	}
 	c := t.Counters()
 	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost(),
-		"exported", pipe.Exported(), "dropped", pipe.Dropped())
+		"exported", pipe.Exported(), "dropped", pipe.Dropped(), "probe_hits", c.Hits.Load(),
+		"routes_refused", c.RoutesRefused.Load(), "links", c.Links.Load(), "links_refused", c.LinksRefused.Load())
 	if n := pipe.Dropped(); n > 0 {
 		fmt.Fprintf(stderr, "rustscope: %d spans dropped in all\n", n)
 	}
