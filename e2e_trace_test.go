@@ -149,77 +149,118 @@ func TestE2ETraceparent(t *testing.T) {
 	})
 }
 
-// TestE2EClientCallParent: the axum route /call/http/:rid calls
-// DOWNSTREAM_URL/users/:rid with reqwest. At concurrency 32 over 500
-// requests no client span has a wrong parent: a linked one is the child of
-// the server span of the request that made it (same rid), in the caller's
-// trace when the request carried a traceparent. Not every call is linked
-// yet: a client connection's poll woken by several tasks, or by none (the
-// request queued before the connection task first ran), names no single
-// caller and is left a root; here 97-100% are linked. Builds without
-// symbols cannot link: a stripped binary has no tokio task functions to
-// probe, so its client spans are roots.
+// TestE2EClientCallParent: the axum routes /call/http/:rid (reqwest GET
+// DOWNSTREAM_URL/users/:rid over HTTP/1.1) and /call/grpc/:rid (tonic
+// GetUser over HTTP/2) each make one client call per request. At
+// concurrency 32 over 500 requests no client span has a wrong parent: a
+// linked one is the child of the server span of the request that made it.
+// The HTTP/1 call is matched to its request by the rid in its URL; a gRPC
+// call carries no rid on the wire that rustscope records, so every gRPC
+// request is sent with its own traceparent and the call is matched by
+// trace: the span in request R's trace must be the child of R's span.
+//
+// HTTP/1 calls are linked from the request side (the task that woke the
+// client connection's poll); a poll woken by several tasks, or by none
+// (the request queued before the connection task first ran), names no
+// single caller and is left a root: 97-100% are linked. gRPC calls are
+// linked from the response side (the caller's poll scheduled by the
+// stream's frames). Builds without symbols cannot link: a stripped binary
+// has no tokio task functions or h2 decoder to probe, so its client spans
+// are roots.
 func TestE2EClientCallParent(t *testing.T) {
 	needE2E(t)
-	for _, variant := range []string{"release", "release-lto", "release-strip"} {
-		t.Run(variant, func(t *testing.T) {
-			needE2E(t, variant+"/axum-server")
-			ds := startServer(t, "release", "axum-server")
-			app := startServer(t, variant, "axum-server", "DOWNSTREAM_URL="+ds.base)
-			rs := attach(t, app.pid())
-			const n = 500
-			callers := map[string]callerContext{}
-			var reqs []request
-			for i := range n {
-				rid := fmt.Sprint(i + 1)
-				r := request{method: "GET", path: "/call/http/" + rid, status: 200}
-				if i%4 == 1 {
-					callers[rid] = newCaller(true)
-					r.header = http.Header{"Traceparent": {callers[rid].traceparent()}}
-				}
-				reqs = append(reqs, r)
-			}
-			send(t, app.base, reqs, 32)
-			rs.waitSpans(t, 2*n, spanWait)
-			spans := rs.stop(t)
+	for _, call := range []string{"http", "grpc"} {
+		for _, variant := range []string{"release", "release-lto", "release-strip"} {
+			t.Run(call+"/"+variant, func(t *testing.T) { testCallParent(t, call, variant) })
+		}
+	}
+}
 
-			server, client := map[string]jsonSpan{}, map[string]jsonSpan{}
-			for _, s := range spans {
-				if s.SpanKind == kindClient {
-					u := s.attr("url.full")
-					client[u[strings.LastIndexByte(u, '/')+1:]] = s
-				} else if rid, ok := strings.CutPrefix(s.attr("url.path"), "/call/http/"); ok {
-					server[rid] = s
-				}
+func testCallParent(t *testing.T, call, variant string) {
+	needE2E(t, variant+"/axum-server")
+	var env string
+	if call == "http" {
+		env = "DOWNSTREAM_URL=" + startServer(t, "release", "axum-server").base
+	} else {
+		env = "GRPC_ADDR=http://127.0.0.1:" + fmt.Sprint(startServer(t, "release", "tonic-server").port)
+	}
+	app := startServer(t, variant, "axum-server", env)
+	rs := attach(t, app.pid())
+	const n = 500
+	callers := map[string]callerContext{} // rid -> the traceparent its request carried
+	ridOfTrace := map[string]string{}
+	var reqs []request
+	for i := range n {
+		rid := fmt.Sprint(i + 1)
+		r := request{method: "GET", path: "/call/" + call + "/" + rid, status: 200}
+		if call == "grpc" || i%4 == 1 {
+			callers[rid] = newCaller(true)
+			ridOfTrace[callers[rid].traceID] = rid
+			r.header = http.Header{"Traceparent": {callers[rid].traceparent()}}
+		}
+		reqs = append(reqs, r)
+	}
+	send(t, app.base, reqs, 32)
+	rs.waitSpans(t, 2*n, spanWait)
+	spans := rs.stop(t)
+
+	server := map[string]jsonSpan{}
+	var clients []jsonSpan
+	for _, s := range spans {
+		if s.SpanKind == kindClient {
+			clients = append(clients, s)
+		} else if rid, ok := strings.CutPrefix(s.attr("url.path"), "/call/"+call+"/"); ok {
+			server[rid] = s
+		}
+	}
+	if len(server) != n || len(clients) != n {
+		t.Fatalf("%d server spans for distinct rids and %d client spans, want %d each (of %d spans)", len(server), len(clients), n, len(spans))
+	}
+	linked := 0
+	calls := map[string]int{} // rid -> client spans attributed to it
+	for _, c := range clients {
+		var rid string
+		if call == "http" {
+			u := c.attr("url.full")
+			rid = u[strings.LastIndexByte(u, '/')+1:]
+		} else {
+			if c.Name != "demo.v1.Users/GetUser" || c.attr("rpc.grpc.status_code") != "0" {
+				t.Errorf("client span %s, want demo.v1.Users/GetUser with status 0", c)
 			}
-			if len(server) != n || len(client) != n {
-				t.Fatalf("%d server and %d client spans for distinct rids, want %d each (of %d spans)", len(server), len(client), n, len(spans))
+			rid = ridOfTrace[c.SpanContext.TraceID] // "": a root of its own trace
+		}
+		if c.Parent.SpanID == "0000000000000000" {
+			if call == "grpc" && rid != "" {
+				t.Errorf("client span %+v without parent in request %s's trace", c.SpanContext, rid)
 			}
-			linked := 0
-			for rid, c := range client {
-				s := server[rid]
-				if c.Parent.SpanID == "0000000000000000" {
-					continue
-				}
-				linked++
-				if c.Parent.SpanID != s.SpanContext.SpanID || c.SpanContext.TraceID != s.SpanContext.TraceID || c.Parent.Remote {
-					t.Errorf("rid %s: client span %+v parent %+v; want a child of the server span %+v", rid, c.SpanContext, c.Parent, s.SpanContext)
-				}
-				if cc, ok := callers[rid]; ok && c.SpanContext.TraceID != cc.traceID {
-					t.Errorf("rid %s: client span in trace %s, want the caller's %s", rid, c.SpanContext.TraceID, cc.traceID)
-				}
-			}
-			t.Logf("%s: %d of %d client spans linked to their server span", variant, linked, n)
-			switch variant {
-			case "release-strip":
-				if linked != 0 {
-					t.Errorf("stripped build: %d links, want none (no task probes)", linked)
-				}
-			default:
-				if linked < n*95/100 {
-					t.Errorf("%d of %d client spans have their server span as parent, want at least 95%%", linked, n)
-				}
-			}
-		})
+			continue
+		}
+		linked++
+		s, ok := server[rid]
+		if !ok {
+			t.Errorf("client span %+v has parent %+v, but no server request is in its trace", c.SpanContext, c.Parent)
+			continue
+		}
+		calls[rid]++
+		if c.Parent.SpanID != s.SpanContext.SpanID || c.SpanContext.TraceID != s.SpanContext.TraceID || c.Parent.Remote {
+			t.Errorf("rid %s: client span %+v parent %+v; want a child of the server span %+v", rid, c.SpanContext, c.Parent, s.SpanContext)
+		}
+		if cc, ok := callers[rid]; ok && c.SpanContext.TraceID != cc.traceID {
+			t.Errorf("rid %s: client span in trace %s, want the caller's %s", rid, c.SpanContext.TraceID, cc.traceID)
+		}
+	}
+	for rid, k := range calls {
+		if k > 1 {
+			t.Errorf("rid %s: %d client spans linked to its one call", rid, k)
+		}
+	}
+	t.Logf("%s/%s: %d of %d client spans linked to their server span", call, variant, linked, n)
+	switch {
+	case variant == "release-strip":
+		if linked != 0 {
+			t.Errorf("stripped build: %d links, want none (no task probes)", linked)
+		}
+	case linked < n*99/100:
+		t.Errorf("%d of %d client spans have their server span as parent, want at least 99%%", linked, n)
 	}
 }

@@ -79,8 +79,8 @@ func contains1(sub string) func(string) bool {
 // and detail views, and quit cleanly.
 func TestUIEndToEnd(t *testing.T) {
 	needE2E(t, "release/tonic-server")
-	axum := startServer(t, "release", "axum-server")
 	tonic := startServer(t, "release", "tonic-server")
+	axum := startServer(t, "release", "axum-server", fmt.Sprintf("GRPC_ADDR=http://127.0.0.1:%d", tonic.port))
 	logFile := t.TempDir() + "/ui.log"
 	// env -u CI: termenv takes a CI environment for a non-terminal and
 	// draws no colour; a user's terminal has none.
@@ -102,9 +102,12 @@ func TestUIEndToEnd(t *testing.T) {
 	tm.waitScreen("the live view", contains1("waiting for requests"))
 
 	client := &http.Client{Timeout: 5 * time.Second}
-	for i := range 30 {
+	for i := range 31 {
 		path := fmt.Sprintf("/users/%d", i+1)
-		if i%10 == 9 {
+		switch {
+		case i == 30:
+			path = "/call/grpc/7" // a server span and its tonic call's span
+		case i%10 == 9:
 			path = "/status/500"
 		}
 		resp, err := client.Get(axum.base + path)
@@ -113,7 +116,7 @@ func TestUIEndToEnd(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	scr = tm.waitScreen("30 spans", contains1("spans 30 "))
+	scr = tm.waitScreen("32 spans", contains1("spans 32 "))
 	for _, want := range []string{"/users/27", "/status/500", "SRV GET"} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("live view lacks %q:\n%s", want, scr)
@@ -140,9 +143,15 @@ func TestUIEndToEnd(t *testing.T) {
 		t.Errorf("stats row for /status/:code should show 100%% errors: %q", line)
 	}
 
-	tm.keys("s", "Enter")
+	// The request that made a gRPC call: its detail pane draws the call.
+	tm.keys("s", "/")
+	for _, r := range "route~grpc" {
+		tm.keys(string(r))
+	}
+	tm.keys("Enter", "Enter")
 	scr = tm.waitScreen("the detail pane", contains1("attributes"))
-	for _, want := range []string{"http.response.status_code", "url.path", "http.route", "measures", "client.address", "axum 0.7.9"} {
+	for _, want := range []string{"http.response.status_code", "url.path", "http.route", "measures", "client.address", "axum 0.7.9",
+		"waterfall", "SRV GET /call/grpc/7", "CLI gRPC demo.v1.Users/GetUser"} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("detail pane lacks %q:\n%s", want, scr)
 		}

@@ -34,7 +34,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MSG_PEEK 2
 #define EINPROGRESS 115
 
-enum ev_kind { EV_DATA = 1, EV_OPEN = 2, EV_CLOSE = 3, EV_PROBE = 4 };
+enum ev_kind { EV_DATA = 1, EV_OPEN = 2, EV_CLOSE = 3, EV_PROBE = 4, EV_TASK = 5 };
 enum direction { DIR_INGRESS = 0, DIR_EGRESS = 1 };
 enum role { ROLE_UNKNOWN = 0, ROLE_SERVER = 1, ROLE_CLIENT = 2 };
 enum buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_MSG = 2 };
@@ -102,10 +102,14 @@ struct wire_event {
 	__u8 raddr[16];
 	// Data events: the tokio task the thread was polling (0: none or no
 	// task probes), and the other task whose wake scheduled that poll
-	// (0: none seen, 1: several) with the time of the wake.
+	// (0: none seen, 1: several) with the time of the wake. Task events
+	// (EV_TASK): task was polled, woken by woken_by, because task origin
+	// read a response (seq H1_READ) or a frame of stream seq and woke it,
+	// directly or through woken_by (dir: hops, 0 or 1), at woken_at.
 	__u64 task;
 	__u64 woken_by;
 	__u64 woken_at;
+	__u64 origin;
 };
 const struct wire_event *unused_wire_event __attribute__((unused));
 
@@ -948,6 +952,17 @@ struct task_cur {
 	__u64 task;     // header pointer of the task being polled
 	__u64 woken_by; // the task whose wake came before this poll; 1: several
 	__u64 woken_at;
+	// The HTTP/2 stream whose frame this poll decoded last (H1_READ: the
+	// poll read a response from an HTTP/1 client connection), until the
+	// thread's next socket call: wakes in between deliver it.
+	__u32 frame_stream;
+	// This poll was scheduled by such a frame (origin_task decoded a frame
+	// of origin_stream), directly (hop 0) or through one task (hop 1).
+	__u32 origin_stream;
+	__u64 origin_task;
+	__u64 origin_at;
+	__u8 origin_hop;
+	__u8 _pad[7];
 };
 
 struct {
@@ -963,9 +978,17 @@ struct task_key {
 	__u64 task;
 };
 
+#define ORIGIN_SEVERAL 1 // origin_task of a wake whose frames named different streams
+#define H1_READ 0x80000000 // "stream" of a read from an HTTP/1 client connection (h2 ids are 31 bits)
+
 struct task_wake {
 	__u64 by;
 	__u64 at;
+	__u64 origin_task;
+	__u64 origin_at;
+	__u32 origin_stream;
+	__u8 origin_hop;
+	__u8 _pad[3];
 };
 
 struct {
@@ -983,6 +1006,9 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct inflight call = *in;
 	bpf_map_delete_elem(&calls, &id);
+	struct task_cur *tc = bpf_map_lookup_elem(&task_cur, &id);
+	if (tc)
+		tc->frame_stream = 0; // the thread left the frames it decoded
 	long ret = ctx->ret;
 	if (ret <= 0)
 		return 0; // EAGAIN and EOF are the common case on a tokio socket
@@ -991,6 +1017,8 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 	struct conn_info *c = bpf_map_lookup_elem(&conns, &k);
 	if (!c || c->ignore)
 		return 0;
+	if (tc && call.dir == DIR_INGRESS && c->role == ROLE_CLIENT)
+		tc->frame_stream = H1_READ; // an HTTP/2 connection's frames say which stream
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
@@ -1002,7 +1030,6 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 	e->fd = call.fd;
 	e->kind = EV_DATA;
 	e->dir = call.dir;
-	struct task_cur *tc = bpf_map_lookup_elem(&task_cur, &id);
 	if (tc) {
 		e->task = tc->task;
 		e->woken_by = tc->woken_by;
@@ -1262,7 +1289,9 @@ int probe_hit_multi(struct pt_regs *ctx)
 
 // tokio::runtime::task::raw::poll(ptr: NonNull<Header>): a thread starts
 // polling a task. Its first instruction is a jmp, which the kernel
-// emulates.
+// emulates. A poll an HTTP/2 frame scheduled is reported (EV_TASK): user
+// space links the stream's client span to the server request that task
+// handles.
 SEC("uprobe.multi")
 int task_poll(struct pt_regs *ctx)
 {
@@ -1275,9 +1304,29 @@ int task_poll(struct pt_regs *ctx)
 	if (w) {
 		c.woken_by = w->by;
 		c.woken_at = w->at;
+		c.origin_task = w->origin_task;
+		c.origin_at = w->origin_at;
+		c.origin_stream = w->origin_stream;
+		c.origin_hop = w->origin_hop;
 		bpf_map_delete_elem(&task_wakes, &k);
 	}
 	bpf_map_update_elem(&task_cur, &id, &c, BPF_ANY);
+	if (c.origin_task > ORIGIN_SEVERAL) {
+		struct wire_event e = {
+			.ts = bpf_ktime_get_ns(),
+			.tgid = id >> 32,
+			.tid = (__u32)id,
+			.fd = -1,
+			.kind = EV_TASK,
+			.task = c.task,
+			.woken_by = c.woken_by,
+			.woken_at = c.origin_at,
+			.origin = c.origin_task,
+			.seq = c.origin_stream,
+			.dir = c.origin_hop,
+		};
+		submit(&e, sizeof(e));
+	}
 	return 0;
 }
 
@@ -1294,6 +1343,11 @@ int task_poll_ret(struct pt_regs *ctx)
 // woken; OwnedTasks::bind_inner(&self, task, notified): a task is spawned,
 // its first poll to come. Recorded only when the waker (spawner) is itself
 // a task being polled. Cookie: the argument register holding the task.
+//
+// The wake also carries an HTTP/2 origin: the frame the waker has just
+// decoded (hop 0), or else the frame that scheduled the waker's own poll
+// (hop 1: hyper hands a response from the task that polls the stream to
+// the caller's task through a channel). Never further.
 SEC("uprobe.multi")
 int task_wake(struct pt_regs *ctx)
 {
@@ -1308,16 +1362,80 @@ int task_wake(struct pt_regs *ctx)
 	__u64 woken = bpf_get_attach_cookie(ctx) == 2 ? arg2 : arg1;
 	if (woken == c->task)
 		return 0; // a task waking itself (yield)
+	__u64 now = bpf_ktime_get_ns();
+	struct task_wake nw = { .by = c->task, .at = now };
+	if (c->frame_stream) {
+		nw.origin_task = c->task;
+		nw.origin_stream = c->frame_stream;
+		nw.origin_at = now;
+	} else if (c->origin_task > ORIGIN_SEVERAL && c->origin_hop == 0) {
+		nw.origin_task = c->origin_task;
+		nw.origin_stream = c->origin_stream;
+		nw.origin_at = c->origin_at;
+		nw.origin_hop = 1;
+	}
 	// A task woken by several tasks before its poll has no single caller:
-	// user space gets "several" (1) and links nothing to that poll.
+	// user space gets "several" (1) and links nothing to that poll. So for
+	// origins: frames of two streams leave none.
 	struct task_key k = { .tgid = id >> 32, .task = woken };
 	struct task_wake *w = bpf_map_lookup_elem(&task_wakes, &k);
 	if (w) {
 		if (w->by != c->task)
 			w->by = 1;
+		if (nw.origin_task) {
+			if (!w->origin_task) {
+				w->origin_task = nw.origin_task;
+				w->origin_stream = nw.origin_stream;
+				w->origin_at = nw.origin_at;
+				w->origin_hop = nw.origin_hop;
+			} else if (w->origin_task != nw.origin_task || w->origin_stream != nw.origin_stream) {
+				w->origin_task = ORIGIN_SEVERAL;
+			}
+		}
 		return 0;
 	}
-	struct task_wake nw = { .by = c->task, .at = bpf_ktime_get_ns() };
 	bpf_map_update_elem(&task_wakes, &k, &nw, BPF_ANY);
+	return 0;
+}
+
+// h2::codec::framed_read::decode_frame(.., bytes: BytesMut): h2 decodes one
+// frame of a connection it has read; the next wakes of this poll deliver
+// it. Only the frame's 9-byte header is read, the wire format, which no h2
+// version changes. The BytesMut ({ptr, len, ..}) is passed by reference in
+// one of the last argument registers, which depends on h2's version: each
+// candidate is believed only when the header's length field plus 9 is the
+// buffer's length. Frames that deliver to a stream's reader (DATA, HEADERS,
+// CONTINUATION, RST_STREAM) set the stream; others clear it.
+static __always_inline __u32 frame_stream(__u64 reg)
+{
+	struct { __u64 ptr, len; } b;
+	__u8 h[9];
+	if (bpf_probe_read_user(&b, sizeof(b), (void *)reg) != 0 || b.len < 9 || b.len > (16 << 20) + 9)
+		return 0;
+	if (bpf_probe_read_user(h, sizeof(h), (void *)b.ptr) != 0)
+		return 0;
+	__u64 n = (__u64)h[0] << 16 | (__u64)h[1] << 8 | h[2];
+	if (n + 9 != b.len)
+		return 0;
+	switch (h[3]) {
+	case 0: case 1: case 3: case 9: // DATA, HEADERS, RST_STREAM, CONTINUATION
+		return ((__u32)(h[5] & 0x7f) << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8]);
+	}
+	return 0;
+}
+
+SEC("uprobe.multi")
+int h2_frame(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_cur *c = bpf_map_lookup_elem(&task_cur, &id);
+	if (!c || !c->task)
+		return 0;
+	__u32 st = frame_stream(ctx->r9);
+	if (!st)
+		st = frame_stream(PT_REGS_PARM5(ctx));
+	if (!st)
+		st = frame_stream(PT_REGS_PARM4(ctx));
+	c->frame_stream = st;
 	return 0;
 }

@@ -66,10 +66,16 @@ type WireScratch struct {
 }
 
 type WireTaskCur struct {
-	_       structs.HostLayout
-	Task    uint64
-	WokenBy uint64
-	WokenAt uint64
+	_            structs.HostLayout
+	Task         uint64
+	WokenBy      uint64
+	WokenAt      uint64
+	FrameStream  uint32
+	OriginStream uint32
+	OriginTask   uint64
+	OriginAt     uint64
+	OriginHop    uint8
+	Pad          [7]uint8
 }
 
 type WireTaskKey struct {
@@ -80,9 +86,14 @@ type WireTaskKey struct {
 }
 
 type WireTaskWake struct {
-	_  structs.HostLayout
-	By uint64
-	At uint64
+	_            structs.HostLayout
+	By           uint64
+	At           uint64
+	OriginTask   uint64
+	OriginAt     uint64
+	OriginStream uint32
+	OriginHop    uint8
+	Pad          [3]uint8
 }
 
 type WireWalk struct {
@@ -142,6 +153,7 @@ type WireWireEvent struct {
 	Task    uint64
 	WokenBy uint64
 	WokenAt uint64
+	Origin  uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -180,6 +192,7 @@ const (
 	WireProgExitSendto      = "exit_sendto"
 	WireProgExitWrite       = "exit_write"
 	WireProgExitWritev      = "exit_writev"
+	WireProgH2Frame         = "h2_frame"
 	WireProgProbeHit        = "probe_hit"
 	WireProgProbeHitMulti   = "probe_hit_multi"
 	WireProgTaskPoll        = "task_poll"
@@ -256,6 +269,7 @@ type WireProgramSpecs struct {
 	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	H2Frame       *ebpf.ProgramSpec `ebpf:"h2_frame"`
 	ProbeHit      *ebpf.ProgramSpec `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.ProgramSpec `ebpf:"probe_hit_multi"`
 	TaskPoll      *ebpf.ProgramSpec `ebpf:"task_poll"`
@@ -370,6 +384,7 @@ type WirePrograms struct {
 	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
+	H2Frame       *ebpf.Program `ebpf:"h2_frame"`
 	ProbeHit      *ebpf.Program `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.Program `ebpf:"probe_hit_multi"`
 	TaskPoll      *ebpf.Program `ebpf:"task_poll"`
@@ -402,6 +417,7 @@ func (p *WirePrograms) Close() error {
 		p.ExitSendto,
 		p.ExitWrite,
 		p.ExitWritev,
+		p.H2Frame,
 		p.ProbeHit,
 		p.ProbeHitMulti,
 		p.TaskPoll,

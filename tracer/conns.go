@@ -37,6 +37,7 @@ type conn struct {
 	writes        []taskMark           // client: recent writes and the task that woke their poll
 	serverCtx     map[uint64]serverCtx // server: contexts given to requests (by start) before their span
 	lastClientEnd uint64               // client: when the last exchange's response ended
+	lastDone      uint64               // client: the request start of the last exchange completed
 	closed        bool                 // finished: a task that read it is gone too
 }
 
@@ -71,8 +72,11 @@ type assembler struct {
 	// Library probes (see enrich.go).
 	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
 	readRoutes func(pid uint32, node uint64) (*axumroute.Table, error)
-	lastRead   map[uint64]connKey   // thread (tgid<<32|tid) -> connection it last read
-	taskConn   map[taskKey]*conn    // tokio task -> server connection it reads (link.go)
+	lastRead   map[uint64]connKey // thread (tgid<<32|tid) -> connection it last read
+	taskConn   map[taskKey]*conn  // tokio task -> server connection it reads (link.go)
+	taskClient map[taskKey]*conn  // tokio task -> client connection it reads
+	calls      map[callKey]*clientCall
+	held       []callKey            // finished client spans waiting for their parent, by due time
 	parkedBy   map[uint64][]connKey // thread -> connections it parked exchanges on
 	routes     map[routeKey]*routeEntry
 	warned     map[string]bool
@@ -81,16 +85,23 @@ type assembler struct {
 func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
 	return &assembler{conns: map[connKey]*conn{}, clock: c, counters: counters, emit: emit, meta: meta,
 		log: slog.New(slog.DiscardHandler), readRoutes: readRoutesProc,
-		lastRead: map[uint64]connKey{}, taskConn: map[taskKey]*conn{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
+		lastRead: map[uint64]connKey{}, taskConn: map[taskKey]*conn{}, taskClient: map[taskKey]*conn{}, calls: map[callKey]*clientCall{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
 }
 
 func (a *assembler) handle(ev *event) {
 	a.counters.Events.Add(1)
 	k := connKey{pid: ev.hdr.Tgid, fd: ev.hdr.Fd}
 	tk := uint64(ev.hdr.Tgid)<<32 | uint64(ev.hdr.Tid)
-	if ev.hdr.Kind == evProbe {
+	if len(a.held) > 0 {
+		a.releaseCalls(ev.hdr.Ts)
+	}
+	switch ev.hdr.Kind {
+	case evProbe:
 		a.probeHit(tk, ev)
 		a.unpark(tk, ev.hdr.Ts)
+		return
+	case evTask:
+		a.taskPolled(ev)
 		return
 	}
 	a.unpark(tk, 0) // the thread moved on: no hit follows for what it parked
@@ -132,8 +143,12 @@ func (a *assembler) handle(ev *event) {
 			c.http = http1.NewConn(http1.RoleUnknown)
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
-		if ev.hdr.Task != 0 && c.h2 == nil {
-			a.noteTask(k, c, dir, c.http.Role(), ev)
+		if ev.hdr.Task != 0 {
+			role := c.http.Role()
+			if c.h2 != nil {
+				role = c.h2.Role()
+			}
+			a.noteTask(k, c, dir, role, ev)
 		}
 		if dir == http1.Ingress {
 			if len(a.lastRead) >= maxThreads {
@@ -155,6 +170,9 @@ func (a *assembler) handle(ev *event) {
 			break
 		}
 		xs := c.http.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
+		if len(xs) > 0 {
+			c.lastDone = xs[len(xs)-1].RequestStart
+		}
 		if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
 			if len(xs) > 0 {
 				a.park(tk, k, c, xs)
@@ -205,6 +223,11 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 			delete(a.taskConn, tk)
 		}
 	}
+	for tk := range a.taskClient {
+		if tk.pid == pid {
+			delete(a.taskClient, tk)
+		}
+	}
 	for rk := range a.routes {
 		if rk.pid == pid {
 			delete(a.routes, rk)
@@ -239,8 +262,13 @@ func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint
 	tg := a.meta(k.pid)
 	role := c.http.Role()
 	s := httpSpan(a.clock, k.pid, c, role, x, a.enrich(k.pid, c, role, x, tg, hit))
-	if role != http1.RoleServer {
-		a.linkClient(k, c, x, &s)
+	if role != http1.RoleServer && tg != nil && tg.probed[hitTasks] {
+		key := callKey{c, x.RequestStart}
+		if cand, ok := a.sentBy(k, c, x); ok {
+			a.call(key).cands = append(a.call(key).cands, cand)
+		}
+		a.holdCall(key, x.RequestStart, max(x.ResponseEnd, x.RequestEnd), s)
+		return
 	}
 	a.counters.Spans.Add(1)
 	a.emit(s)

@@ -85,6 +85,10 @@ func (a *assembler) h2Emit(k connKey, c *conn, sts []http2.Stream) {
 				s.Scope = tg.crateScope("tonic")
 			}
 		}
+		if c.h2.Role() == http1.RoleClient && tg != nil && tg.probed[hitH2Frames] {
+			a.holdCall(callKey{c, uint64(st.ID)}, st.RequestStart, max(st.ResponseEnd, st.RequestEnd), s)
+			continue
+		}
 		a.counters.Spans.Add(1)
 		a.emit(s)
 	}

@@ -1,6 +1,8 @@
 package tracer
 
 import (
+	"time"
+
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rustscope/rustscope/tracer/http1"
@@ -38,21 +40,29 @@ type serverCtx struct {
 
 const (
 	maxTaskMarks = 8       // client connection writes remembered per connection
+	maxCalls     = 1 << 14 // client calls with candidate parents
 	maxTasks     = 1 << 16 // tasks whose server connection is remembered
 	maxServerCtx = 64      // server requests per connection with a context given early
 )
 
 // noteTask records what a data event says about its task: which server
-// connection a task reads, and which task woke the poll that wrote to a
-// client connection.
+// connection a task reads, which client connection a task reads (the task
+// that decodes an HTTP/2 client connection's frames), and which task woke
+// the poll that wrote to an HTTP/1 client connection.
 func (a *assembler) noteTask(k connKey, c *conn, dir http1.Direction, role http1.Role, ev *event) {
+	tk := taskKey{k.pid, ev.hdr.Task}
 	switch {
 	case dir == http1.Ingress && role == http1.RoleServer:
 		if len(a.taskConn) >= maxTasks {
 			clear(a.taskConn)
 		}
-		a.taskConn[taskKey{k.pid, ev.hdr.Task}] = c
-	case dir == http1.Egress && role == http1.RoleClient && ev.hdr.WokenBy > 1:
+		a.taskConn[tk] = c
+	case dir == http1.Ingress && role == http1.RoleClient:
+		if len(a.taskClient) >= maxTasks {
+			clear(a.taskClient)
+		}
+		a.taskClient[tk] = c
+	case dir == http1.Egress && role == http1.RoleClient && c.h2 == nil && ev.hdr.WokenBy > 1:
 		if len(c.writes) >= maxTaskMarks {
 			c.writes = append(c.writes[:0], c.writes[1:]...)
 		}
@@ -60,9 +70,10 @@ func (a *assembler) noteTask(k connKey, c *conn, dir http1.Direction, role http1
 	}
 }
 
-// linkClient makes s, the span of client exchange x on c, a child of the
-// server request whose handler made the call, when that is certain.
-func (a *assembler) linkClient(k connKey, c *conn, x *http1.Exchange, s *Span) {
+// sentBy returns the server request that the request side names as the
+// caller of client exchange x on c: the request the waking task's server
+// connection was handling when it woke the poll that wrote x's head.
+func (a *assembler) sentBy(k connKey, c *conn, x *http1.Exchange) (callCand, bool) {
 	var m *taskMark
 	for i := range c.writes {
 		if c.writes[i].ts == x.RequestStart {
@@ -72,28 +83,25 @@ func (a *assembler) linkClient(k connKey, c *conn, x *http1.Exchange, s *Span) {
 	prevEnd := c.lastClientEnd
 	c.lastClientEnd = x.ResponseEnd
 	if m == nil {
-		return
+		return callCand{}, false // no single waker
 	}
 	if m.wokenAt <= prevEnd || m.wokenAt > x.RequestStart {
 		// The wake came while the previous call on this connection was
-		// still being answered (its caller's, not a send of this request),
-		// or, impossibly, after the write.
+		// still being answered (its caller's, not a send of this
+		// request), or, impossibly, after the write.
 		a.counters.LinksRefused.Add(1)
-		return
+		return callCand{}, false
 	}
 	srv := a.taskConn[taskKey{k.pid, m.wokenBy}]
 	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
-		return
+		return callCand{}, false
 	}
 	req, start, ok := srv.http.Awaiting(m.wokenAt)
-	if !ok || start > x.RequestStart {
+	if !ok {
 		a.counters.LinksRefused.Add(1)
-		return
+		return callCand{}, false
 	}
-	sc := srv.serverContext(req, start)
-	s.Parent, s.ParentRoot = sc.self, !sc.parent.IsValid()
-	s.SpanContext = newSpanContext(sc.self)
-	a.counters.Links.Add(1)
+	return callCand{srv: srv, reqStart: start, sc: srv.serverContext(req, start), at: m.wokenAt, sent: true}, true
 }
 
 // serverContext returns, creating it once, the span context of the server
@@ -119,4 +127,165 @@ func (c *conn) takeServerContext(req *http1.Request, start uint64) serverCtx {
 		return sc
 	}
 	return serverIDs(req.Header)
+}
+
+// The response side. A call's request passes through tasks that batch
+// many callers (tower's Buffer worker, hyper's client task, h2's
+// connection task), but its response comes back to its caller alone: the
+// task that reads the client connection (an HTTP/1 response, or an HTTP/2
+// frame whose stream BPF h2_frame reads from the frame header) wakes the
+// caller, directly or through hyper's per-request response task (hop 1),
+// and the caller's next poll is reported as a task event. A caller that is
+// a server connection's task names the request it was handling then.
+//
+// A finished client span waits (callHold) for those events and takes a
+// parent only when every candidate, from either side, names the same
+// request, which began before the call did.
+
+// callHold is how long a finished client span waits for the task events
+// its response caused (event time).
+const callHold = uint64(100 * time.Millisecond)
+
+// h1Read is the "stream" of a task event caused by a read from an HTTP/1
+// client connection (BPF H1_READ; HTTP/2 stream ids have 31 bits).
+const h1Read = 0x80000000
+
+type callKey struct {
+	c  *conn  // the client connection (not its fd: fds are reused)
+	id uint64 // HTTP/2: the stream; HTTP/1: the exchange's request start
+}
+
+// clientCall is what is known of one client call's caller.
+type clientCall struct {
+	cands []callCand
+	span  *Span  // the finished span, held until due
+	start uint64 // the call's request start
+	due   uint64
+}
+
+// callCand is a server request named as a call's caller.
+type callCand struct {
+	srv      *conn
+	reqStart uint64
+	sc       serverCtx
+	at       uint64 // the caller's poll (response side) or wake (request side)
+	sent     bool   // from the request side
+}
+
+// taskPolled handles a task event: task ev.Task was polled because task
+// ev.WokenBy read a response (HTTP/1) or a frame of stream ev.Seq.
+func (a *assembler) taskPolled(ev *event) {
+	pid := ev.hdr.Tgid
+	srv := a.taskConn[taskKey{pid, ev.hdr.Task}]
+	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
+		return
+	}
+	if ev.hdr.Dir > 0 && (ev.hdr.WokenBy <= 1 || a.taskConn[taskKey{pid, ev.hdr.WokenBy}] != nil) {
+		// Passed on by another handler (one that dropped a pooled
+		// connection, say), not delivered by a response task.
+		return
+	}
+	cc := a.taskClient[taskKey{pid, ev.hdr.Origin}]
+	if cc == nil {
+		return
+	}
+	var id uint64
+	switch {
+	case ev.hdr.Seq == h1Read && cc.h2 == nil && cc.http.Role() == http1.RoleClient:
+		// The exchange being answered: still open, or the last one done.
+		var ok bool
+		if id, ok = cc.http.Current(); !ok {
+			id = cc.lastDone
+		}
+	case ev.hdr.Seq != h1Read && cc.h2 != nil && cc.h2.Role() == http1.RoleClient:
+		id = uint64(ev.hdr.Seq)
+	default:
+		return
+	}
+	req, start, ok := srv.http.Awaiting(ev.hdr.Ts)
+	if !ok {
+		a.counters.LinksRefused.Add(1)
+		return
+	}
+	call := a.call(callKey{cc, id})
+	if len(call.cands) < 8 {
+		call.cands = append(call.cands, callCand{srv: srv, reqStart: start, sc: srv.serverContext(req, start), at: ev.hdr.Ts})
+	}
+}
+
+func (a *assembler) call(key callKey) *clientCall {
+	call := a.calls[key]
+	if call == nil {
+		if len(a.calls) >= maxCalls {
+			a.dropUnheldCalls()
+		}
+		call = &clientCall{}
+		a.calls[key] = call
+	}
+	return call
+}
+
+// holdCall keeps the finished span s of the call key, whose request
+// started at start and which ended at end, until the task events of its
+// response have come.
+func (a *assembler) holdCall(key callKey, start, end uint64, s Span) {
+	call := a.call(key)
+	call.span, call.start, call.due = &s, start, end+callHold
+	a.held = append(a.held, key)
+}
+
+// releaseCalls emits the held spans due by now, each with its parent when
+// one is certain.
+func (a *assembler) releaseCalls(now uint64) {
+	n := 0
+	for _, key := range a.held {
+		call := a.calls[key]
+		if call.due > now {
+			break
+		}
+		n++
+		delete(a.calls, key)
+		s := call.span
+		if cand, ok := call.parent(); ok {
+			s.Parent, s.ParentRoot = cand.sc.self, !cand.sc.parent.IsValid()
+			s.SpanContext = newSpanContext(cand.sc.self)
+			a.counters.Links.Add(1)
+		} else if len(call.cands) > 0 {
+			a.counters.LinksRefused.Add(1)
+		}
+		a.counters.Spans.Add(1)
+		a.emit(*s)
+	}
+	a.held = append(a.held[:0], a.held[n:]...)
+}
+
+// parent is the one server request every possible candidate names: one
+// that began before the call and, seen from the response side, was still
+// running after the call began. The others cannot have made the call.
+func (call *clientCall) parent() (callCand, bool) {
+	var pick *callCand
+	for i := range call.cands {
+		cand := &call.cands[i]
+		if cand.reqStart > call.start || !cand.sent && cand.at < call.start {
+			continue
+		}
+		if pick != nil && (pick.srv != cand.srv || pick.reqStart != cand.reqStart) {
+			return callCand{}, false
+		}
+		pick = cand
+	}
+	if pick == nil {
+		return callCand{}, false
+	}
+	return *pick, true
+}
+
+// dropUnheldCalls forgets candidates of calls whose span has not come (an
+// exchange the parser never finished): the table stays bounded.
+func (a *assembler) dropUnheldCalls() {
+	for key, call := range a.calls {
+		if call.span == nil {
+			delete(a.calls, key)
+		}
+	}
 }

@@ -1,7 +1,10 @@
 package tracer
 
 import (
+	"math"
 	"testing"
+
+	"github.com/rustscope/rustscope/bpf"
 )
 
 // withTask sets what the task probes would have put in a data record.
@@ -15,45 +18,93 @@ func withTask(raw []byte, task, wokenBy, wokenAt uint64) []byte {
 	return record(h, ev.data)
 }
 
+// taskRec is a task event: task polled at ts because origin read a
+// response (stream h1Read) or a frame of stream.
+func taskRec(task, origin uint64, stream uint32, ts uint64) []byte {
+	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, WokenBy: origin, WokenAt: ts, Origin: origin, Seq: stream}, nil)
+}
+
+// hopRec is a task event whose origin came through task by.
+func hopRec(task, by, origin uint64, stream uint32, ts uint64) []byte {
+	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, WokenBy: by, WokenAt: ts, Origin: origin, Seq: stream, Dir: 1}, nil)
+}
+
+// TestLinkClient: a client call made by the handler of server request
+// /call/7 (fd 7, read by task srvTask from 1000) over an HTTP/1 client
+// connection (fd 9, task cliTask: request written at 1200, response read
+// at 1300). The request side is the wake of the poll that wrote the
+// request; the response side the caller's polls the response caused. A
+// second server connection (fd 8, task otherTask) has a request open too.
 func TestLinkClient(t *testing.T) {
 	const (
-		srvTask, cliTask = 0xa000, 0xc000
-		tp               = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		srvTask, otherTask, cliTask = 0xa000, 0xa100, 0xc000
+		tp                          = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	)
-	req := func(extra string) string { return "GET /call/7 HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n" }
+	req := func(path, extra string) string { return "GET " + path + " HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n" }
 	call := "GET /users/7 HTTP/1.1\r\nHost: d\r\n\r\n"
 	ok := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 	for _, tc := range []struct {
 		name             string
 		header           string
-		wokenBy, wokenAt uint64
+		wokenBy, wokenAt uint64   // request side
+		polls            [][]byte // response side
+		otherStart       uint64   // when fd 8's request began
 		linked, refused  bool
 	}{
-		{"woken by the handler's task", "", srvTask, 1100, true, false},
-		{"in the caller's trace", "traceparent: " + tp + "\r\n", srvTask, 1100, true, false},
-		{"woken by several tasks", "", 1, 1100, false, false},
-		{"woken by a task that serves nothing", "", 0xb000, 1100, false, false},
-		{"woken before the server request", "", srvTask, 900, false, true},
-		{"woken after the write (impossible)", "", srvTask, 1250, false, true},
+		{name: "woken by the handler's task", wokenBy: srvTask, wokenAt: 1100, linked: true},
+		{name: "in the caller's trace", header: "traceparent: " + tp + "\r\n", wokenBy: srvTask, wokenAt: 1100, linked: true},
+		{name: "woken by several tasks", wokenBy: 1, wokenAt: 1100},
+		{name: "woken by a task that serves nothing", wokenBy: 0xb000, wokenAt: 1100},
+		{name: "woken before the server request", wokenBy: srvTask, wokenAt: 900, refused: true},
+		{name: "woken after the write (impossible)", wokenBy: srvTask, wokenAt: 1250, refused: true},
+		{name: "response side alone", wokenBy: 1, polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350)}, linked: true},
+		{name: "both sides agree", wokenBy: srvTask, wokenAt: 1100,
+			polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350), taskRec(srvTask, cliTask, h1Read, 1360)}, linked: true},
+		{name: "the sides disagree", wokenBy: srvTask, wokenAt: 1100, otherStart: 1050,
+			polls: [][]byte{taskRec(otherTask, cliTask, h1Read, 1350)}, refused: true},
+		{name: "a request begun after the call is not the caller", wokenBy: srvTask, wokenAt: 1100, otherStart: 1250,
+			polls: [][]byte{taskRec(otherTask, cliTask, h1Read, 1350)}, linked: true},
+		{name: "response side names only a request begun after the call", wokenBy: 1, otherStart: 1250,
+			polls: [][]byte{taskRec(otherTask, cliTask, h1Read, 1350)}, refused: true},
+		{name: "through a response task", wokenBy: 1, polls: [][]byte{hopRec(srvTask, 0xe000, cliTask, h1Read, 1350)}, linked: true},
+		{name: "passed on by another handler", wokenBy: 1, otherStart: 1050,
+			polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350), hopRec(otherTask, srvTask, cliTask, h1Read, 1360)}, linked: true},
+		{name: "passed on by several tasks", wokenBy: 1, otherStart: 1050, polls: [][]byte{hopRec(otherTask, 1, cliTask, h1Read, 1360)}},
+		{name: "an HTTP/2 stream on an HTTP/1 connection", wokenBy: 1, polls: [][]byte{taskRec(srvTask, cliTask, 5, 1350)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var spans []Span
 			var c Counters
-			a := newAssembler(clock{}, &c, func(uint32) *Target { return &Target{PID: 42} }, func(s Span) { spans = append(spans, s) })
-			feed(t, a, openRec(7, roleServer, 100), openRec(9, roleClient, 100),
-				withTask(dataRec(7, 0, 0, 1000, req(tc.header), 0), srvTask, 0, 0),
+			tg := &Target{PID: 42}
+			tg.probed[hitTasks] = true
+			a := newAssembler(clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
+			recs := [][]byte{openRec(7, roleServer, 100), openRec(8, roleServer, 100), openRec(9, roleClient, 100),
+				withTask(dataRec(7, 0, 0, 1000, req("/call/7", tc.header), 0), srvTask, 0, 0)}
+			if tc.otherStart != 0 {
+				recs = append(recs, withTask(dataRec(8, 0, 0, tc.otherStart, req("/other", ""), 0), otherTask, 0, 0))
+			}
+			recs = append(recs,
 				withTask(dataRec(9, 1, 0, 1200, call, 0), cliTask, tc.wokenBy, tc.wokenAt),
-				withTask(dataRec(9, 0, 0, 1300, ok, 0), cliTask, 0, 0),
+				withTask(dataRec(9, 0, 0, 1300, ok, 0), cliTask, 0, 0))
+			recs = append(recs, tc.polls...)
+			recs = append(recs,
 				withTask(dataRec(7, 1, 0, 1400, ok, 0), srvTask, 0, 0),
 				// The client span is made before the server span, which must
 				// still be the one it named.
-				withTask(dataRec(7, 0, 1, 1600, req(""), 0), srvTask, 0, 0))
-			if len(spans) != 2 {
-				t.Fatalf("%d spans, want 2", len(spans))
+				withTask(dataRec(7, 0, 1, 1600, req("/call/8", ""), 0), srvTask, 0, 0))
+			feed(t, a, recs...)
+			a.releaseCalls(math.MaxUint64)
+			var cl, srv *Span
+			for i := range spans {
+				switch {
+				case spans[i].Kind.String() == "client":
+					cl = &spans[i]
+				case spans[i].Name == "GET":
+					srv = &spans[i]
+				}
 			}
-			cl, srv := spans[0], spans[1]
-			if cl.Kind.String() != "client" || srv.Kind.String() != "server" {
-				t.Fatalf("spans %v, %v", cl.Kind, srv.Kind)
+			if len(spans) != 2 || cl == nil || srv == nil {
+				t.Fatalf("%d spans %v, want a client and a server span", len(spans), spans)
 			}
 			if !cl.SpanContext.IsValid() || !srv.SpanContext.IsValid() {
 				t.Fatalf("span contexts %v %v", cl.SpanContext, srv.SpanContext)

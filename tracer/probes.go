@@ -21,6 +21,9 @@ const (
 	// hitTasks never comes as a hit: the tokio task probes only keep BPF
 	// state that data events carry (which task, woken by which task).
 	hitTasks
+	// hitH2Frames: h2's frame decoder is probed with the tasks, so polls
+	// scheduled by an HTTP/2 response name its stream (task events).
+	hitH2Frames
 )
 
 // enrichment is one thing library probes add to wire spans, with the
@@ -145,11 +148,15 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 }
 
 // attachTaskProbes places the tokio task probes where a handler's client
-// calls can be linked to its server span: the binary makes HTTP/1 client
-// calls (hyper's client) and serves HTTP/1 (hyper's server).
+// calls can be linked to its server span: the binary serves HTTP/1
+// (hyper's server) and makes client calls, over HTTP/1 (hyper's client) or
+// HTTP/2 (h2's frame decoder, whose frames name the stream a wake
+// delivers).
 func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 	a := tg.Analysis
-	if _, ok := a.Crate("tokio"); !ok || !tg.probed[hitClient] || !(tg.probed[hitServer] || tg.probed[hitRoute]) {
+	frames, _ := a.Probe("h2.codec.decode_frame")
+	hasFrames := frames != nil && frames.Found
+	if _, ok := a.Crate("tokio"); !ok || !(tg.probed[hitClient] || hasFrames) || !(tg.probed[hitServer] || tg.probed[hitRoute]) {
 		return nil, ""
 	}
 	const gives = "parent links for client calls"
@@ -177,13 +184,24 @@ func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 			cookies = append(cookies, reg)
 		}
 	}
-	links, err := t.w.attachTasks(tg.PID, offs[0], wakes, cookies)
+	var frameOffs []uint64
+	if hasFrames {
+		for _, c := range frames.Copies {
+			frameOffs = append(frameOffs, c.FileOffset)
+		}
+	}
+	links, err := t.w.attachTasks(tg.PID, offs[0], wakes, cookies, frameOffs)
 	if err != nil {
 		t.log.Warn("attach task probes", "pid", tg.PID, "err", err)
 		return nil, fmt.Sprintf("without %s: %v", gives, err)
 	}
 	tg.probed[hitTasks] = true
-	return links, fmt.Sprintf("tokio.task.poll, wakers and spawns (%s, %d task types)", gives, len(offs[0]))
+	note := fmt.Sprintf("tokio.task.poll, wakers and spawns (%s, %d task types)", gives, len(offs[0]))
+	if hasFrames {
+		tg.probed[hitH2Frames] = true
+		note += ", h2.codec.decode_frame (HTTP/2 calls)"
+	}
+	return links, note
 }
 
 func plural(n int, one, many string) string {

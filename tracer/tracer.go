@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,7 +62,7 @@ type Target struct {
 	Capture []string
 
 	links  []link.Link // library uprobes
-	probed [hitTasks + 1]bool
+	probed [hitH2Frames + 1]bool
 }
 
 // Tracer owns the loaded BPF programs and the attached targets.
@@ -187,8 +188,10 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		}
 		asm.unparkAll() // idle: nothing more is coming for them now
 		if stopping {
+			asm.releaseCalls(math.MaxUint64)
 			return ctx.Err()
 		}
+		asm.releaseCalls(t.clock.mono())
 		if time.Since(lastCheck) >= time.Second {
 			lastCheck = time.Now()
 			now := t.clock.mono()

@@ -22,6 +22,7 @@ const (
 	evOpen  = 2
 	evClose = 3
 	evProbe = 4
+	evTask  = 5
 
 	roleUnknown = 0
 	roleServer  = 1
@@ -117,7 +118,7 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		// would not load; stand the single-uprobe one in for it.
 		spec.Programs[bpf.WireProgProbeHitMulti] = spec.Programs[bpf.WireProgProbeHit].Copy()
 		// The task programs then attach as single uprobes.
-		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake} {
+		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake, bpf.WireProgH2Frame} {
 			spec.Programs[n].AttachType = ebpf.AttachNone
 		}
 	}
@@ -204,8 +205,9 @@ func (w *wire) attachUprobes(pid uint32, offsets, cookies []uint64) ([]link.Link
 
 // attachTasks places the tokio task probes in pid's executable: polls
 // (entry and return) at the offsets of raw::poll's copies, wakes and
-// spawns at theirs, each cookie naming the task's argument register.
-func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies []uint64) ([]link.Link, error) {
+// spawns at theirs, each cookie naming the task's argument register, and
+// h2's frame decoder at frames (none: no HTTP/2 links).
+func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies, frames []uint64) ([]link.Link, error) {
 	exe := fmt.Sprintf("/proc/%d/exe", pid)
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
@@ -225,7 +227,10 @@ func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies []uint64) ([]li
 		offs    []uint64
 		cookies []uint64
 		ret     bool
-	}{{p.TaskPoll, polls, nil, false}, {p.TaskPollRet, polls, nil, true}, {p.TaskWake, wakes, wakeCookies, false}} {
+	}{{p.TaskPoll, polls, nil, false}, {p.TaskPollRet, polls, nil, true}, {p.TaskWake, wakes, wakeCookies, false}, {p.H2Frame, frames, nil, false}} {
+		if len(a.offs) == 0 {
+			continue
+		}
 		var err error
 		switch {
 		case w.multi && a.ret:

@@ -2,12 +2,13 @@ package ui
 
 import (
 	"fmt"
-	"google.golang.org/grpc/codes"
+	"math"
 	"sort"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
 
 	"github.com/rustscope/rustscope/tracer"
 )
@@ -264,6 +265,9 @@ func (l *live) detailView(r *spanRow, st styles, width int) string {
 	if s.Error {
 		fmt.Fprintf(&b, "status       %s\n", st.Error.Render("error "+s.StatusMessage))
 	}
+	if root, calls := l.family(r); len(calls) > 0 {
+		b.WriteString(waterfall(root, calls, r, st, width))
+	}
 	keys := make([]string, 0, len(s.Attrs))
 	vals := map[string]string{}
 	for _, kv := range s.Attrs {
@@ -274,6 +278,82 @@ func (l *live) detailView(r *spanRow, st styles, width int) string {
 	b.WriteString(st.Header.Render("attributes") + "\n")
 	for _, k := range keys {
 		b.WriteString(clip(fmt.Sprintf("  %-28s %s", k, vals[k]), width) + "\n")
+	}
+	return b.String()
+}
+
+// family returns the spans of r's request found in the buffer: its
+// server span (r, or r's parent when r is a call it made; nil when that
+// is not in the buffer) and the calls made under it, by start.
+func (l *live) family(r *spanRow) (root *spanRow, calls []*spanRow) {
+	s := &r.span
+	id, tr := s.SpanContext.SpanID(), s.SpanContext.TraceID()
+	if s.Parent.IsValid() && !s.Parent.IsRemote() {
+		id = s.Parent.SpanID()
+	}
+	for i := range l.rows {
+		x := &l.rows[i].span
+		if x.SpanContext.TraceID() != tr {
+			continue
+		}
+		switch {
+		case x.SpanContext.SpanID() == id:
+			root = &l.rows[i]
+		case x.Parent.SpanID() == id && !x.Parent.IsRemote():
+			calls = append(calls, &l.rows[i])
+		}
+	}
+	sort.SliceStable(calls, func(i, j int) bool { return calls[i].span.Start.Before(calls[j].span.Start) })
+	return root, calls
+}
+
+// maxWaterfall is how many calls the waterfall draws.
+const maxWaterfall = 8
+
+// waterfall draws a request and its calls on one time axis: each row's bar
+// spans its start to end within the server span (or the calls' extent
+// when the server span is not in the buffer).
+func waterfall(root *spanRow, calls []*spanRow, sel *spanRow, st styles, width int) string {
+	rows := calls
+	if root != nil {
+		rows = append([]*spanRow{root}, calls...)
+	}
+	if len(rows) > maxWaterfall+1 {
+		rows = rows[:maxWaterfall+1]
+	}
+	t0, t1 := rows[0].span.Start, rows[0].span.End
+	for _, x := range rows {
+		if x.span.Start.Before(t0) {
+			t0 = x.span.Start
+		}
+		if x.span.End.After(t1) {
+			t1 = x.span.End
+		}
+	}
+	total := max(t1.Sub(t0), time.Nanosecond)
+	label := min(44, max(24, width*2/5))
+	barW := max(10, width-label-15)
+	var b strings.Builder
+	b.WriteString(st.Header.Render("waterfall") + "\n")
+	for _, x := range rows {
+		name := "  " + x.kind + " " + x.method + " " + x.target
+		if x != root {
+			name = "   └ " + x.kind + " " + x.method + " " + x.target
+		}
+		from := int(float64(x.span.Start.Sub(t0)) / float64(total) * float64(barW))
+		to := int(math.Ceil(float64(x.span.End.Sub(t0)) / float64(total) * float64(barW)))
+		from = min(from, barW-1)
+		to = max(min(to, barW), from+1)
+		bar := strings.Repeat(" ", from) + strings.Repeat("█", to-from) + strings.Repeat(" ", barW-to)
+		line := fmt.Sprintf("%-*s |%s| %9s", label, clip(name, label), bar, fmtDuration(x.span.Duration()))
+		b.WriteString(st.row(line, x == sel) + "\n")
+	}
+	shown := len(rows)
+	if root != nil {
+		shown--
+	}
+	if more := len(calls) - shown; more > 0 {
+		b.WriteString(st.Dim.Render(fmt.Sprintf("  ... and %d more calls", more)) + "\n")
 	}
 	return b.String()
 }

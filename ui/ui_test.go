@@ -133,6 +133,36 @@ func TestDetailGolden(t *testing.T) {
 	teatest.RequireEqualOutput(t, finalView(t, tm))
 }
 
+// TestWaterfallGolden: the detail pane of a server request shows the calls
+// its handler made (client spans whose parent it is) on one time axis;
+// a span of another trace is not among them.
+func TestWaterfallGolden(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242})
+	m.now = func() time.Time { return t0 }
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	srv := testSpan(1, "GET", "/call/grpc/7", 200, 10*time.Millisecond)
+	call := func(i int, name string, at, d time.Duration) tracer.Span {
+		c := testSpan(i, "GET", "", 200, d)
+		c.Name, c.Kind, c.Start, c.End = name, trace.SpanKindClient, srv.Start.Add(at), srv.Start.Add(at+d)
+		c.Attrs = []attribute.KeyValue{attribute.String("rpc.system", "grpc"), attribute.Int("rpc.grpc.status_code", 0),
+			attribute.String("server.address", "127.0.0.1"), attribute.Int("server.port", 50051)}
+		c.SpanContext = trace.NewSpanContext(trace.SpanContextConfig{TraceID: srv.SpanContext.TraceID(), SpanID: trace.SpanID{0xca, 7: byte(i)}})
+		c.Parent = srv.SpanContext
+		return c
+	}
+	other := testSpan(9, "GET", "/health", 200, time.Millisecond)
+	eng.sessions[4242].ch <- []tracer.Span{
+		call(2, "demo.v1.Users/GetUser", 2*time.Millisecond, 5*time.Millisecond),
+		call(3, "demo.v1.Users/Echo", 7500*time.Microsecond, 2*time.Millisecond),
+		other, srv,
+	}
+	waitFor(t, tm, "/call/grpc/7")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "waterfall")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
 func TestHelpGolden(t *testing.T) {
 	tm := teatest.NewTestModel(t, NewModel(testEngine(), Config{}), teatest.WithInitialTermSize(80, 24))
 	waitFor(t, tm, "axum-server")

@@ -477,6 +477,14 @@ func (c *Conn) startResponse(h *half, line string, hdr http.Header) {
 	}
 }
 
+// Current returns the start of the oldest exchange not yet complete.
+func (c *Conn) Current() (start uint64, ok bool) {
+	if len(c.queue) == 0 {
+		return 0, false
+	}
+	return c.queue[0].reqStart, true
+}
+
 // Awaiting returns the request whose head had been read at time at and
 // whose response had not begun: the one a server was handling then, with
 // its start. ok is false when there is none, or several (pipelined
