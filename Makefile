@@ -31,8 +31,10 @@ test: build testapps ## all tests: unit, then the root end-to-end tests against 
 unit: ## tests that need neither root nor the test apps
 	$(GO) test -count=1 -short ./...
 
-bench: ## benchmarks (results go to docs/performance.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: build testapps ## overhead and capacity, traced vs untraced, plus the Go benchmarks: rewrites docs/performance.md (root, ~7 min)
+	@command -v tmux >/dev/null || apt-get install -y tmux
+	$(GO) build -o bin/bench ./bench
+	./bin/bench -rustscope ./rustscope -apps testapps/bin -out docs/performance.md
 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer:FuzzDecodeAndAssemble ./tracer/axumroute:FuzzRead ./tracer/axumroute:FuzzMatch ./tracer/http2:FuzzFeed ./symbols:FuzzAnalyze

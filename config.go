@@ -20,6 +20,7 @@ type config struct {
 	stdout       bool
 	headless     bool
 	logFile      string
+	cpuProfile   string
 	captureBytes int
 	wireOnly     bool
 	buffer       int
@@ -70,6 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 	}
 	fs.BoolVar(&cfg.headless, "headless", false, "run without the terminal UI (also without a terminal, with --stdout or --exe)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a Go CPU profile of rustscope to this file (for performance work)")
 	fs.StringVar(&cfg.logFile, "log-file", "", "write logs to this file (default: stderr when headless, "+defaultLogFile()+" with the UI)")
 	fs.IntVar(&cfg.buffer, "buffer", 10000, "spans the terminal UI keeps")
 	fs.BoolVar(&cfg.wireOnly, "wire-only", false, "attach no library uprobes: syscall capture only (no http.route, no crate scope)")

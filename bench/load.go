@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// loadResult is what one load phase reports (JSON on stdout).
+type loadResult struct {
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	P50us    int64   `json:"p50_us"`
+	P90us    int64   `json:"p90_us"`
+	P99us    int64   `json:"p99_us"`
+}
+
+func (r loadResult) rps() float64 { return float64(r.Requests) / r.Seconds }
+
+// runLoad is the load generator, run as its own process ("bench load") so
+// its CPU is not the harness's: conns keep-alive connections send GET
+// requests to base+"/users/N" in a closed loop, or paced to rate requests
+// per second when rate > 0, for the duration.
+func runLoad(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	base := fs.String("url", "", "base URL of the target")
+	conns := fs.Int("conns", 32, "keep-alive connections")
+	dur := fs.Duration("duration", 20*time.Second, "how long to send")
+	rate := fs.Float64("rate", 0, "requests per second (0: as fast as answered)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var next, errs atomic.Int64
+	hists := make([]*hdrhistogram.Histogram, *conns)
+	start := time.Now()
+	end := start.Add(*dur)
+	var wg sync.WaitGroup
+	for w := range *conns {
+		h := hdrhistogram.New(1, 60_000_000, 3) // 1 us .. 60 s
+		hists[w] = h
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := next.Add(1) - 1
+				if *rate > 0 {
+					due := start.Add(time.Duration(float64(n) / *rate * float64(time.Second)))
+					if due.After(end) {
+						return
+					}
+					time.Sleep(time.Until(due))
+				} else if time.Now().After(end) {
+					return
+				}
+				t0 := time.Now()
+				resp, err := client.Get(fmt.Sprintf("%s/users/%d", *base, n%1000+1))
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				h.RecordValue(time.Since(t0).Microseconds())
+			}
+		}()
+	}
+	wg.Wait()
+	all := hdrhistogram.New(1, 60_000_000, 3)
+	for _, h := range hists {
+		all.Merge(h)
+	}
+	res := loadResult{Requests: all.TotalCount(), Errors: errs.Load(), Seconds: time.Since(start).Seconds(),
+		P50us: all.ValueAtQuantile(50), P90us: all.ValueAtQuantile(90), P99us: all.ValueAtQuantile(99)}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}

@@ -1,0 +1,484 @@
+// Command bench measures what rustscope costs a traced service and what it
+// needs itself, side by side, and rewrites docs/performance.md. `make
+// bench` runs it as root from the repository root after building
+// rustscope and the Rust test apps; every figure in the report comes from
+// that one run.
+//
+// "bench load" is the load generator, run as a separate process.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rustscope/rustscope/symbols"
+)
+
+func main() {
+	log.SetFlags(log.Ltime)
+	log.SetPrefix("bench: ")
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		if err := runLoad(os.Args[2:]); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	h := &harness{}
+	flag.StringVar(&h.rustscope, "rustscope", "./rustscope", "the rustscope binary")
+	flag.StringVar(&h.apps, "apps", "testapps/bin", "the built test apps (testapps/build.sh)")
+	flag.DurationVar(&h.phase, "phase", 20*time.Second, "length of a throughput phase")
+	flag.DurationVar(&h.lossPhase, "loss-phase", 60*time.Second, "length of the 5,000 requests/s phase")
+	out := flag.String("out", "docs/performance.md", "the report to rewrite")
+	flag.StringVar(&h.profile, "profile", "", "write a CPU profile of each headless rustscope run into this directory")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		log.Fatal("run as root: rustscope loads BPF programs")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	h.self = self
+	if h.sink, err = startSink(); err != nil {
+		log.Fatalf("start OTLP sink: %v", err)
+	}
+	r, err := h.run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, []byte(r.markdown()), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s", *out)
+}
+
+type harness struct {
+	rustscope, apps, self string
+	phase, lossPhase      time.Duration
+	sink                  *sink
+	profile               string
+	runs                  int
+}
+
+// config is how the target runs in a throughput phase.
+type config string
+
+const (
+	untraced config = "untraced"
+	headless config = "headless, OTLP to a local sink"
+	wireOnly config = "headless, --wire-only (no uprobes)"
+	tui      config = "TUI in a pseudo-terminal"
+)
+
+// phaseResult is one throughput phase.
+type phaseResult struct {
+	load     loadResult
+	targetUs float64 // target CPU per request, us
+	tracerUs float64 // rustscope CPU per request, us
+}
+
+// rateResult is one rate-limited phase with rustscope headless.
+type rateResult struct {
+	c                  config
+	rate, seconds      float64
+	load               loadResult
+	cpuPct             float64 // rustscope CPU, % of one core
+	rssMB, peakMB      float64 // steady (median of the second half) and peak RSS
+	spans, lost, drops int64   // spans received by the sink; ring records lost; export drops
+	targetUs           float64
+}
+
+type report struct {
+	date, machine, goVersion string
+	phase                    time.Duration
+	phases                   map[config][]phaseResult
+	rates                    []rateResult
+	attach                   []time.Duration // attach request to probes live, debug binary
+	analysis                 time.Duration   // median binary analysis of the debug binary
+	debugMB                  float64
+	gobench                  []benchLine
+}
+
+func (h *harness) run() (*report, error) {
+	r := &report{date: time.Now().Format("2006-01-02"), machine: machine(), phase: h.phase, phases: map[config][]phaseResult{}}
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		r.goVersion = strings.TrimSpace(string(out))
+	}
+	app, err := h.startApp("release")
+	if err != nil {
+		return nil, err
+	}
+	defer app.stop()
+
+	log.Printf("warm-up")
+	if _, err := h.load(app.base, 32, 3*time.Second, 0); err != nil {
+		return nil, err
+	}
+	// Throughput: A B C A B C, so drift in the VM hits every config alike.
+	for round := range 2 {
+		for _, c := range []config{untraced, headless, tui, wireOnly} {
+			log.Printf("throughput round %d: %s (%s)", round+1, c, h.phase)
+			p, err := h.throughput(app, c)
+			if err != nil {
+				return nil, fmt.Errorf("throughput %s: %w", c, err)
+			}
+			r.phases[c] = append(r.phases[c], p)
+		}
+	}
+	// Fixed rates: target CPU per request is compared here, where every
+	// config does the same work per second (at saturation a slower config
+	// batches more requests per wake-up, which blurs per-request cost).
+	for _, rate := range []struct {
+		c   config
+		rps float64
+		d   time.Duration
+	}{{untraced, 5000, h.phase}, {wireOnly, 5000, h.phase}, {headless, 1000, h.phase}, {headless, 5000, h.lossPhase}} {
+		log.Printf("rate %.0f/s for %s, %s", rate.rps, rate.d, rate.c)
+		rr, err := h.rated(app, rate.c, rate.rps, rate.d)
+		if err != nil {
+			return nil, fmt.Errorf("rate %.0f: %w", rate.rps, err)
+		}
+		r.rates = append(r.rates, rr)
+	}
+	log.Printf("attach to the debug build")
+	if err := h.attachTimes(r); err != nil {
+		return nil, err
+	}
+	log.Printf("go benchmarks (ui, symbols)")
+	if r.gobench, err = goBench("./ui/", "./symbols/"); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// app is a running test app.
+type app struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func (a *app) pid() int { return a.cmd.Process.Pid }
+
+func (a *app) stop() {
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+}
+
+func (h *harness) startApp(variant string) (*app, error) {
+	cmd := exec.Command(filepath.Join(h.apps, variant, "axum-server"), "--listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s axum-server: %w", variant, err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("%s axum-server: first line %q: %v", variant, line, err)
+	}
+	go io.Copy(io.Discard, out)
+	return &app{cmd: cmd, base: "http://" + addr}, nil
+}
+
+// load runs the load generator as its own process.
+func (h *harness) load(base string, conns int, d time.Duration, rate float64) (loadResult, error) {
+	cmd := exec.Command(h.self, "load", "-url", base, "-conns", fmt.Sprint(conns), "-duration", d.String(), "-rate", fmt.Sprint(rate))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return loadResult{}, fmt.Errorf("run load generator: %w", err)
+	}
+	var res loadResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return loadResult{}, fmt.Errorf("decode load result %q: %w", out, err)
+	}
+	if res.Errors > 0 {
+		return res, fmt.Errorf("load generator: %d of %d requests failed", res.Errors, res.Requests+res.Errors)
+	}
+	return res, nil
+}
+
+// tracer is a running rustscope.
+type tracer struct {
+	cmd     *exec.Cmd
+	pid     int
+	logFile string
+	tmux    string // session name when it runs the TUI
+}
+
+// startHeadless runs rustscope headless on pid, exporting to the sink, and
+// returns once it says the probes are attached, with the time that took.
+func (h *harness) startHeadless(pid int, extra ...string) (*tracer, time.Duration, error) {
+	f, err := os.CreateTemp("", "rustscope-bench-*.log")
+	if err != nil {
+		return nil, 0, err
+	}
+	f.Close()
+	args := append([]string{"--pid", fmt.Sprint(pid), "--log-file", f.Name()}, extra...)
+	if h.profile != "" {
+		h.runs++
+		args = append(args, "--cpuprofile", filepath.Join(h.profile, fmt.Sprintf("headless-%d.prof", h.runs)))
+	}
+	cmd := exec.Command(h.rustscope, args...)
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+h.sink.addr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+		"OTEL_EXPORTER_OTLP_INSECURE=true", "OTEL_SERVICE_NAME=bench")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, 0, err
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, fmt.Errorf("start rustscope: %w", err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "rustscope: attached pid") {
+			took := time.Since(t0)
+			go io.Copy(io.Discard, stderr)
+			return &tracer{cmd: cmd, pid: cmd.Process.Pid, logFile: f.Name()}, took, nil
+		}
+		log.Printf("rustscope: %s", sc.Text())
+	}
+	cmd.Wait()
+	return nil, 0, fmt.Errorf("rustscope exited before attaching")
+}
+
+// startTUI runs rustscope's terminal UI on pid inside a tmux pseudo-terminal.
+func (h *harness) startTUI(pid int) (*tracer, error) {
+	f, err := os.CreateTemp("", "rustscope-bench-*.log")
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	name := fmt.Sprintf("rsbench%d", os.Getpid())
+	abs, err := filepath.Abs(h.rustscope)
+	if err != nil {
+		return nil, err
+	}
+	cmdline := fmt.Sprintf("exec env -u CI %s --pid %d --log-file %s", abs, pid, f.Name())
+	if out, err := exec.Command("tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "50", cmdline).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("start tmux: %v: %s", err, out)
+	}
+	t := &tracer{logFile: f.Name(), tmux: name}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("tmux", "display", "-p", "-t", name, "#{pane_pid}").Output()
+		fmt.Sscan(string(out), &t.pid)
+		screen, _ := exec.Command("tmux", "capture-pane", "-p", "-t", name).Output()
+		if t.pid > 0 && strings.Contains(string(screen), "waiting for requests") {
+			return t, nil
+		}
+	}
+	t.stop()
+	return nil, fmt.Errorf("the TUI did not attach within 30 s")
+}
+
+// stop ends rustscope and returns the fields of its final log line.
+func (t *tracer) stop() (map[string]string, error) {
+	defer os.Remove(t.logFile)
+	if t.tmux != "" {
+		exec.Command("tmux", "send-keys", "-t", t.tmux, "q").Run()
+		for i := 0; i < 50 && syscall.Kill(t.pid, 0) == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		exec.Command("tmux", "kill-session", "-t", t.tmux).Run()
+		return nil, nil
+	}
+	t.cmd.Process.Signal(os.Interrupt)
+	if err := t.cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("rustscope: %w", err)
+	}
+	b, err := os.ReadFile(t.logFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "msg=stopped") {
+			return logFields(l), nil
+		}
+	}
+	return nil, errors.New("rustscope logged no stopped line")
+}
+
+// logFields splits a slog text line into its key=value fields.
+func logFields(l string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Fields(l) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// throughput runs one closed-loop phase against the app in config c.
+func (h *harness) throughput(a *app, c config) (phaseResult, error) {
+	var t *tracer
+	var err error
+	switch c {
+	case headless:
+		t, _, err = h.startHeadless(a.pid())
+	case wireOnly:
+		t, _, err = h.startHeadless(a.pid(), "--wire-only")
+	case tui:
+		t, err = h.startTUI(a.pid())
+	}
+	if err != nil {
+		return phaseResult{}, err
+	}
+	time.Sleep(time.Second)
+	cpu0, err := cpuTime(a.pid())
+	if err != nil {
+		return phaseResult{}, err
+	}
+	var rs0 time.Duration
+	if t != nil {
+		rs0, _ = cpuTime(t.pid)
+	}
+	res, err := h.load(a.base, 32, h.phase, 0)
+	if err != nil {
+		return phaseResult{}, err
+	}
+	cpu1, _ := cpuTime(a.pid())
+	p := phaseResult{load: res, targetUs: us(cpu1-cpu0) / float64(res.Requests)}
+	if t != nil {
+		rs1, _ := cpuTime(t.pid)
+		p.tracerUs = us(rs1-rs0) / float64(res.Requests)
+		if _, err := t.stop(); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// rated runs a rate-limited phase with rustscope headless, sampling its CPU
+// and memory every second, and counts what reached the sink.
+func (h *harness) rated(a *app, c config, rate float64, d time.Duration) (rateResult, error) {
+	var t *tracer
+	var err error
+	switch c {
+	case headless:
+		t, _, err = h.startHeadless(a.pid())
+	case wireOnly:
+		t, _, err = h.startHeadless(a.pid(), "--wire-only")
+	}
+	if err != nil {
+		return rateResult{}, err
+	}
+	time.Sleep(time.Second)
+	spans0 := h.sink.spans.Load()
+	tcpu0, _ := cpuTime(a.pid())
+	var cpu0 time.Duration
+	var mu sync.Mutex
+	var rss []int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if t != nil {
+		cpu0, _ = cpuTime(t.pid)
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if v, _, err := memKB(t.pid); err == nil {
+						mu.Lock()
+						rss = append(rss, v)
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+	} else {
+		close(done)
+	}
+	start := time.Now()
+	res, err := h.load(a.base, 32, d, rate)
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	if err != nil {
+		if t != nil {
+			t.stop()
+		}
+		return rateResult{}, err
+	}
+	tcpu1, _ := cpuTime(a.pid())
+	rr := rateResult{c: c, rate: rate, seconds: res.Seconds, load: res, targetUs: us(tcpu1-tcpu0) / float64(res.Requests)}
+	if t == nil {
+		return rr, nil
+	}
+	cpu1, _ := cpuTime(t.pid)
+	_, hwm, _ := memKB(t.pid)
+	fields, err := t.stop() // flushes every span
+	if err != nil {
+		return rateResult{}, err
+	}
+	rr.cpuPct = 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
+	rr.peakMB = float64(hwm) / 1024
+	rr.spans = h.sink.spans.Load() - spans0
+	fmt.Sscan(fields["lost"], &rr.lost)
+	fmt.Sscan(fields["dropped"], &rr.drops)
+	if half := rss[len(rss)/2:]; len(half) > 0 {
+		slices.Sort(half)
+		rr.rssMB = float64(half[len(half)/2]) / 1024
+	}
+	return rr, nil
+}
+
+// attachTimes measures, on the debug build (the largest binary), the time
+// from starting rustscope to its "attached" line, three times, and the
+// binary analysis alone.
+func (h *harness) attachTimes(r *report) error {
+	a, err := h.startApp("debug")
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	exe := filepath.Join(h.apps, "debug", "axum-server")
+	if fi, err := os.Stat(exe); err == nil {
+		r.debugMB = float64(fi.Size()) / 1e6
+	}
+	for range 3 {
+		t, took, err := h.startHeadless(a.pid())
+		if err != nil {
+			return err
+		}
+		r.attach = append(r.attach, took)
+		if _, err := t.stop(); err != nil {
+			return err
+		}
+	}
+	var ds []time.Duration
+	for range 5 {
+		t0 := time.Now()
+		if _, err := symbols.AnalyzeFile(exe); err != nil {
+			return fmt.Errorf("analyse %s: %w", exe, err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	slices.Sort(ds)
+	r.analysis = ds[len(ds)/2]
+	return nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
