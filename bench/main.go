@@ -327,8 +327,8 @@ func logFields(l string) map[string]string {
 	return m
 }
 
-// throughput runs one closed-loop phase against the app in config c.
-func (h *harness) throughput(a *app, c config) (phaseResult, error) {
+// start runs rustscope on a as config c says (nil: untraced).
+func (h *harness) start(a *app, c config) (*tracer, error) {
 	var t *tracer
 	var err error
 	switch c {
@@ -339,6 +339,12 @@ func (h *harness) throughput(a *app, c config) (phaseResult, error) {
 	case tui:
 		t, err = h.startTUI(a.pid())
 	}
+	return t, err
+}
+
+// throughput runs one closed-loop phase against the app in config c.
+func (h *harness) throughput(a *app, c config) (phaseResult, error) {
+	t, err := h.start(a, c)
 	if err != nil {
 		return phaseResult{}, err
 	}
@@ -367,17 +373,11 @@ func (h *harness) throughput(a *app, c config) (phaseResult, error) {
 	return p, nil
 }
 
-// rated runs a rate-limited phase with rustscope headless, sampling its CPU
-// and memory every second, and counts what reached the sink.
+// rated runs a rate-limited phase in config c: the target's CPU per
+// request and, when rustscope runs, its CPU and memory (sampled every
+// second) and what reached the sink.
 func (h *harness) rated(a *app, c config, rate float64, d time.Duration) (rateResult, error) {
-	var t *tracer
-	var err error
-	switch c {
-	case headless:
-		t, _, err = h.startHeadless(a.pid())
-	case wireOnly:
-		t, _, err = h.startHeadless(a.pid(), "--wire-only")
-	}
+	t, err := h.start(a, c)
 	if err != nil {
 		return rateResult{}, err
 	}
