@@ -956,8 +956,8 @@ struct task_cur {
 	// poll read a response from an HTTP/1 client connection), until the
 	// thread's next socket call: wakes in between deliver it.
 	__u32 frame_stream;
-	// This poll was scheduled by such a frame (origin_task decoded a frame
-	// of origin_stream), directly (hop 0) or through one task (hop 1).
+	// This poll was scheduled by such a read (origin_task read stream
+	// origin_stream), directly (hop 0) or through one task (hop 1).
 	__u32 origin_stream;
 	__u64 origin_task;
 	__u64 origin_at;
@@ -1289,9 +1289,9 @@ int probe_hit_multi(struct pt_regs *ctx)
 
 // tokio::runtime::task::raw::poll(ptr: NonNull<Header>): a thread starts
 // polling a task. Its first instruction is a jmp, which the kernel
-// emulates. A poll an HTTP/2 frame scheduled is reported (EV_TASK): user
-// space links the stream's client span to the server request that task
-// handles.
+// emulates. A poll that a client call's response scheduled (an HTTP/1
+// read, an HTTP/2 frame) is reported (EV_TASK): user space links the call's
+// span to the server request that task handles.
 SEC("uprobe.multi")
 int task_poll(struct pt_regs *ctx)
 {

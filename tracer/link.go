@@ -139,8 +139,8 @@ func (c *conn) takeServerContext(req *http1.Request, start uint64) serverCtx {
 // a server connection's task names the request it was handling then.
 //
 // A finished client span waits (callHold) for those events and takes a
-// parent only when every candidate, from either side, names the same
-// request, which began before the call did.
+// parent only when every possible candidate, from either side, names the
+// same request (see parent).
 
 // callHold is how long a finished client span waits for the task events
 // its response caused (event time).
@@ -173,7 +173,8 @@ type callCand struct {
 }
 
 // taskPolled handles a task event: task ev.Task was polled because task
-// ev.WokenBy read a response (HTTP/1) or a frame of stream ev.Seq.
+// ev.Origin read a response (HTTP/1) or a frame of stream ev.Seq and woke
+// it, directly or (ev.Dir 1) through task ev.WokenBy.
 func (a *assembler) taskPolled(ev *event) {
 	pid := ev.hdr.Tgid
 	srv := a.taskConn[taskKey{pid, ev.hdr.Task}]
