@@ -263,11 +263,10 @@ func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint
 	role := c.http.Role()
 	s := httpSpan(a.clock, k.pid, c, role, x, a.enrich(k.pid, c, role, x, tg, hit))
 	if role != http1.RoleServer && tg != nil && tg.probed[hitTasks] {
-		key := callKey{c, x.RequestStart}
+		call := a.holdCall(callKey{c, x.RequestStart}, x.RequestStart, max(x.ResponseEnd, x.RequestEnd), s)
 		if cand, ok := a.sentBy(k, c, x); ok {
-			a.call(key).cands = append(a.call(key).cands, cand)
+			call.cands = append(call.cands, cand)
 		}
-		a.holdCall(key, x.RequestStart, max(x.ResponseEnd, x.RequestEnd), s)
 		return
 	}
 	a.counters.Spans.Add(1)

@@ -228,11 +228,12 @@ func (a *assembler) call(key callKey) *clientCall {
 
 // holdCall keeps the finished span s of the call key, whose request
 // started at start and which ended at end, until the task events of its
-// response have come.
-func (a *assembler) holdCall(key callKey, start, end uint64, s Span) {
+// response have come, and returns the call.
+func (a *assembler) holdCall(key callKey, start, end uint64, s Span) *clientCall {
 	call := a.call(key)
 	call.span, call.start, call.due = &s, start, end+callHold
 	a.held = append(a.held, key)
+	return call
 }
 
 // releaseCalls emits the held spans due by now, each with its parent when
