@@ -105,7 +105,10 @@ struct wire_event {
 	// (0: none seen, 1: several) with the time of the wake. Task events
 	// (EV_TASK): task was polled, woken by woken_by, because task origin
 	// read a response (seq H1_READ) or a frame of stream seq and woke it,
-	// directly or through woken_by (dir: hops, 0 or 1), at woken_at.
+	// directly or through woken_by (dir: hops, 0 or 1), at woken_at; and/or
+	// woken_by polled an h2 client ResponseFuture before the wake: laddr
+	// then holds that future's first 16 bytes (see h2_resp). dir 2: task
+	// read the body of the h2 stream whose RecvStream laddr holds.
 	__u64 task;
 	__u64 woken_by;
 	__u64 woken_at;
@@ -962,7 +965,12 @@ struct task_cur {
 	__u64 origin_task;
 	__u64 origin_at;
 	__u8 origin_hop;
-	__u8 _pad[7];
+	// The h2 client ResponseFuture this poll polled (its first 16 bytes),
+	// resp_n 1; 2: several different ones, which name nothing.
+	__u8 resp_n;
+	__u8 _pad[6];
+	__u64 resp[2];
+	__u64 body[2]; // the h2 RecvStream whose body this poll last reported reading
 };
 
 struct {
@@ -989,6 +997,7 @@ struct task_wake {
 	__u32 origin_stream;
 	__u8 origin_hop;
 	__u8 _pad[3];
+	__u64 resp[2]; // the waker's ResponseFuture (0: none or several)
 };
 
 struct {
@@ -1301,6 +1310,7 @@ int task_poll(struct pt_regs *ctx)
 	struct task_cur c = { .task = PT_REGS_PARM1(ctx) };
 	struct task_key k = { .tgid = id >> 32, .task = c.task };
 	struct task_wake *w = bpf_map_lookup_elem(&task_wakes, &k);
+	__u64 resp0 = 0, resp1 = 0;
 	if (w) {
 		c.woken_by = w->by;
 		c.woken_at = w->at;
@@ -1308,10 +1318,12 @@ int task_poll(struct pt_regs *ctx)
 		c.origin_at = w->origin_at;
 		c.origin_stream = w->origin_stream;
 		c.origin_hop = w->origin_hop;
+		resp0 = w->resp[0];
+		resp1 = w->resp[1];
 		bpf_map_delete_elem(&task_wakes, &k);
 	}
 	bpf_map_update_elem(&task_cur, &id, &c, BPF_ANY);
-	if (c.origin_task > ORIGIN_SEVERAL) {
+	if (c.origin_task > ORIGIN_SEVERAL || resp0) {
 		struct wire_event e = {
 			.ts = bpf_ktime_get_ns(),
 			.tgid = id >> 32,
@@ -1325,6 +1337,8 @@ int task_poll(struct pt_regs *ctx)
 			.seq = c.origin_stream,
 			.dir = c.origin_hop,
 		};
+		__builtin_memcpy(e.laddr, &resp0, 8);
+		__builtin_memcpy(e.laddr + 8, &resp1, 8);
 		submit(&e, sizeof(e));
 	}
 	return 0;
@@ -1337,6 +1351,13 @@ int task_poll_ret(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	bpf_map_delete_elem(&task_cur, &id);
 	return 0;
+}
+
+// polling returns what thread id is polling, or NULL outside a task poll.
+static __always_inline struct task_cur *polling(__u64 id)
+{
+	struct task_cur *c = bpf_map_lookup_elem(&task_cur, &id);
+	return c && c->task ? c : NULL;
 }
 
 // tokio::runtime::task::waker::wake_by_val / wake_by_ref(ptr): a task is
@@ -1352,8 +1373,8 @@ SEC("uprobe.multi")
 int task_wake(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct task_cur *c = bpf_map_lookup_elem(&task_cur, &id);
-	if (!c || !c->task)
+	struct task_cur *c = polling(id);
+	if (!c)
 		return 0;
 	// Both registers read before choosing: the verifier refuses a ctx
 	// pointer the compiler offsets by a computed amount.
@@ -1374,6 +1395,10 @@ int task_wake(struct pt_regs *ctx)
 		nw.origin_at = c->origin_at;
 		nw.origin_hop = 1;
 	}
+	if (c->resp_n == 1) {
+		nw.resp[0] = c->resp[0];
+		nw.resp[1] = c->resp[1];
+	}
 	// A task woken by several tasks before its poll has no single caller:
 	// user space gets "several" (1) and links nothing to that poll. So for
 	// origins: frames of two streams leave none.
@@ -1391,6 +1416,10 @@ int task_wake(struct pt_regs *ctx)
 			} else if (w->origin_task != nw.origin_task || w->origin_stream != nw.origin_stream) {
 				w->origin_task = ORIGIN_SEVERAL;
 			}
+		}
+		if (w->resp[0] != nw.resp[0] || w->resp[1] != nw.resp[1]) {
+			w->resp[0] = 0;
+			w->resp[1] = 0;
 		}
 		return 0;
 	}
@@ -1428,8 +1457,8 @@ SEC("uprobe.multi")
 int h2_frame(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct task_cur *c = bpf_map_lookup_elem(&task_cur, &id);
-	if (!c || !c->task)
+	struct task_cur *c = polling(id);
+	if (!c)
 		return 0;
 	__u32 st = frame_stream(ctx->r9);
 	if (!st)
@@ -1437,5 +1466,58 @@ int h2_frame(struct pt_regs *ctx)
 	if (!st)
 		st = frame_stream(PT_REGS_PARM4(ctx));
 	c->frame_stream = st;
+	return 0;
+}
+
+// <h2::client::ResponseFuture as Future>::poll(self, cx) (cookie 0): the
+// polling task waits for the response of one stream (hyper's per-request
+// response task does); h2::share::RecvStream::poll_data(self, cx) (cookie
+// 1): the polling task reads a stream's body (the caller itself, through
+// hyper's and tonic's body types). Both first instructions are pushes,
+// emulated. Both types begin with h2's OpaqueStreamRef (h2 0.4: the
+// connection's stream store Arc, then the stream's slab key with its id).
+// A ResponseFuture's 16 bytes travel with the task's next wakes: the one
+// that hands the response to the caller then names the call even when the
+// response came before the task first polled, so that no frame woke it. A
+// body read is reported once per poll and stream (EV_TASK, dir 2): it
+// names the call even when the response and its body came before the
+// caller polled, so that nobody woke it for them. Which bytes hold what is
+// Rust layout, so user space learns it from the wakes that name the stream
+// by frame too, and refuses until they agree.
+SEC("uprobe.multi")
+int h2_resp(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_cur *c = polling(id);
+	if (!c)
+		return 0;
+	__u64 r[2];
+	if (bpf_probe_read_user(r, sizeof(r), (void *)PT_REGS_PARM2(ctx)) != 0 || !r[0])
+		return 0;
+	if (bpf_get_attach_cookie(ctx) == 1) {
+		if (c->body[0] == r[0] && c->body[1] == r[1])
+			return 0;
+		c->body[0] = r[0];
+		c->body[1] = r[1];
+		struct wire_event e = {
+			.ts = bpf_ktime_get_ns(),
+			.tgid = id >> 32,
+			.tid = (__u32)id,
+			.fd = -1,
+			.kind = EV_TASK,
+			.task = c->task,
+			.dir = 2,
+		};
+		__builtin_memcpy(e.laddr, r, 16);
+		submit(&e, sizeof(e));
+		return 0;
+	}
+	if (c->resp_n == 0) {
+		c->resp[0] = r[0];
+		c->resp[1] = r[1];
+		c->resp_n = 1;
+	} else if (c->resp[0] != r[0] || c->resp[1] != r[1]) {
+		c->resp_n = 2;
+	}
 	return 0;
 }

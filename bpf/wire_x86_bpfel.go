@@ -75,7 +75,10 @@ type WireTaskCur struct {
 	OriginTask   uint64
 	OriginAt     uint64
 	OriginHop    uint8
-	Pad          [7]uint8
+	RespN        uint8
+	Pad          [6]uint8
+	Resp         [2]uint64
+	Body         [2]uint64
 }
 
 type WireTaskKey struct {
@@ -94,6 +97,7 @@ type WireTaskWake struct {
 	OriginStream uint32
 	OriginHop    uint8
 	Pad          [3]uint8
+	Resp         [2]uint64
 }
 
 type WireWalk struct {
@@ -193,6 +197,7 @@ const (
 	WireProgExitWrite       = "exit_write"
 	WireProgExitWritev      = "exit_writev"
 	WireProgH2Frame         = "h2_frame"
+	WireProgH2Resp          = "h2_resp"
 	WireProgProbeHit        = "probe_hit"
 	WireProgProbeHitMulti   = "probe_hit_multi"
 	WireProgTaskPoll        = "task_poll"
@@ -270,6 +275,7 @@ type WireProgramSpecs struct {
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
 	H2Frame       *ebpf.ProgramSpec `ebpf:"h2_frame"`
+	H2Resp        *ebpf.ProgramSpec `ebpf:"h2_resp"`
 	ProbeHit      *ebpf.ProgramSpec `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.ProgramSpec `ebpf:"probe_hit_multi"`
 	TaskPoll      *ebpf.ProgramSpec `ebpf:"task_poll"`
@@ -385,6 +391,7 @@ type WirePrograms struct {
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
 	H2Frame       *ebpf.Program `ebpf:"h2_frame"`
+	H2Resp        *ebpf.Program `ebpf:"h2_resp"`
 	ProbeHit      *ebpf.Program `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.Program `ebpf:"probe_hit_multi"`
 	TaskPoll      *ebpf.Program `ebpf:"task_poll"`
@@ -418,6 +425,7 @@ func (p *WirePrograms) Close() error {
 		p.ExitWrite,
 		p.ExitWritev,
 		p.H2Frame,
+		p.H2Resp,
 		p.ProbeHit,
 		p.ProbeHitMulti,
 		p.TaskPoll,

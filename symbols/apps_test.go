@@ -71,7 +71,7 @@ var appProbes = map[string][]string{
 	"axum-server": {"hyper.h1.server.parse", "hyper.h1.server.encode", "hyper.h1.server.recv_msg",
 		"hyper.h1.client.parse", "hyper.h1.client.encode", "hyper.h2.server.poll", "hyper.h2.stream.poll",
 		"hyper_util.client.send_request", "axum.path_router.node_at", "tonic.client.create_response",
-		"reqwest.execute_request", "reqwest.pending_request.poll"},
+		"reqwest.execute_request", "reqwest.pending_request.poll", "h2.client.response_future.poll", "h2.recv_stream.poll_data"},
 	"hyper-server": {"hyper.h1.server.parse", "hyper.h1.server.encode", "hyper.h2.server.poll", "hyper.h2.stream.poll"},
 	// rustc 1.85 inlines hyper's h2 Server::poll in tonic-server: not listed.
 	"tonic-server":      {"hyper.h1.server.parse", "hyper.h1.server.encode", "hyper.h2.stream.poll", "tonic.server.map_response", "axum.path_router.node_at"},
@@ -94,7 +94,8 @@ var (
 		"reqwest-client": {"hyper.h1.dispatcher.poll_catch", "reqwest.execute_request", "h2.codec.decode_frame"},
 	}
 	ltoKept = map[string][]string{
-		"axum-server":    {"hyper.h1.server.recv_msg", "hyper.h2.server.poll", "hyper.h2.stream.poll", "axum.path_router.node_at", "hyper_util.client.send_request", "h2.codec.decode_frame"},
+		"axum-server": {"hyper.h1.server.recv_msg", "hyper.h2.server.poll", "hyper.h2.stream.poll", "axum.path_router.node_at", "hyper_util.client.send_request", "h2.codec.decode_frame",
+			"h2.client.response_future.poll", "h2.recv_stream.poll_data"},
 		"hyper-server":   {"hyper.h1.server.recv_msg", "hyper.h2.server.poll", "hyper.h2.stream.poll"},
 		"tonic-server":   {"hyper.h1.server.recv_msg", "hyper.h2.server.poll", "hyper.h2.stream.poll", "axum.path_router.node_at", "tonic.server.map_response"},
 		"tonic-client":   {"tonic.client.create_response"},

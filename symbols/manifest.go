@@ -64,6 +64,12 @@ var Manifest = []Want{
 	{ID: "h2.codec.decode_frame", Crate: "h2", Group: "h2-codec",
 		Match:   []string{"h2::codec::framed_read::decode_frame"},
 		Purpose: "an HTTP/2 frame decoded (type, stream id, flags)"},
+	{ID: "h2.client.response_future.poll", Crate: "h2", Group: "h2-client",
+		Match:   []string{"<h2::client::ResponseFuture as core::future::future::Future>::poll"},
+		Purpose: "an HTTP/2 client stream's response awaited (which stream a response task serves)"},
+	{ID: "h2.recv_stream.poll_data", Crate: "h2", Group: "h2-client",
+		Match:   []string{"h2::share::RecvStream::poll_data"},
+		Purpose: "an HTTP/2 stream's body read (which stream's body a task reads)"},
 
 	// hyper 0.14's own client (hyper-util's legacy client is its successor).
 	// Release builds inline send_request's future into

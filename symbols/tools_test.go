@@ -30,6 +30,8 @@ func init() {
 		"hyper.h2.server.poll":                `^<hyper::proto::h2::server::Server(<.*>)? as core::future::future::Future>::poll$`,
 		"hyper.h2.stream.poll":                `^<hyper::proto::h2::server::H2Stream(<.*>)? as core::future::future::Future>::poll$`,
 		"h2.codec.decode_frame":               `^h2::codec::framed_read::decode_frame$`,
+		"h2.client.response_future.poll":      `^<h2::client::ResponseFuture as core::future::future::Future>::poll$`,
+		"h2.recv_stream.poll_data":            `^<?h2::share::RecvStream>?::poll_data$`,
 		"hyper.client.send_request":           `^<?hyper::client::client::Client(<.*>)?>?::send_request` + closure + `$`,
 		"hyper.client.retryably_send_request": `^<?hyper::client::client::Client(<.*>)?>?::retryably_send_request` + closure + `$`,
 		"hyper.client.connect_to":             `^<?hyper::client::client::Client(<.*>)?>?::connect_to$`,

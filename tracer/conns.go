@@ -76,8 +76,9 @@ type assembler struct {
 	taskConn   map[taskKey]*conn  // tokio task -> server connection it reads (link.go)
 	taskClient map[taskKey]*conn  // tokio task -> client connection it reads
 	calls      map[callKey]*clientCall
-	held       []callKey            // finished client spans waiting for their parent, by due time
-	parkedBy   map[uint64][]connKey // thread -> connections it parked exchanges on
+	resps      map[uint32]*respLayout // per process: h2 response futures (link.go)
+	held       []callKey              // finished client spans waiting for their parent, by due time
+	parkedBy   map[uint64][]connKey   // thread -> connections it parked exchanges on
 	routes     map[routeKey]*routeEntry
 	warned     map[string]bool
 }
@@ -85,7 +86,7 @@ type assembler struct {
 func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
 	return &assembler{conns: map[connKey]*conn{}, clock: c, counters: counters, emit: emit, meta: meta,
 		log: slog.New(slog.DiscardHandler), readRoutes: readRoutesProc,
-		lastRead: map[uint64]connKey{}, taskConn: map[taskKey]*conn{}, taskClient: map[taskKey]*conn{}, calls: map[callKey]*clientCall{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
+		lastRead: map[uint64]connKey{}, taskConn: map[taskKey]*conn{}, taskClient: map[taskKey]*conn{}, calls: map[callKey]*clientCall{}, resps: map[uint32]*respLayout{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
 }
 
 func (a *assembler) handle(ev *event) {
@@ -233,6 +234,7 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 			delete(a.routes, rk)
 		}
 	}
+	delete(a.resps, pid)
 }
 
 // startsHTTP2 tells whether a capture that may start a message starts an

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -172,34 +173,67 @@ type callCand struct {
 	sent     bool   // from the request side
 }
 
+// bodyRead is the Dir of a task event that says the task read an HTTP/2
+// stream's body (BPF h2_resp, cookie 1).
+const bodyRead = 2
+
 // taskPolled handles a task event: task ev.Task was polled because task
 // ev.Origin read a response (HTTP/1) or a frame of stream ev.Seq and woke
-// it, directly or (ev.Dir 1) through task ev.WokenBy.
+// it, directly or (ev.Dir 1) through task ev.WokenBy; or because
+// ev.WokenBy, having polled an HTTP/2 client stream's response future,
+// woke it (respFuture); or (ev.Dir bodyRead) it read the body of the
+// stream whose handle respFuture holds.
 func (a *assembler) taskPolled(ev *event) {
 	pid := ev.hdr.Tgid
+	store, key := ev.respFuture()
+	if ev.hdr.Origin > 1 && store != 0 {
+		a.learnResp(ev, store, key)
+	}
 	srv := a.taskConn[taskKey{pid, ev.hdr.Task}]
 	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
 		return
 	}
-	if ev.hdr.Dir > 0 && (ev.hdr.WokenBy <= 1 || a.taskConn[taskKey{pid, ev.hdr.WokenBy}] != nil) {
+	if ev.hdr.Dir != bodyRead && (ev.hdr.Dir > 0 || ev.hdr.Origin == 0) && (ev.hdr.WokenBy <= 1 || a.taskConn[taskKey{pid, ev.hdr.WokenBy}] != nil) {
 		// Passed on by another handler (one that dropped a pooled
 		// connection, say), not delivered by a response task.
 		return
 	}
-	cc := a.taskClient[taskKey{pid, ev.hdr.Origin}]
-	if cc == nil {
-		return
-	}
+	var cc *conn
 	var id uint64
 	switch {
-	case ev.hdr.Seq == h1Read && cc.h2 == nil && cc.http.Role() == http1.RoleClient:
-		// The exchange being answered: still open, or the last one done.
-		var ok bool
-		if id, ok = cc.http.Current(); !ok {
-			id = cc.lastDone
+	case ev.hdr.Origin > 1:
+		if cc = a.taskClient[taskKey{pid, ev.hdr.Origin}]; cc == nil {
+			return
 		}
-	case ev.hdr.Seq != h1Read && cc.h2 != nil && cc.h2.Role() == http1.RoleClient:
-		id = uint64(ev.hdr.Seq)
+		switch {
+		case ev.hdr.Seq == h1Read && cc.h2 == nil && cc.http.Role() == http1.RoleClient:
+			// The exchange being answered: still open, or the last one done.
+			var ok bool
+			if id, ok = cc.http.Current(); !ok {
+				id = cc.lastDone
+			}
+		case ev.hdr.Seq != h1Read && cc.h2 != nil && cc.h2.Role() == http1.RoleClient:
+			id = uint64(ev.hdr.Seq)
+		default:
+			return
+		}
+	case ev.hdr.Origin == 0 && store != 0:
+		// No frame woke the response task, or nobody woke the caller:
+		// the response was there before they polled. The response
+		// future the waker polled, or the body the caller reads, names
+		// the stream.
+		l := a.respLayout(pid)
+		half, ok := l.trusted()
+		if !ok {
+			if len(l.pending) < maxRespPending {
+				l.pending = append(l.pending, *ev)
+			}
+			return
+		}
+		if cc = l.stores[store]; cc == nil || cc.closed || cc.h2 == nil || cc.h2.Role() != http1.RoleClient {
+			return
+		}
+		id = key >> (32 * half) & 0xffffffff
 	default:
 		return
 	}
@@ -211,6 +245,85 @@ func (a *assembler) taskPolled(ev *event) {
 	call := a.call(callKey{cc, id})
 	if len(call.cands) < 8 {
 		call.cands = append(call.cands, callCand{srv: srv, reqStart: start, sc: srv.serverContext(req, start), at: ev.hdr.Ts})
+	}
+}
+
+// respLayout is what one process's wakes have taught about h2's client
+// ResponseFuture, whose first 16 bytes BPF h2_resp reads: a stream store
+// pointer (one per connection), then a slab key whose one half is the
+// stream id. Rust does not fix that layout, so it is learnt from wakes
+// that also name the stream by its frame (hop 1 through the response
+// task), and used only once those agree.
+type respLayout struct {
+	half    [2]int           // samples whose stream id was the key's low / high half alone
+	misses  int              // samples where neither half was
+	stores  map[uint64]*conn // store pointer -> client connection (nil: seen with two)
+	pending []event          // events that came before the layout was known
+}
+
+const (
+	respSamples    = 4    // agreeing samples before the layout is used
+	maxRespPending = 256  // events kept until then
+	maxRespStores  = 4096 // store pointers remembered per process
+)
+
+func (a *assembler) respLayout(pid uint32) *respLayout {
+	l := a.resps[pid]
+	if l == nil {
+		l = &respLayout{stores: map[uint64]*conn{}}
+		a.resps[pid] = l
+	}
+	return l
+}
+
+// trusted returns which half of the key holds the stream id, once enough
+// samples say so and none contradicts.
+func (l *respLayout) trusted() (int, bool) {
+	for h := range 2 {
+		if l.half[h] >= respSamples && l.half[1-h] == 0 && l.misses == 0 {
+			return h, true
+		}
+	}
+	return 0, false
+}
+
+// learnResp takes a sample from a task event that names the stream both
+// by frame (ev.Origin read stream ev.Seq) and by the response future its
+// waker polled.
+func (a *assembler) learnResp(ev *event, store, key uint64) {
+	cc := a.taskClient[taskKey{ev.hdr.Tgid, ev.hdr.Origin}]
+	if cc == nil || cc.h2 == nil || cc.h2.Role() != http1.RoleClient || ev.hdr.Seq == h1Read {
+		return
+	}
+	l := a.respLayout(ev.hdr.Tgid)
+	_, was := l.trusted()
+	lo, hi := uint32(key) == ev.hdr.Seq, uint32(key>>32) == ev.hdr.Seq
+	switch {
+	case lo && !hi:
+		l.half[0]++
+	case hi && !lo:
+		l.half[1]++
+	case !lo && !hi:
+		if l.misses++; l.misses == 1 {
+			a.log.Warn("h2 response futures do not name their stream where expected: calls whose response came before their task polled stay unlinked",
+				"pid", ev.hdr.Tgid, "stream", ev.hdr.Seq, "key", fmt.Sprintf("%#x", key))
+		}
+	}
+	if len(l.stores) >= maxRespStores {
+		clear(l.stores)
+	}
+	if old, ok := l.stores[store]; !ok || old != nil && old.closed {
+		l.stores[store] = cc // a store freed with its connection may come back for another
+	} else if old != cc {
+		l.stores[store] = nil
+	}
+	if h, now := l.trusted(); now && !was {
+		a.log.Info("h2 response futures: stream id layout learnt", "pid", ev.hdr.Tgid, "half", h, "samples", l.half[h], "pending", len(l.pending))
+		pending := l.pending
+		l.pending = nil
+		for i := range pending {
+			a.taskPolled(&pending[i])
+		}
 	}
 }
 

@@ -1,8 +1,14 @@
 package tracer
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/rustscope/rustscope/bpf"
 )
@@ -126,6 +132,176 @@ func TestLinkClient(t *testing.T) {
 			}
 			if tc.header != "" && srv.SpanContext.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
 				t.Errorf("server span not in the caller's trace: %v", srv.SpanContext)
+			}
+		})
+	}
+}
+
+// respRec is a task event from a wake by task by, which had polled an h2
+// ResponseFuture whose first 16 bytes were store and key; origin and
+// stream as in hopRec (0: no frame named the stream).
+func respRec(task, by, origin uint64, stream uint32, store, key, ts uint64) []byte {
+	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, WokenBy: by, WokenAt: ts, Origin: origin, Seq: stream}
+	if origin != 0 {
+		h.Dir = 1
+	}
+	binary.LittleEndian.PutUint64(h.Laddr[:8], store)
+	binary.LittleEndian.PutUint64(h.Laddr[8:], key)
+	return record(h, nil)
+}
+
+// bodyRec is a task event: task read the body of the h2 stream whose
+// handle begins with store and key.
+func bodyRec(task, store, key, ts uint64) []byte {
+	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, Dir: bodyRead}
+	binary.LittleEndian.PutUint64(h.Laddr[:8], store)
+	binary.LittleEndian.PutUint64(h.Laddr[8:], key)
+	return record(h, nil)
+}
+
+// h2Frames encodes HTTP/2 frames with x/net/http2's framer.
+func h2Frames(t *testing.T, write func(*http2.Framer, *hpack.Encoder, *bytes.Buffer)) string {
+	t.Helper()
+	var out, hb bytes.Buffer
+	fr := http2.NewFramer(&out, nil)
+	write(fr, hpack.NewEncoder(&hb), &hb)
+	return out.String()
+}
+
+// TestLinkH2ResponseFuture: a handler (server request /call/7 on fd 7,
+// task srvTask) makes five gRPC-like calls over an HTTP/2 client
+// connection (fd 9, read by task cliTask), streams 1 to 9. Each response
+// reaches the handler through a response task that polled the stream's
+// ResponseFuture (store 0x5000, key: slab index, stream id). Calls whose
+// frame also woke the response task teach which half of the key is the
+// stream; a call whose response came before its task polled (no frame
+// named it) is linked by the future alone, once that is known.
+func TestLinkH2ResponseFuture(t *testing.T) {
+	const srvTask, otherTask, cliTask, respTask = 0xa000, 0xa100, 0xc000, 0xe000
+	const store = 0x5000
+	key := func(s uint32) uint64 { return uint64(s)<<32 | uint64(s/2+100) }
+	hop := func(s uint32, ts uint64) []byte {
+		return respRec(srvTask, respTask+uint64(s), cliTask, s, store, key(s), ts)
+	}
+	bare := func(s uint32, ts uint64) []byte { return respRec(srvTask, respTask+uint64(s), 0, 0, store, key(s), ts) }
+	streams := []uint32{1, 3, 5, 7, 9}
+	for _, tc := range []struct {
+		name   string
+		polls  func(s uint32, ts uint64) []byte // the response side of stream s's call
+		linked []uint32
+	}{
+		{name: "frames only", polls: hop, linked: streams},
+		{name: "learnt, then the future alone", linked: streams, polls: func(s uint32, ts uint64) []byte {
+			if s == 9 {
+				return bare(s, ts)
+			}
+			return hop(s, ts)
+		}},
+		{name: "the future alone before the layout is known", linked: streams, polls: func(s uint32, ts uint64) []byte {
+			if s == 1 {
+				return bare(s, ts)
+			}
+			return hop(s, ts)
+		}},
+		{name: "learnt, then the caller reads the body nobody woke it for", linked: streams, polls: func(s uint32, ts uint64) []byte {
+			if s == 9 {
+				return bodyRec(srvTask, store, key(9), ts)
+			}
+			return hop(s, ts)
+		}},
+		{name: "too few samples", linked: []uint32{3, 5, 7}, polls: func(s uint32, ts uint64) []byte {
+			if s == 1 || s == 9 {
+				return bare(s, ts)
+			}
+			return hop(s, ts)
+		}},
+		{name: "a sample contradicts", linked: []uint32{1, 3, 5, 7}, polls: func(s uint32, ts uint64) []byte {
+			switch s {
+			case 7:
+				return respRec(srvTask, respTask+7, cliTask, 7, store, 0x99, ts) // still linked by its frame
+			case 9:
+				return bare(s, ts)
+			}
+			return hop(s, ts)
+		}},
+		{name: "a store of another connection", linked: []uint32{1, 3, 5, 7}, polls: func(s uint32, ts uint64) []byte {
+			if s == 9 {
+				return respRec(srvTask, respTask+9, 0, 0, store+0x100, key(9), ts)
+			}
+			return hop(s, ts)
+		}},
+		{name: "woken by another handler", linked: []uint32{1, 3, 5, 7}, polls: func(s uint32, ts uint64) []byte {
+			if s == 9 {
+				return respRec(srvTask, otherTask, 0, 0, store, key(9), ts)
+			}
+			return hop(s, ts)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var spans []Span
+			var c Counters
+			tg := &Target{PID: 42}
+			tg.probed[hitTasks], tg.probed[hitH2Frames] = true, true
+			a := newAssembler(clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
+			recs := [][]byte{openRec(7, roleServer, 100), openRec(8, roleServer, 100), openRec(9, roleClient, 100),
+				withTask(dataRec(7, 0, 0, 1000, "GET /call/7 HTTP/1.1\r\nHost: h\r\n\r\n", 0), srvTask, 0, 0),
+				withTask(dataRec(8, 0, 0, 1000, "GET /other HTTP/1.1\r\nHost: h\r\n\r\n", 0), otherTask, 0, 0),
+				withTask(dataRec(9, 1, 0, 1010, http2.ClientPreface+h2Frames(t, func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer) {
+					fr.WriteSettings()
+				}), 0), cliTask, 0, 0),
+				withTask(dataRec(9, 0, 0, 1020, h2Frames(t, func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer) {
+					fr.WriteSettings()
+				}), 0), cliTask, 0, 0)}
+			for i, s := range streams {
+				ts := 1100 + uint64(i)*100
+				recs = append(recs,
+					withTask(dataRec(9, 1, uint32(i+1), ts, h2Frames(t, func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+						for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/demo.v1.Users/GetUser"}, {":authority", "d"}, {"content-type", "application/grpc"}} {
+							enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+						}
+						fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+					}), 0), cliTask, 0, 0),
+					withTask(dataRec(9, 0, uint32(i+1), ts+30, h2Frames(t, func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+						for _, f := range [][2]string{{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "0"}} {
+							enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+						}
+						fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+					}), 0), cliTask, 0, 0),
+					tc.polls(s, ts+40))
+			}
+			recs = append(recs, withTask(dataRec(7, 1, 0, 1700, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", 0), srvTask, 0, 0))
+			feed(t, a, recs...)
+			a.releaseCalls(math.MaxUint64)
+			var srv *Span
+			for i := range spans {
+				if spans[i].Kind.String() == "server" {
+					srv = &spans[i]
+				}
+			}
+			if srv == nil {
+				t.Fatalf("no server span in %v", spans)
+			}
+			var got []uint32
+			calls := 0
+			for _, s := range spans {
+				if s.Kind.String() != "client" {
+					continue
+				}
+				calls++
+				if !s.Parent.IsValid() {
+					continue
+				}
+				if s.Parent.SpanID() != srv.SpanContext.SpanID() {
+					t.Errorf("call %v: wrong parent %v", s.Name, s.Parent)
+				}
+				got = append(got, streams[(s.Start.UnixNano()-1100)/100])
+			}
+			if calls != len(streams) {
+				t.Fatalf("%d client spans, want %d: %v", calls, len(streams), spans)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.linked) {
+				t.Errorf("streams linked %v, want %v", got, tc.linked)
 			}
 		})
 	}

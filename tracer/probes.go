@@ -184,13 +184,26 @@ func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 			cookies = append(cookies, reg)
 		}
 	}
-	var frameOffs []uint64
+	// h2's stream handles, read by the task that awaits a response (cookie
+	// 0) or reads its body (1): for responses that came before anyone
+	// polled for them, so no frame woke anyone.
+	var frameOffs, streamOffs, streamCookies []uint64
+	var streamPoints []string
 	if hasFrames {
 		for _, c := range frames.Copies {
 			frameOffs = append(frameOffs, c.FileOffset)
 		}
+		for cookie, id := range []string{"h2.client.response_future.poll", "h2.recv_stream.poll_data"} {
+			if p, ok := a.Probe(id); ok && p.Found {
+				streamPoints = append(streamPoints, id)
+				for _, c := range p.Copies {
+					streamOffs = append(streamOffs, c.FileOffset)
+					streamCookies = append(streamCookies, uint64(cookie))
+				}
+			}
+		}
 	}
-	links, err := t.w.attachTasks(tg.PID, offs[0], wakes, cookies, frameOffs)
+	links, err := t.w.attachTasks(tg.PID, offs[0], wakes, cookies, frameOffs, streamOffs, streamCookies)
 	if err != nil {
 		t.log.Warn("attach task probes", "pid", tg.PID, "err", err)
 		return nil, fmt.Sprintf("without %s: %v", gives, err)
@@ -200,6 +213,9 @@ func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 	if hasFrames {
 		tg.probed[hitH2Frames] = true
 		note += ", h2.codec.decode_frame (HTTP/2 calls)"
+	}
+	if len(streamPoints) > 0 {
+		note += ", " + strings.Join(streamPoints, ", ") + " (HTTP/2 responses that came before anyone polled for them)"
 	}
 	return links, note
 }

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -51,6 +52,12 @@ var headerSize = int(unsafe.Sizeof(bpf.WireWireEvent{}))
 type event struct {
 	hdr  bpf.WireWireEvent
 	data []byte // captured bytes; aliases the reader's buffer until the next read
+}
+
+// respFuture is, in a task event, the first 16 bytes of the h2 client
+// ResponseFuture its waker polled (0, 0: none).
+func (e *event) respFuture() (store, key uint64) {
+	return binary.LittleEndian.Uint64(e.hdr.Laddr[:8]), binary.LittleEndian.Uint64(e.hdr.Laddr[8:])
 }
 
 func (e *event) local() netip.AddrPort  { return addrPort(e.hdr.Family, e.hdr.Laddr, e.hdr.Lport) }
@@ -121,7 +128,7 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		// would not load; stand the single-uprobe one in for it.
 		spec.Programs[bpf.WireProgProbeHitMulti] = spec.Programs[bpf.WireProgProbeHit].Copy()
 		// The task programs then attach as single uprobes.
-		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake, bpf.WireProgH2Frame} {
+		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake, bpf.WireProgH2Frame, bpf.WireProgH2Resp} {
 			spec.Programs[n].AttachType = ebpf.AttachNone
 		}
 	}
@@ -208,9 +215,10 @@ func (w *wire) attachUprobes(pid uint32, offsets, cookies []uint64) ([]link.Link
 
 // attachTasks places the tokio task probes in pid's executable: polls
 // (entry and return) at the offsets of raw::poll's copies, wakes and
-// spawns at theirs, each cookie naming the task's argument register, and
-// h2's frame decoder at frames (none: no HTTP/2 links).
-func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies, frames []uint64) ([]link.Link, error) {
+// spawns at theirs, each cookie naming the task's argument register, h2's
+// frame decoder at frames and its stream handles' polls at streams (none:
+// no HTTP/2 links).
+func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies, frames, streams, streamCookies []uint64) ([]link.Link, error) {
 	exe := fmt.Sprintf("/proc/%d/exe", pid)
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
@@ -230,7 +238,7 @@ func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies, frames []uint6
 		offs    []uint64
 		cookies []uint64
 		ret     bool
-	}{{p.TaskPoll, polls, nil, false}, {p.TaskPollRet, polls, nil, true}, {p.TaskWake, wakes, wakeCookies, false}, {p.H2Frame, frames, nil, false}} {
+	}{{p.TaskPoll, polls, nil, false}, {p.TaskPollRet, polls, nil, true}, {p.TaskWake, wakes, wakeCookies, false}, {p.H2Frame, frames, nil, false}, {p.H2Resp, streams, streamCookies, false}} {
 		if len(a.offs) == 0 {
 			continue
 		}
