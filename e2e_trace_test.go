@@ -266,3 +266,51 @@ func testCallParent(t *testing.T, call, variant string) {
 		t.Errorf("%d of %d client spans have their server span as parent, want every one", linked, n)
 	}
 }
+
+// TestE2ETaskProbesFollowClientCalls: the tokio task probes, which only
+// serve to link client calls, are removed after taskIdle (10 s) without
+// client traffic and placed again by the next client connection event;
+// calls after that are linked again.
+func TestE2ETaskProbesFollowClientCalls(t *testing.T) {
+	needE2E(t, "release/axum-server")
+	down := startServer(t, "release", "axum-server")
+	app := startServer(t, "release", "axum-server", "DOWNSTREAM_URL="+down.base)
+	rs := attach(t, app.pid())
+	send(t, app.base, []request{{method: "GET", path: "/users/1", status: 200}}, 1)
+	waitStderr(t, rs, "task probes removed", 20*time.Second)
+
+	// The first call brings the probes back; it is made before they are
+	// live, so it need not be linked.
+	send(t, app.base, []request{{method: "GET", path: "/call/http/0", status: 200}}, 1)
+	waitStderr(t, rs, "task probes placed again", 5*time.Second)
+	const n = 100
+	var reqs []request
+	for i := range n {
+		reqs = append(reqs, request{method: "GET", path: "/call/http/" + fmt.Sprint(i+1), status: 200})
+	}
+	send(t, app.base, reqs, 8)
+	rs.waitSpans(t, 1+2*(n+1), spanWait)
+	spans := rs.stop(t)
+	server := map[string]jsonSpan{}
+	for _, s := range spans {
+		if rid, ok := strings.CutPrefix(s.attr("url.path"), "/call/http/"); ok && s.SpanKind != kindClient {
+			server[rid] = s
+		}
+	}
+	linked := 0
+	for _, c := range spans {
+		u := c.attr("url.full")
+		rid := u[strings.LastIndexByte(u, '/')+1:]
+		if c.SpanKind != kindClient || rid == "0" {
+			continue
+		}
+		if s, ok := server[rid]; ok && c.Parent.SpanID == s.SpanContext.SpanID {
+			linked++
+		} else {
+			t.Errorf("call %s: parent %+v, want its server span", rid, c.Parent)
+		}
+	}
+	if linked != n {
+		t.Errorf("%d of %d calls linked after the probes came back", linked, n)
+	}
+}

@@ -28,7 +28,7 @@ func (r loadResult) rps() float64 { return float64(r.Requests) / r.Seconds }
 
 // runLoad is the load generator, run as its own process ("bench load") so
 // its CPU is not the harness's: conns keep-alive connections send GET
-// requests to base+"/users/N" in a closed loop, or paced to rate requests
+// requests to base+path (default "/users/N") in a closed loop, or paced to rate requests
 // per second when rate > 0, for the duration.
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
@@ -36,6 +36,7 @@ func runLoad(args []string) error {
 	conns := fs.Int("conns", 32, "keep-alive connections")
 	dur := fs.Duration("duration", 20*time.Second, "how long to send")
 	rate := fs.Float64("rate", 0, "requests per second (0: as fast as answered)")
+	path := fs.String("path", "/users/%d", "request path; %d is replaced by 1..1000")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func runLoad(args []string) error {
 					return
 				}
 				t0 := time.Now()
-				resp, err := client.Get(fmt.Sprintf("%s/users/%d", *base, n%1000+1))
+				resp, err := client.Get(*base + fmt.Sprintf(*path, n%1000+1))
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()

@@ -94,6 +94,7 @@ type phaseResult struct {
 // rateResult is one rate-limited phase with rustscope headless.
 type rateResult struct {
 	c                  config
+	path               string
 	rate, seconds      float64
 	load               loadResult
 	cpuPct             float64 // rustscope CPU, % of one core
@@ -118,21 +119,29 @@ func (h *harness) run() (*report, error) {
 	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
 		r.goVersion = strings.TrimSpace(string(out))
 	}
-	app, err := h.startApp("release")
+	target, err := h.startApp("release")
 	if err != nil {
 		return nil, err
 	}
-	defer app.stop()
+	defer target.stop()
+	// A second app whose every request makes a client call (to target):
+	// what a service that calls out pays, the task probes in place.
+	caller, err := h.startApp("release", "DOWNSTREAM_URL="+target.base)
+	if err != nil {
+		return nil, err
+	}
+	defer caller.stop()
+	caller.path = "/call/http/%d"
 
 	log.Printf("warm-up")
-	if _, err := h.load(app.base, 32, 3*time.Second, 0); err != nil {
+	if _, err := h.load(target, 32, 3*time.Second, 0); err != nil {
 		return nil, err
 	}
 	// Throughput: A B C A B C, so drift in the VM hits every config alike.
 	for round := range 2 {
 		for _, c := range []config{untraced, headless, tui, wireOnly} {
 			log.Printf("throughput round %d: %s (%s)", round+1, c, h.phase)
-			p, err := h.throughput(app, c)
+			p, err := h.throughput(target, c)
 			if err != nil {
 				return nil, fmt.Errorf("throughput %s: %w", c, err)
 			}
@@ -146,9 +155,11 @@ func (h *harness) run() (*report, error) {
 		c   config
 		rps float64
 		d   time.Duration
-	}{{untraced, 5000, h.phase}, {wireOnly, 5000, h.phase}, {headless, 1000, h.phase}, {headless, 5000, h.lossPhase}} {
-		log.Printf("rate %.0f/s for %s, %s", rate.rps, rate.d, rate.c)
-		rr, err := h.rated(app, rate.c, rate.rps, rate.d)
+		a   *app
+	}{{untraced, 5000, h.phase, target}, {wireOnly, 5000, h.phase, target}, {headless, 1000, h.phase, target}, {headless, 5000, h.lossPhase, target},
+		{untraced, 2000, h.phase, caller}, {headless, 2000, h.phase, caller}} {
+		log.Printf("rate %.0f/s for %s, %s, GET %s", rate.rps, rate.d, rate.c, rate.a.path)
+		rr, err := h.rated(rate.a, rate.c, rate.rps, rate.d)
 		if err != nil {
 			return nil, fmt.Errorf("rate %.0f: %w", rate.rps, err)
 		}
@@ -169,6 +180,7 @@ func (h *harness) run() (*report, error) {
 type app struct {
 	cmd  *exec.Cmd
 	base string
+	path string // what the load generator requests ("/users/%d")
 }
 
 func (a *app) pid() int { return a.cmd.Process.Pid }
@@ -178,8 +190,9 @@ func (a *app) stop() {
 	a.cmd.Wait()
 }
 
-func (h *harness) startApp(variant string) (*app, error) {
+func (h *harness) startApp(variant string, env ...string) (*app, error) {
 	cmd := exec.Command(filepath.Join(h.apps, variant, "axum-server"), "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -194,12 +207,12 @@ func (h *harness) startApp(variant string) (*app, error) {
 		return nil, fmt.Errorf("%s axum-server: first line %q: %v", variant, line, err)
 	}
 	go io.Copy(io.Discard, out)
-	return &app{cmd: cmd, base: "http://" + addr}, nil
+	return &app{cmd: cmd, base: "http://" + addr, path: "/users/%d"}, nil
 }
 
 // load runs the load generator as its own process.
-func (h *harness) load(base string, conns int, d time.Duration, rate float64) (loadResult, error) {
-	cmd := exec.Command(h.self, "load", "-url", base, "-conns", fmt.Sprint(conns), "-duration", d.String(), "-rate", fmt.Sprint(rate))
+func (h *harness) load(a *app, conns int, d time.Duration, rate float64) (loadResult, error) {
+	cmd := exec.Command(h.self, "load", "-url", a.base, "-path", a.path, "-conns", fmt.Sprint(conns), "-duration", d.String(), "-rate", fmt.Sprint(rate))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -328,6 +341,11 @@ func logFields(l string) map[string]string {
 }
 
 // start runs rustscope on a as config c says (nil: untraced).
+// settle is how long a phase waits after rustscope attached: its steady
+// state, once the tokio task probes of a target without client calls are
+// gone (tracer.taskIdle, 10 s).
+const settle = 11 * time.Second
+
 func (h *harness) start(a *app, c config) (*tracer, error) {
 	var t *tracer
 	var err error
@@ -348,7 +366,9 @@ func (h *harness) throughput(a *app, c config) (phaseResult, error) {
 	if err != nil {
 		return phaseResult{}, err
 	}
-	time.Sleep(time.Second)
+	if t != nil {
+		time.Sleep(settle)
+	}
 	cpu0, err := cpuTime(a.pid())
 	if err != nil {
 		return phaseResult{}, err
@@ -357,7 +377,7 @@ func (h *harness) throughput(a *app, c config) (phaseResult, error) {
 	if t != nil {
 		rs0, _ = cpuTime(t.pid)
 	}
-	res, err := h.load(a.base, 32, h.phase, 0)
+	res, err := h.load(a, 32, h.phase, 0)
 	if err != nil {
 		return phaseResult{}, err
 	}
@@ -381,7 +401,9 @@ func (h *harness) rated(a *app, c config, rate float64, d time.Duration) (rateRe
 	if err != nil {
 		return rateResult{}, err
 	}
-	time.Sleep(time.Second)
+	if t != nil {
+		time.Sleep(settle)
+	}
 	spans0 := h.sink.spans.Load()
 	tcpu0, _ := cpuTime(a.pid())
 	var cpu0 time.Duration
@@ -412,7 +434,7 @@ func (h *harness) rated(a *app, c config, rate float64, d time.Duration) (rateRe
 		close(done)
 	}
 	start := time.Now()
-	res, err := h.load(a.base, 32, d, rate)
+	res, err := h.load(a, 32, d, rate)
 	elapsed := time.Since(start)
 	cancel()
 	<-done
@@ -423,7 +445,7 @@ func (h *harness) rated(a *app, c config, rate float64, d time.Duration) (rateRe
 		return rateResult{}, err
 	}
 	tcpu1, _ := cpuTime(a.pid())
-	rr := rateResult{c: c, rate: rate, seconds: res.Seconds, load: res, targetUs: us(tcpu1-tcpu0) / float64(res.Requests)}
+	rr := rateResult{c: c, rate: rate, path: a.path, seconds: res.Seconds, load: res, targetUs: us(tcpu1-tcpu0) / float64(res.Requests)}
 	if t == nil {
 		return rr, nil
 	}

@@ -71,6 +71,7 @@ type assembler struct {
 
 	// Library probes (see enrich.go).
 	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
+	clientSeen func(pid uint32, ts uint64)        // an event on a client connection (tasks.go)
 	readRoutes func(pid uint32, node uint64) (*axumroute.Table, error)
 	lastRead   map[uint64]connKey // thread (tgid<<32|tid) -> connection it last read
 	taskConn   map[taskKey]*conn  // tokio task -> server connection it reads (link.go)
@@ -124,6 +125,9 @@ func (a *assembler) handle(ev *event) {
 		a.conns[k] = &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: ev.hdr.Ts,
 			seqKnown: [2]bool{true, true}}
 		a.counters.Conns.Add(1)
+		if role == http1.RoleClient && a.clientSeen != nil {
+			a.clientSeen(k.pid, ev.hdr.Ts)
+		}
 	case evData:
 		c := a.conns[k]
 		if c == nil { // its open record was lost
@@ -144,12 +148,15 @@ func (a *assembler) handle(ev *event) {
 			c.http = http1.NewConn(http1.RoleUnknown)
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
+		role := c.http.Role()
+		if c.h2 != nil {
+			role = c.h2.Role()
+		}
 		if ev.hdr.Task != 0 {
-			role := c.http.Role()
-			if c.h2 != nil {
-				role = c.h2.Role()
-			}
 			a.noteTask(k, c, dir, role, ev)
+		}
+		if dir == http1.Egress && role == http1.RoleClient && a.clientSeen != nil {
+			a.clientSeen(k.pid, ev.hdr.Ts)
 		}
 		if dir == http1.Ingress {
 			if len(a.lastRead) >= maxThreads {

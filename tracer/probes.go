@@ -144,7 +144,9 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 			notes = append(notes, taskNote)
 		}
 	}
-	return append(links, taskLinks...), append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
+	tg.tasks.links = taskLinks
+	tg.tasks.lastClient.Store(t.clock.mono()) // a grace period from attach
+	return links, append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
 }
 
 // attachTaskProbes places the tokio task probes where a handler's client
@@ -203,13 +205,15 @@ func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 			}
 		}
 	}
-	links, err := t.w.attachTasks(tg.PID, offs[0], wakes, cookies, frameOffs, streamOffs, streamCookies)
+	sites := taskSites{polls: offs[0], wakes: wakes, wakeCookies: cookies, frames: frameOffs, streams: streamOffs, streamCookies: streamCookies}
+	links, err := t.w.attachTasks(tg.PID, sites)
 	if err != nil {
 		t.log.Warn("attach task probes", "pid", tg.PID, "err", err)
 		return nil, fmt.Sprintf("without %s: %v", gives, err)
 	}
+	tg.tasks.sites = &sites
 	tg.probed[hitTasks] = true
-	note := fmt.Sprintf("tokio.task.poll, wakers and spawns (%s, %d task types)", gives, len(offs[0]))
+	note := fmt.Sprintf("tokio.task.poll, wakers and spawns (%s, %d task types; placed while the process makes client calls, removed after %v without)", gives, len(offs[0]), taskIdle)
 	if hasFrames {
 		tg.probed[hitH2Frames] = true
 		note += ", h2.codec.decode_frame (HTTP/2 calls)"

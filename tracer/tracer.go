@@ -62,6 +62,7 @@ type Target struct {
 	Capture []string
 
 	links  []link.Link // library uprobes
+	tasks  taskProbes  // tokio task probes, placed while the process makes client calls
 	probed [hitH2Frames + 1]bool
 }
 
@@ -133,7 +134,11 @@ func (t *Tracer) Detach(pid int) error {
 	t.mu.Unlock()
 	err := t.w.removeTarget(uint32(pid))
 	if tg != nil {
-		err = errors.Join(append(closeLinks(tg.links), err)...)
+		t.mu.Lock()
+		links := append(tg.links, tg.tasks.links...)
+		tg.tasks.links = nil
+		t.mu.Unlock()
+		err = errors.Join(append(closeLinks(links), err)...)
 	}
 	return err
 }
@@ -163,7 +168,7 @@ func (t *Tracer) target(pid uint32) *Target {
 // processed, so no finished request is lost on a clean shutdown.
 func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 	asm := newAssembler(t.clock, &t.counters, t.target, emit)
-	asm.hit, asm.log = t.hit, t.log
+	asm.hit, asm.log, asm.clientSeen = t.hit, t.log, t.clientSeen
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()
@@ -197,6 +202,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 			now := t.clock.mono()
 			asm.expire(now)
 			t.reapExited(asm, now)
+			t.removeIdleTasks(now)
 		}
 	}
 }
@@ -229,6 +235,7 @@ func (t *Tracer) Close() error {
 	var links []link.Link
 	for _, tg := range t.targets {
 		links = append(links, tg.links...)
+		links = append(links, tg.tasks.links...)
 	}
 	t.mu.Unlock()
 	return errors.Join(append(closeLinks(links), t.w.close())...)

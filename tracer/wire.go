@@ -213,12 +213,17 @@ func (w *wire) attachUprobes(pid uint32, offsets, cookies []uint64) ([]link.Link
 	return links, nil
 }
 
-// attachTasks places the tokio task probes in pid's executable: polls
-// (entry and return) at the offsets of raw::poll's copies, wakes and
+// taskSites are the file offsets of the tokio task probes in an
+// executable: polls (entry and return) at raw::poll's copies, wakes and
 // spawns at theirs, each cookie naming the task's argument register, h2's
-// frame decoder at frames and its stream handles' polls at streams (none:
-// no HTTP/2 links).
-func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies, frames, streams, streamCookies []uint64) ([]link.Link, error) {
+// frame decoder at frames and its stream handles' polls at streams, each
+// cookie naming the kind of handle (none: no HTTP/2 links).
+type taskSites struct {
+	polls, wakes, wakeCookies, frames, streams, streamCookies []uint64
+}
+
+// attachTasks places the tokio task probes in pid's executable.
+func (w *wire) attachTasks(pid uint32, ts taskSites) ([]link.Link, error) {
 	exe := fmt.Sprintf("/proc/%d/exe", pid)
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
@@ -238,7 +243,8 @@ func (w *wire) attachTasks(pid uint32, polls, wakes, wakeCookies, frames, stream
 		offs    []uint64
 		cookies []uint64
 		ret     bool
-	}{{p.TaskPoll, polls, nil, false}, {p.TaskPollRet, polls, nil, true}, {p.TaskWake, wakes, wakeCookies, false}, {p.H2Frame, frames, nil, false}, {p.H2Resp, streams, streamCookies, false}} {
+	}{{p.TaskPoll, ts.polls, nil, false}, {p.TaskPollRet, ts.polls, nil, true}, {p.TaskWake, ts.wakes, ts.wakeCookies, false},
+		{p.H2Frame, ts.frames, nil, false}, {p.H2Resp, ts.streams, ts.streamCookies, false}} {
 		if len(a.offs) == 0 {
 			continue
 		}
