@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rustscope/rustscope/preflight"
 	"github.com/rustscope/rustscope/symbols"
 )
 
@@ -25,6 +26,9 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		return usageCode(err)
+	}
+	if caps, err := preflight.Effective(); err == nil && !caps.Has(preflight.SysPtrace) {
+		fmt.Fprintln(stderr, "rustscope: without CAP_SYS_PTRACE (or root) only your own processes can be read")
 	}
 	procs, err := symbols.Processes(symbols.NewCache(256, symbols.Options{}))
 	if err != nil && len(procs) == 0 {
@@ -91,14 +95,18 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		// /proc/PID/exe opens the running file, even deleted or in a container.
 		path = fmt.Sprintf("/proc/%d/exe", pid)
 		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				fmt.Fprintf(stderr, "rustscope: inspect pid %d: permission denied: another user's process needs CAP_SYS_PTRACE (or root)\n", pid)
+				return exitEnv
+			}
 			fmt.Fprintf(stderr, "rustscope: inspect pid %d: no such process\n", pid)
-			return exitRuntime
+			return exitTarget
 		}
 	}
 	a, err := symbols.AnalyzeFileWith(path, symbols.Options{SymbolsFile: *symFile})
 	if err != nil {
 		fmt.Fprintf(stderr, "rustscope: inspect %s: %v\n", fs.Arg(0), err)
-		return exitRuntime
+		return exitTarget
 	}
 	if *asJSON {
 		return writeJSON(stdout, stderr, struct {

@@ -124,9 +124,9 @@ func TestInspect(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"inspect", "/nonexistent/binary"}, exitRuntime, "no such file"},
-		{[]string{"inspect", "/etc/hostname"}, exitRuntime, "not an ELF"},
-		{[]string{"inspect", "999999999"}, exitRuntime, "no such process"},
+		{[]string{"inspect", "/nonexistent/binary"}, exitTarget, "no such file"},
+		{[]string{"inspect", "/etc/hostname"}, exitTarget, "not an ELF"},
+		{[]string{"inspect", "999999999"}, exitTarget, "no such process"},
 		{[]string{"inspect"}, exitUsage, "Usage"},
 	} {
 		cmd := exec.Command(rustscopeBin, tc.args...)

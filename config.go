@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,13 +18,16 @@ import (
 // wins over the defaults.
 type config struct {
 	pid          int
-	exe          string // OTEL_TARGET_EXE: wait for processes running it
+	exe          string // OTEL_TARGET_EXE: wait for processes running it (a path or a glob)
+	all          bool   // --all: every Rust process using an instrumented crate
 	stdout       bool
 	headless     bool
 	logFile      string
 	cpuProfile   string
 	captureBytes int
 	wireOnly     bool
+	showSecrets  bool   // query values and credential headers in spans
+	exeSrc       string // where exe came from, for errors: "--exe" or "OTEL_TARGET_EXE"
 	buffer       int
 	export       export.Config
 	// exportSet: an exporter or endpoint was asked for. The UI forwards
@@ -38,7 +43,7 @@ type option struct {
 // The options that mirror an environment variable, in --help order.
 var envOptions = []option{
 	{"pid", "OTEL_TARGET_PID", "trace the process with this PID"},
-	{"exe", "OTEL_TARGET_EXE", "trace every process running this executable (path); wait for one and re-attach when it restarts"},
+	{"exe", "OTEL_TARGET_EXE", "trace every process running this executable (a path, or a glob such as /srv/*/bin/*); attach as they start"},
 	{"service-name", "OTEL_SERVICE_NAME", "service.name (default: the executable's name)"},
 	{"resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "extra resource attributes: key=value,key2=value2"},
 	{"exporter", "OTEL_TRACES_EXPORTER", "span exporters: otlp, console or none (comma-separated) (default otlp)"},
@@ -52,14 +57,17 @@ var envOptions = []option{
 	{"certificate", "OTEL_EXPORTER_OTLP_CERTIFICATE", "PEM file of root certificates to verify the endpoint with"},
 	{"sampler", "OTEL_TRACES_SAMPLER", "always_on, always_off, traceidratio or parentbased_* (default parentbased_always_on)"},
 	{"sampler-arg", "OTEL_TRACES_SAMPLER_ARG", "sampling ratio for traceidratio, 0 to 1"},
+	{"show-secrets", "RUSTSCOPE_SHOW_SECRETS", "put query values and the Authorization, Proxy-Authorization, Cookie and Set-Cookie headers in spans (default: query values REDACTED, those headers left out)"},
 }
 
-var boolOptions = map[string]bool{"stdout": true, "insecure": true}
+var boolOptions = map[string]bool{"stdout": true, "insecure": true, "show-secrets": true}
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	cfg := config{}
 	fs := flag.NewFlagSet("rustscope", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Usage only for --help: a bad flag is one line, as every bad input.
+	var usage bytes.Buffer
+	fs.SetOutput(&usage)
 	vals := map[string]*string{}
 	bools := map[string]*bool{}
 	for _, o := range envOptions {
@@ -70,7 +78,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			vals[o.flag] = fs.String(o.flag, "", usage)
 		}
 	}
-	fs.BoolVar(&cfg.headless, "headless", false, "run without the terminal UI (also without a terminal, with --stdout or --exe)")
+	fs.BoolVar(&cfg.headless, "headless", false, "run without the terminal UI (also without a terminal, with --stdout, --exe or --all)")
+	fs.BoolVar(&cfg.all, "all", false, "trace every Rust process that uses hyper, axum, tonic, reqwest or h2, and those that start later")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a Go CPU profile of rustscope to this file (for performance work)")
 	fs.StringVar(&cfg.logFile, "log-file", "", "write logs to this file (default: stderr when headless, "+defaultLogFile()+" with the UI)")
 	fs.IntVar(&cfg.buffer, "buffer", 10000, "spans the terminal UI keeps")
@@ -92,7 +101,11 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		if errors.Is(err, flag.ErrHelp) {
+			stderr.Write(usage.Bytes())
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w (rustscope --help lists them)", err)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -157,14 +170,23 @@ Flags:
 		if err != nil {
 			return cfg, bad(exeSrc, exeV, err.Error())
 		}
-		cfg.exe = abs
+		if _, err := filepath.Match(abs, ""); err != nil {
+			return cfg, bad(exeSrc, exeV, "not a valid glob")
+		}
+		cfg.exe, cfg.exeSrc = abs, exeSrc
 	}
 	if hasPID && hasExe {
 		return cfg, fmt.Errorf("%s and %s exclude each other: trace one PID or one executable", pidSrc, exeSrc)
 	}
+	if cfg.all && (cfg.pid != 0 || cfg.exe != "") {
+		return cfg, fmt.Errorf("--all traces every Rust process: it excludes a PID or an executable")
+	}
 
 	var err error
 	if cfg.stdout, err = boolVal("stdout"); err != nil {
+		return cfg, err
+	}
+	if cfg.showSecrets, err = boolVal("show-secrets"); err != nil {
 		return cfg, err
 	}
 	ec := &cfg.export

@@ -211,3 +211,36 @@ func TestParseConfigMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestParseConfigShowSecrets: --show-secrets and RUSTSCOPE_SHOW_SECRETS,
+// off by default, the flag over the environment.
+func TestParseConfigShowSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want bool
+		err  string
+	}{
+		{want: false},
+		{args: []string{"--show-secrets"}, want: true},
+		{env: "true", want: true},
+		{args: []string{"--show-secrets=false"}, env: "true", want: false},
+		{env: "yes", err: `RUSTSCOPE_SHOW_SECRETS="yes": want true or false`},
+	} {
+		cfg, err := parseConfig(tc.args, func(k string) string {
+			if k == "RUSTSCOPE_SHOW_SECRETS" {
+				return tc.env
+			}
+			return ""
+		}, io.Discard)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v %q: error %v, want %q", tc.args, tc.env, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || cfg.showSecrets != tc.want {
+			t.Errorf("%v %q: show %v, %v; want %v", tc.args, tc.env, cfg.showSecrets, err, tc.want)
+		}
+	}
+}

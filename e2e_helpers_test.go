@@ -99,29 +99,35 @@ func startServer(t *testing.T, variant, app string, env ...string) *server {
 	cmd := exec.Command(appPath(variant, app), "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s/%s: %v", variant, app, err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := readLineTimeout(bufio.NewReader(out), 10*time.Second)
-	if err != nil {
-		t.Fatalf("%s/%s did not report its address: %v", variant, app, err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if !ok {
-		t.Fatalf("%s/%s: unexpected first line %q", variant, app, line)
-	}
-	go io.Copy(io.Discard, out)
+	addr := startListener(t, variant+"/"+app, cmd)
 	prioritize(t, cmd.Process.Pid)
 	ap, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		t.Fatalf("%s/%s: bad address %q: %v", variant, app, addr, err)
 	}
 	return &server{cmd: cmd, base: "http://" + addr, port: ap.Port}
+}
+
+// startListener starts cmd, a server whose first line on stdout is
+// "listening on ADDR", and returns ADDR. The process is killed when the
+// test ends.
+func startListener(t *testing.T, what string, cmd *exec.Cmd) string {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", what, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := readLineTimeout(bufio.NewReader(out), 10*time.Second)
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if err != nil || !ok {
+		t.Fatalf("%s did not report its address: first line %q, %v", what, line, err)
+	}
+	go io.Copy(io.Discard, out)
+	return addr
 }
 
 // prioritize gives every thread of pid (threads it starts later inherit
@@ -282,8 +288,16 @@ func startRustscope(t *testing.T, args []string, env ...string) *rustscopeRun {
 // startRustscopeBg starts rustscope and waits until stderr contains want.
 func startRustscopeBg(t *testing.T, want string, args []string, env ...string) *rustscopeRun {
 	t.Helper()
-	r := &rustscopeRun{cmd: exec.Command(rustscopeBin, args...)}
-	r.cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(rustscopeBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startRun(t, cmd, want)
+}
+
+// startRun starts cmd, rustscope or a command that runs it, and waits
+// until stderr contains want.
+func startRun(t *testing.T, cmd *exec.Cmd, want string) *rustscopeRun {
+	t.Helper()
+	r := &rustscopeRun{cmd: cmd}
 	r.cmd.Stdout = &r.stdout
 	r.cmd.Stderr = &r.stderr
 	if err := r.cmd.Start(); err != nil {

@@ -219,7 +219,8 @@ func pipeline(t *testing.T, addr string, n int) (keys []string) {
 func TestE2EWireEdges(t *testing.T) {
 	needE2E(t)
 	srv, dup := startWireServer(t)
-	rs := attach(t, srv.pid())
+	// A Go program: rustscope takes it with --wire-only.
+	rs := startRustscope(t, []string{"--pid", strconv.Itoa(srv.pid()), "--stdout", "--wire-only"})
 	wantSize := func(n int) int64 {
 		var s int64
 		for i := range n {

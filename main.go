@@ -28,6 +28,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rustscope/rustscope/export"
+	"github.com/rustscope/rustscope/preflight"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
@@ -38,6 +39,8 @@ const (
 	exitOK      = 0
 	exitRuntime = 1 // attach or capture failed
 	exitUsage   = 2 // invalid flags or environment
+	exitTarget  = 3 // target not found, or not a Rust program
+	exitEnv     = 4 // missing privileges or kernel features
 )
 
 func main() {
@@ -72,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	interactive := !cfg.headless && !cfg.stdout && cfg.exe == "" && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	interactive := !cfg.headless && !cfg.stdout && cfg.exe == "" && !cfg.all && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	if interactive {
 		if cfg.logFile == "" {
 			cfg.logFile = defaultLogFile()
@@ -89,9 +92,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if cfg.pid == 0 && cfg.exe == "" {
-		fmt.Fprintln(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID or --exe / OTEL_TARGET_EXE")
+	if cfg.pid == 0 && cfg.exe == "" && !cfg.all {
+		fmt.Fprintln(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID, --exe / OTEL_TARGET_EXE, or --all")
 		return exitUsage
+	}
+	if err := checkStart(cfg); err != nil {
+		fmt.Fprintf(stderr, "rustscope: %v\n", err)
+		return exitCode(err, exitRuntime)
 	}
 	log, closeLog, err := openLog(cfg.logFile, stderr)
 	if err != nil {
@@ -101,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer closeLog()
 	if err := headless(cfg, log, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
-		return exitRuntime
+		return exitCode(err, exitRuntime)
 	}
 	return exitOK
 }
@@ -137,12 +144,15 @@ func runUI(cfg config, log *slog.Logger) error {
 	}
 	var eng *engine
 	cache := symbols.NewCache(256, symbols.Options{})
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
 		// says why it cannot, in the UI.
 		log.Error("load tracer", "err", err)
-		err = fmt.Errorf("cannot trace: %w (rustscope needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
+		if perr := preflight.Check(); perr != nil {
+			err = perr // names what is missing
+		}
+		err = fmt.Errorf("cannot trace: %w", err)
 		eng = newEngine(nil, log, cache, cfg.buffer, pipe, exportTo)
 		eng.loadErr = err
 	} else {
@@ -185,8 +195,8 @@ func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
 // spans on stderr.
 const dropReportInterval = 10 * time.Second
 
-// headless attaches to cfg.pid, or to every process running cfg.exe as it
-// appears, and exports spans until SIGINT/SIGTERM, or until the process
+// headless attaches to cfg.pid, or to every process cfg.exe or cfg.all
+// selects, running or started later, and exports spans until SIGINT/SIGTERM, or until the process
 // given by PID exits. Spans of finished requests are flushed on the way out.
 func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -203,8 +213,14 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 		return err
 	}
 	var exited atomic.Bool
-	var w *watcher
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, Logger: log, OnExit: func(pid uint32) {
+	var w *watcher // set before t runs
+	cache := symbols.NewCache(256, symbols.Options{})
+	onExec := func(pid uint32) {
+		if w != nil {
+			w.execed(pid)
+		}
+	}
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
 		pipe.Remove(pid)
 		if cfg.pid != 0 && int(pid) == cfg.pid {
 			exited.Store(true)
@@ -222,6 +238,10 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	defer t.Close()
 
 	attach := func(pid int) error {
+		note, err := checkPID(pid, cfg.wireOnly, cache)
+		if err != nil {
+			return err
+		}
 		tg, err := t.Attach(pid)
 		if err != nil {
 			return err
@@ -229,6 +249,9 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 		if err := pipe.Add(ctx, tg); err != nil {
 			t.Detach(pid)
 			return err
+		}
+		if note != "" {
+			fmt.Fprintf(stderr, "rustscope: %s\n", note)
 		}
 		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, describeTarget(tg),
 			strings.Join(tg.Capture, "; "), cfg.export.Describe())
@@ -240,8 +263,14 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		w = newWatcher(cfg.exe, log, stderr, attach)
-		fmt.Fprintf(stderr, "rustscope: waiting for processes running %s\n", cfg.exe)
+		sel := selector{exe: cfg.exe, all: cfg.all, analyze: cache.Analyze}
+		w = newWatcher(sel, log, stderr, attach, func(pid int) {
+			pipe.Remove(uint32(pid))
+			if err := t.Detach(pid); err != nil {
+				log.Warn("detach", "pid", pid, "err", err)
+			}
+		})
+		fmt.Fprintf(stderr, "rustscope: waiting for %s\n", sel)
 		go w.run(ctx)
 	}
 

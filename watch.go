@@ -10,77 +10,151 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/rustscope/rustscope/symbols"
 )
 
-// watchInterval is how often /proc is scanned for new processes running
-// the watched executable.
-const watchInterval = 300 * time.Millisecond
+// selector says which processes the watcher attaches to.
+type selector struct {
+	exe string // an executable's path, or a glob of paths (OTEL_TARGET_EXE, --exe)
+	all bool   // every Rust process that uses a crate rustscope instruments (--all)
+	// analyze reads an executable (symbols.Cache.Analyze) for all.
+	analyze func(path string) (*symbols.Analysis, error)
+}
 
-// watcher attaches to every process that runs one executable, as they
-// start (OTEL_TARGET_EXE).
+func (s selector) String() string {
+	if s.all {
+		return "Rust processes using hyper, axum, tonic, reqwest or h2"
+	}
+	return "processes running " + s.exe
+}
+
+// instrumented are the crates --all looks for.
+var instrumented = []string{"hyper", "axum", "tonic", "reqwest", "h2"}
+
+// matches reports whether the process at dir (/proc/PID) is selected.
+func (s selector) matches(dir string) bool {
+	if s.all {
+		a, err := s.analyze(filepath.Join(dir, "exe"))
+		if err != nil || !a.Rust {
+			return false
+		}
+		for _, c := range instrumented {
+			if _, ok := a.Crate(c); ok {
+				return true
+			}
+		}
+		return false
+	}
+	if isGlob(s.exe) {
+		link, err := os.Readlink(filepath.Join(dir, "exe"))
+		ok, _ := filepath.Match(s.exe, strings.TrimSuffix(link, " (deleted)"))
+		return err == nil && ok
+	}
+	target, err := os.Stat(s.exe)
+	return runsExe(dir, s.exe, target, err == nil)
+}
+
+func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
+
+// watcher attaches to the selected processes that run now, and to those
+// that start later as their exec is reported (Tracer's OnExec: a
+// sched_process_exec tracepoint, no /proc polling).
 type watcher struct {
-	exe    string
+	sel    selector
 	proc   string // "/proc", or a fake tree in tests
 	self   int
 	log    *slog.Logger
 	stderr io.Writer
 	attach func(pid int) error
+	detach func(pid int)
+	execs  chan int
 
 	mu       sync.Mutex
 	attached map[int]bool
-	failed   map[int]bool // attach failed: not retried for this PID
+	failed   map[int]bool // attach failed: not retried until the PID execs again
+	missed   bool         // an exec did not fit in execs: scan /proc once
 }
 
-func newWatcher(exe string, log *slog.Logger, stderr io.Writer, attach func(int) error) *watcher {
-	return &watcher{exe: exe, proc: "/proc", self: os.Getpid(), log: log, stderr: stderr, attach: attach,
-		attached: map[int]bool{}, failed: map[int]bool{}}
+func newWatcher(sel selector, log *slog.Logger, stderr io.Writer, attach func(int) error, detach func(int)) *watcher {
+	return &watcher{sel: sel, proc: "/proc", self: os.Getpid(), log: log, stderr: stderr, attach: attach, detach: detach,
+		execs: make(chan int, 1024), attached: map[int]bool{}, failed: map[int]bool{}}
 }
 
-// run scans until ctx ends.
+// execed is called, without blocking, when pid starts running a new
+// executable.
+func (w *watcher) execed(pid uint32) {
+	select {
+	case w.execs <- int(pid):
+	default:
+		w.mu.Lock()
+		w.missed = true
+		w.mu.Unlock()
+	}
+}
+
+// run attaches to the selected processes running now, then to those that
+// exec, until ctx ends.
 func (w *watcher) run(ctx context.Context) {
-	tick := time.NewTicker(watchInterval)
-	defer tick.Stop()
+	w.scan()
 	for {
-		w.scan()
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case pid := <-w.execs:
+			w.mu.Lock()
+			was := w.attached[pid]
+			delete(w.attached, pid)
+			delete(w.failed, pid) // a new program, or a reused PID
+			missed := w.missed
+			w.missed = false
+			w.mu.Unlock()
+			if was {
+				// It replaced its program: the probes were placed in the old one.
+				w.detach(pid)
+			}
+			w.consider(pid)
+			if missed {
+				w.scan()
+			}
 		}
 	}
 }
 
-// scan attaches to matching processes not attached yet.
+// scan considers every process in /proc.
 func (w *watcher) scan() {
-	for _, pid := range matchingPIDs(w.proc, w.exe) {
-		if pid == w.self {
-			continue
-		}
-		w.mu.Lock()
-		skip := w.attached[pid] || w.failed[pid]
-		w.mu.Unlock()
-		if skip {
-			continue
-		}
-		if err := w.attach(pid); err != nil {
-			w.mu.Lock()
-			w.failed[pid] = true
-			w.mu.Unlock()
-			fmt.Fprintf(w.stderr, "rustscope: pid %d runs %s but attaching failed: %v\n", pid, w.exe, err)
-			continue
-		}
-		w.mu.Lock()
-		w.attached[pid] = true
-		w.mu.Unlock()
+	ents, err := os.ReadDir(w.proc)
+	if err != nil {
+		w.log.Warn("list processes", "err", err)
+		return
 	}
-	// Forget failed PIDs that are gone, so a reused PID is tried again.
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			w.consider(pid)
+		}
+	}
+}
+
+// consider attaches to pid if it is selected and not attached yet.
+func (w *watcher) consider(pid int) {
+	if pid == w.self {
+		return
+	}
 	w.mu.Lock()
-	for pid := range w.failed {
-		if _, err := os.Stat(filepath.Join(w.proc, strconv.Itoa(pid))); err != nil {
-			delete(w.failed, pid)
-		}
+	skip := w.attached[pid] || w.failed[pid]
+	w.mu.Unlock()
+	if skip || !w.sel.matches(filepath.Join(w.proc, strconv.Itoa(pid))) {
+		return
 	}
+	if err := w.attach(pid); err != nil {
+		w.mu.Lock()
+		w.failed[pid] = true
+		w.mu.Unlock()
+		fmt.Fprintf(w.stderr, "rustscope: pid %d is one of the %s, but attaching failed: %v\n", pid, w.sel, err)
+		return
+	}
+	w.mu.Lock()
+	w.attached[pid] = true
 	w.mu.Unlock()
 }
 
@@ -89,30 +163,11 @@ func (w *watcher) exited(pid uint32) {
 	w.mu.Lock()
 	was := w.attached[int(pid)]
 	delete(w.attached, int(pid))
+	delete(w.failed, int(pid))
 	w.mu.Unlock()
 	if was {
-		fmt.Fprintf(w.stderr, "rustscope: pid %d exited; waiting for processes running %s\n", pid, w.exe)
+		fmt.Fprintf(w.stderr, "rustscope: pid %d exited; waiting for %s\n", pid, w.sel)
 	}
-}
-
-// matchingPIDs lists the processes under procRoot whose executable is exe.
-func matchingPIDs(procRoot, exe string) []int {
-	ents, err := os.ReadDir(procRoot)
-	if err != nil {
-		return nil
-	}
-	target, terr := os.Stat(exe)
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
-		if runsExe(filepath.Join(procRoot, e.Name()), exe, target, terr == nil) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // runsExe reports whether the process at dir (/proc/PID) runs exe: its exe

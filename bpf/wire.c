@@ -34,7 +34,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MSG_PEEK 2
 #define EINPROGRESS 115
 
-enum ev_kind { EV_DATA = 1, EV_OPEN = 2, EV_CLOSE = 3, EV_PROBE = 4, EV_TASK = 5 };
+enum ev_kind { EV_DATA = 1, EV_OPEN = 2, EV_CLOSE = 3, EV_PROBE = 4, EV_TASK = 5, EV_EXEC = 6 };
 enum direction { DIR_INGRESS = 0, DIR_EGRESS = 1 };
 enum role { ROLE_UNKNOWN = 0, ROLE_SERVER = 1, ROLE_CLIENT = 2 };
 enum buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_MSG = 2 };
@@ -1519,5 +1519,23 @@ int h2_resp(struct pt_regs *ctx)
 	} else if (c->resp[0] != r[0] || c->resp[1] != r[1]) {
 		c->resp_n = 2;
 	}
+	return 0;
+}
+
+// sched_process_exec: a process now runs a new executable. Every exec on
+// the host is reported (they are rare), so that processes are attached as
+// they start (--exe, --all) without scanning /proc.
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct wire_event e = {
+		.ts = bpf_ktime_get_ns(),
+		.tgid = id >> 32,
+		.tid = (__u32)id,
+		.fd = -1,
+		.kind = EV_EXEC,
+	};
+	submit(&e, sizeof(e));
 	return 0;
 }

@@ -198,6 +198,7 @@ const (
 	WireProgExitWritev      = "exit_writev"
 	WireProgH2Frame         = "h2_frame"
 	WireProgH2Resp          = "h2_resp"
+	WireProgOnExec          = "on_exec"
 	WireProgProbeHit        = "probe_hit"
 	WireProgProbeHitMulti   = "probe_hit_multi"
 	WireProgTaskPoll        = "task_poll"
@@ -276,6 +277,7 @@ type WireProgramSpecs struct {
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
 	H2Frame       *ebpf.ProgramSpec `ebpf:"h2_frame"`
 	H2Resp        *ebpf.ProgramSpec `ebpf:"h2_resp"`
+	OnExec        *ebpf.ProgramSpec `ebpf:"on_exec"`
 	ProbeHit      *ebpf.ProgramSpec `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.ProgramSpec `ebpf:"probe_hit_multi"`
 	TaskPoll      *ebpf.ProgramSpec `ebpf:"task_poll"`
@@ -392,6 +394,7 @@ type WirePrograms struct {
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
 	H2Frame       *ebpf.Program `ebpf:"h2_frame"`
 	H2Resp        *ebpf.Program `ebpf:"h2_resp"`
+	OnExec        *ebpf.Program `ebpf:"on_exec"`
 	ProbeHit      *ebpf.Program `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.Program `ebpf:"probe_hit_multi"`
 	TaskPoll      *ebpf.Program `ebpf:"task_poll"`
@@ -426,6 +429,7 @@ func (p *WirePrograms) Close() error {
 		p.ExitWritev,
 		p.H2Frame,
 		p.H2Resp,
+		p.OnExec,
 		p.ProbeHit,
 		p.ProbeHitMulti,
 		p.TaskPoll,

@@ -72,6 +72,7 @@ type assembler struct {
 	// Library probes (see enrich.go).
 	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
 	clientSeen func(pid uint32, ts uint64)        // an event on a client connection (tasks.go)
+	execed     func(pid uint32)                   // a process ran a new executable (Options.OnExec)
 	readRoutes func(pid uint32, node uint64) (*axumroute.Table, error)
 	lastRead   map[uint64]connKey // thread (tgid<<32|tid) -> connection it last read
 	taskConn   map[taskKey]*conn  // tokio task -> server connection it reads (link.go)
@@ -104,6 +105,11 @@ func (a *assembler) handle(ev *event) {
 		return
 	case evTask:
 		a.taskPolled(ev)
+		return
+	case evExec:
+		if a.execed != nil {
+			a.execed(ev.hdr.Tgid)
+		}
 		return
 	}
 	a.unpark(tk, 0) // the thread moved on: no hit follows for what it parked

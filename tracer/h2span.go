@@ -86,6 +86,7 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, l
 		return s
 	}
 	path, query, _ := strings.Cut(req.Path, "?")
+	s.hideSecrets(query, req.Header, resp.Header)
 	if strings.HasPrefix(req.Header.Get("content-type"), "application/grpc") {
 		return grpcSpan(s, role, st, path)
 	}

@@ -1,9 +1,12 @@
 package tracer
 
 import (
+	"net/http"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -37,6 +40,10 @@ type Span struct {
 	// ParentRoot says Parent is a local span with no parent of its own: its
 	// sampling decision is the root sampler's on the trace ID.
 	ParentRoot bool
+
+	// secrets are the values Attrs hide, until the tracer hands the span
+	// on: revealed with Options.ShowSecrets, else dropped.
+	secrets *secrets
 }
 
 // Parented reports whether the span has a parent.
@@ -59,4 +66,78 @@ func (s *Span) Attr(k attribute.Key) (attribute.Value, bool) {
 		}
 	}
 	return attribute.Value{}, false
+}
+
+// secrets are a span's values that often carry credentials: the query
+// string (Attrs keep its keys, values REDACTED) and credential headers
+// (not in Attrs at all).
+type secrets struct {
+	query   string // without the '?'
+	headers []attribute.KeyValue
+}
+
+// secretHeaders are the credential headers, as semconv header attributes.
+var secretHeaders = []struct {
+	name     string // canonical, as http.Header keys are in both parsers
+	key      attribute.Key
+	response bool
+}{
+	{"Authorization", "http.request.header.authorization", false},
+	{"Proxy-Authorization", "http.request.header.proxy-authorization", false},
+	{"Cookie", "http.request.header.cookie", false},
+	{"Set-Cookie", "http.response.header.set-cookie", true},
+}
+
+// hideSecrets keeps query and the credential headers of req and resp out
+// of s.Attrs, aside in s.secrets. Spans without any allocate nothing.
+func (s *Span) hideSecrets(query string, req, resp http.Header) {
+	var sec secrets
+	sec.query = query
+	for _, h := range secretHeaders {
+		hdr := req
+		if h.response {
+			hdr = resp
+		}
+		if vs := hdr[h.name]; len(vs) > 0 {
+			sec.headers = append(sec.headers, h.key.StringSlice(vs))
+		}
+	}
+	if sec.query != "" || sec.headers != nil {
+		s.secrets = &sec
+	}
+}
+
+// reveal puts what hideSecrets kept aside into Attrs: the query's values
+// in url.query and url.full, the credential headers as attributes.
+func (s *Span) reveal() {
+	sec := s.secrets
+	s.secrets = nil
+	if sec == nil {
+		return
+	}
+	if sec.query != "" {
+		for i, kv := range s.Attrs {
+			switch kv.Key {
+			case semconv.URLQueryKey:
+				s.Attrs[i] = semconv.URLQuery(sec.query)
+			case semconv.URLFullKey:
+				base, _, _ := strings.Cut(kv.Value.AsString(), "?")
+				s.Attrs[i] = semconv.URLFull(base + "?" + sec.query)
+			}
+		}
+	}
+	s.Attrs = append(s.Attrs, sec.headers...)
+}
+
+// secretsFilter wraps emit, the one way spans leave the tracer: with show
+// their hidden values are revealed, else dropped, so that no consumer (UI,
+// exporters) holds them.
+func secretsFilter(emit func(Span), show bool) func(Span) {
+	return func(s Span) {
+		if show {
+			s.reveal()
+		}
+		s.secrets = nil
+		emit(s)
+	}
 }

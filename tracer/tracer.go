@@ -42,12 +42,19 @@ type Options struct {
 	// OnExit is called from Run's goroutine when a traced process has
 	// exited and been detached.
 	OnExit func(pid uint32)
+	// OnExec is called from Run's goroutine, which it must not block, when
+	// any process on the host starts running a new executable.
+	OnExec func(pid uint32)
 	// WireOnly attaches no library uprobes: nothing is placed in the
 	// target's code, spans come from the syscall capture alone.
 	WireOnly bool
 	// Symbols caches binary analyses; shared with process discovery so a
 	// binary the picker has analysed is not analysed again on attach.
 	Symbols *symbols.Cache
+	// ShowSecrets puts query values and credential headers (Authorization,
+	// Proxy-Authorization, Cookie, Set-Cookie) in spans; by default query
+	// values are REDACTED and those headers left out.
+	ShowSecrets bool
 }
 
 // Target is an attached process.
@@ -70,11 +77,13 @@ type Target struct {
 type Tracer struct {
 	log      *slog.Logger
 	onExit   func(uint32)
+	onExec   func(uint32)
 	w        *wire
 	clock    clock
 	counters Counters
 	symbols  *symbols.Cache
 	wireOnly bool
+	secrets  bool // Options.ShowSecrets
 
 	mu      sync.Mutex
 	targets map[uint32]*Target
@@ -100,7 +109,7 @@ func New(opts Options) (*Tracer, error) {
 	if cache == nil {
 		cache = symbols.NewCache(64, symbols.Options{})
 	}
-	return &Tracer{log: log, onExit: opts.OnExit, w: w, clock: newClock(), symbols: cache, wireOnly: opts.WireOnly, targets: map[uint32]*Target{}}, nil
+	return &Tracer{log: log, onExit: opts.OnExit, onExec: opts.OnExec, w: w, clock: newClock(), symbols: cache, wireOnly: opts.WireOnly, secrets: opts.ShowSecrets, targets: map[uint32]*Target{}}, nil
 }
 
 // Attach starts tracing pid. The target is only read, never written.
@@ -167,8 +176,8 @@ func (t *Tracer) target(pid uint32) *Target {
 // the ring is full. On return, every record already in the ring has been
 // processed, so no finished request is lost on a clean shutdown.
 func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
-	asm := newAssembler(t.clock, &t.counters, t.target, emit)
-	asm.hit, asm.log, asm.clientSeen = t.hit, t.log, t.clientSeen
+	asm := newAssembler(t.clock, &t.counters, t.target, secretsFilter(emit, t.secrets))
+	asm.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.onExec
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()

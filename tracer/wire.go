@@ -24,6 +24,7 @@ const (
 	evClose = 3
 	evProbe = 4
 	evTask  = 5
+	evExec  = 6
 
 	roleUnknown = 0
 	roleServer  = 1
@@ -161,6 +162,12 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		}
 		w.links = append(w.links, l)
 	}
+	l, err := link.Tracepoint("sched", "sched_process_exec", p.OnExec, nil)
+	if err != nil {
+		w.close()
+		return nil, fmt.Errorf("attach tracepoint sched/sched_process_exec: %w", err)
+	}
+	w.links = append(w.links, l)
 	w.rd, err = ringbuf.NewReader(w.objs.Events)
 	if err != nil {
 		w.close()
