@@ -96,7 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID, --exe / OTEL_TARGET_EXE, or --all")
 		return exitUsage
 	}
-	if err := checkStart(cfg); err != nil {
+	// One cache for the checks and the attaches: an executable is analysed once.
+	cache := symbols.NewCache(256, symbols.Options{})
+	if err := checkStart(cfg, cache); err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
@@ -106,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer closeLog()
-	if err := headless(cfg, log, stdout, stderr); err != nil {
+	if err := headless(cfg, cache, log, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
@@ -198,7 +200,7 @@ const dropReportInterval = 10 * time.Second
 // headless attaches to cfg.pid, or to every process cfg.exe or cfg.all
 // selects, running or started later, and exports spans until SIGINT/SIGTERM, or until the process
 // given by PID exits. Spans of finished requests are flushed on the way out.
-func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
+func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
@@ -214,7 +216,6 @@ func headless(cfg config, log *slog.Logger, stdout, stderr io.Writer) error {
 	}
 	var exited atomic.Bool
 	var w *watcher // set before t runs
-	cache := symbols.NewCache(256, symbols.Options{})
 	onExec := func(pid uint32) {
 		if w != nil {
 			w.execed(pid)

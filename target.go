@@ -38,7 +38,7 @@ func exitCode(err error, def int) int {
 // checkStart runs in headless mode before anything is loaded: the host
 // can trace (capabilities, kernel features) and an executable named by
 // path, not glob, is there and is a Rust program.
-func checkStart(cfg config) error {
+func checkStart(cfg config, cache *symbols.Cache) error {
 	if err := preflight.Check(); err != nil {
 		return withCode(exitEnv, err)
 	}
@@ -57,7 +57,7 @@ func checkStart(cfg config) error {
 	case cfg.wireOnly:
 		return nil
 	}
-	a, err := symbols.AnalyzeFile(cfg.exe)
+	a, err := cache.Analyze(cfg.exe)
 	if err != nil { // it names the file
 		return withCode(exitTarget, fmt.Errorf("%s: %w", cfg.exeSrc, err))
 	}

@@ -29,16 +29,16 @@ type taskProbes struct {
 // clientSeen notes an event on a client connection of pid at mono time
 // ts, and places the task probes again if they were removed.
 func (t *Tracer) clientSeen(pid uint32, ts uint64) {
-	tg := t.target(pid)
+	t.mu.Lock()
+	tg := t.targets[pid]
+	placed := tg != nil && tg.tasks.links != nil
+	t.mu.Unlock()
 	if tg == nil || tg.tasks.sites == nil {
 		return
 	}
 	if ts > tg.tasks.lastClient.Load() {
 		tg.tasks.lastClient.Store(ts)
 	}
-	t.mu.Lock()
-	placed := tg.tasks.links != nil
-	t.mu.Unlock()
 	if placed || !tg.tasks.busy.CompareAndSwap(false, true) {
 		return
 	}
