@@ -203,3 +203,46 @@ func TestSecretsE2E(t *testing.T) {
 		}
 	}
 }
+
+// TestBadInputConfigFile: a bad configuration file ends rustscope with one
+// line naming the file and the line, and exit 2 (a named file that is
+// missing too); a target executable in it that does not exist or is not
+// Rust exits 3, as --exe does.
+func TestBadInputConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	typo := file("typo.toml", "headless = true\n\n[[target]]\ncrate = \"axum\"\n\ntargts = 1\n")
+	syntax := file("syntax.toml", "[export]\nendpoint = \"http://c:4317\n")
+	regex := file("regex.toml", "[[target]]\ncmdline = \"--port (80\"\n")
+	proto := file("proto.toml", "[export]\nprotocol = \"udp\"\n")
+	for _, tc := range []badInput{
+		{name: "unknown key", env: []string{"RUSTSCOPE_CONFIG=" + typo}, code: exitUsage, msg: "rustscope: config " + typo + `:6: unknown key "target.targts"`},
+		{name: "syntax", args: []string{"--config", syntax}, code: exitUsage, msg: "rustscope: config " + syntax + ":2: "},
+		{name: "bad regexp", args: []string{"--config", regex}, code: exitUsage,
+			msg: "rustscope: config " + regex + ":2: target.cmdline \"--port (80\": not a valid regular expression: missing closing ): `--port (80`"},
+		{name: "bad value", env: []string{"RUSTSCOPE_CONFIG=" + proto}, args: []string{"--pid", "1"}, code: exitUsage,
+			msg: "rustscope: config " + proto + `:2: export.protocol "udp": unknown protocol "udp"; want grpc or http/protobuf`},
+		{name: "missing named file", env: []string{"RUSTSCOPE_CONFIG=" + dir + "/none.toml"}, code: exitUsage,
+			msg: `rustscope: RUSTSCOPE_CONFIG="` + dir + `/none.toml": no such file`},
+	} {
+		tc.check(t, rustscopeBin)
+	}
+
+	needE2E(t)
+	noExe := file("noexe.toml", "[[target]]\nexe = \"/nonexistent/app\"\n")
+	notRust := file("notrust.toml", "[export]\nstdout = true\n\n[[target]]\nexe = \"/usr/bin/sleep\"\n")
+	for _, tc := range []badInput{
+		{name: "no such executable", env: []string{"RUSTSCOPE_CONFIG=" + noExe}, code: exitTarget,
+			msg: "rustscope: config " + noExe + ":2: target.exe /nonexistent/app: no such file"},
+		{name: "executable not Rust", env: []string{"RUSTSCOPE_CONFIG=" + notRust}, code: exitTarget,
+			msg: "rustscope: config " + notRust + ":5: target.exe /usr/bin/sleep is not a Rust program"},
+	} {
+		tc.check(t, rustscopeBin)
+	}
+}

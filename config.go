@@ -7,15 +7,20 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/tracer"
 )
 
-// config is every option. Flags win over the OTEL_* environment, which
-// wins over the defaults.
+// config is every option. Flags win over the environment (OTEL_*,
+// RUSTSCOPE_*), which wins over the configuration file (configfile.go),
+// which wins over the defaults.
 type config struct {
 	pid          int
 	exe          string // OTEL_TARGET_EXE: wait for processes running it (a path or a glob)
@@ -29,6 +34,9 @@ type config struct {
 	showSecrets  bool   // query values and credential headers in spans
 	exeSrc       string // where exe came from, for errors: "--exe" or "OTEL_TARGET_EXE"
 	buffer       int
+	ringBytes    int      // the tracer's ring buffer; 0: its default
+	targets      []target // the configuration file's, when flags and environment name none
+	configFile   string   // the file read, if any, for messages
 	export       export.Config
 	// exportSet: an exporter or endpoint was asked for. The UI forwards
 	// spans only then; headless always exports (OTLP by default).
@@ -58,6 +66,7 @@ var envOptions = []option{
 	{"sampler", "OTEL_TRACES_SAMPLER", "always_on, always_off, traceidratio or parentbased_* (default parentbased_always_on)"},
 	{"sampler-arg", "OTEL_TRACES_SAMPLER_ARG", "sampling ratio for traceidratio, 0 to 1"},
 	{"show-secrets", "RUSTSCOPE_SHOW_SECRETS", "put query values and the Authorization, Proxy-Authorization, Cookie and Set-Cookie headers in spans (default: query values REDACTED, those headers left out)"},
+	{"config", "RUSTSCOPE_CONFIG", "TOML configuration file, below flags and environment (default " + defaultConfigPath + " if it exists; --config= reads none)"},
 }
 
 var boolOptions = map[string]bool{"stdout": true, "insecure": true, "show-secrets": true}
@@ -113,8 +122,23 @@ Flags:
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	bad := func(src, v, why string) error {
+		if strings.HasPrefix(src, "--") || strings.HasPrefix(src, "config ") {
+			return fmt.Errorf("%s %q: %s", src, v, why)
+		}
+		return fmt.Errorf("%s=%q: %s", src, v, why)
+	}
+	file, err := loadConfig(set, *vals["config"], getenv, bad)
+	if err != nil {
+		return cfg, err
+	}
+	if file != nil {
+		cfg.configFile = file.path
+	}
+
 	// lookup returns an option's value, where it came from (for errors:
-	// "--flag" or "ENV"), and whether it was given at all.
+	// "--flag", "ENV" or "config FILE:LINE: key"), and whether it was
+	// given at all.
 	lookup := func(name string) (string, string, bool) {
 		o := optionByFlag(name)
 		if set[name] {
@@ -126,13 +150,10 @@ Flags:
 		if v := getenv(o.env); v != "" {
 			return v, o.env, true
 		}
-		return "", "", false
-	}
-	bad := func(src, v, why string) error {
-		if strings.HasPrefix(src, "--") {
-			return fmt.Errorf("%s %q: %s", src, v, why)
+		if key, v, ok := file.option(name); ok {
+			return v, file.src(key), true
 		}
-		return fmt.Errorf("%s=%q: %s", src, v, why)
+		return "", "", false
 	}
 	boolVal := func(name string) (bool, error) {
 		v, src, ok := lookup(name)
@@ -181,8 +202,17 @@ Flags:
 	if cfg.all && (cfg.pid != 0 || cfg.exe != "") {
 		return cfg, fmt.Errorf("--all traces every Rust process: it excludes a PID or an executable")
 	}
+	// The file's targets, unless flags or the environment name one.
+	if file != nil && !hasPID && !hasExe && !cfg.all {
+		if !set["all"] && file.c.All != nil {
+			cfg.all = *file.c.All
+		}
+		cfg.targets = slices.Clone(file.targets)
+	}
+	if file != nil {
+		fileSettings(&cfg, file, set)
+	}
 
-	var err error
 	if cfg.stdout, err = boolVal("stdout"); err != nil {
 		return cfg, err
 	}
@@ -190,12 +220,27 @@ Flags:
 		return cfg, err
 	}
 	ec := &cfg.export
-	if v, _, ok := lookup("service-name"); ok {
-		ec.ServiceName = strings.TrimSpace(v)
+	serviceSrc := ""
+	if v, src, ok := lookup("service-name"); ok {
+		ec.ServiceName, serviceSrc = strings.TrimSpace(v), src
 	}
+	attrsService := false // service.name in the resource attributes of a flag or the environment
 	if v, src, ok := lookup("resource-attributes"); ok {
 		if ec.ResourceAttributes, err = export.ParseResourceAttributes(v); err != nil {
 			return cfg, bad(src, v, err.Error())
+		}
+		attrsService = slices.ContainsFunc(ec.ResourceAttributes, func(kv attribute.KeyValue) bool { return kv.Key == semconv.ServiceNameKey })
+	} else if file != nil && file.attrs != nil {
+		ec.ResourceAttributes = file.attrs
+	}
+	// A service name from flags or the environment (also as service.name in
+	// the resource attributes) wins over every service name in the file.
+	if outside := serviceSrc != "" && !strings.HasPrefix(serviceSrc, "config "); outside || attrsService {
+		for i := range cfg.targets {
+			cfg.targets[i].service = ""
+		}
+		if !outside {
+			ec.ServiceName = ""
 		}
 	}
 
@@ -236,27 +281,34 @@ Flags:
 		return cfg, bad(ssrc, sv, err.Error())
 	}
 
-	if err := parseOTLP(&cfg, set, vals, lookup, getenv, bad); err != nil {
+	if err := parseOTLP(&cfg, file, set, vals, lookup, getenv, bad); err != nil {
 		return cfg, err
 	}
 	_, _, endpoint := lookup("endpoint")
 	_, _, tracesEndpoint := lookup("traces-endpoint")
 	cfg.exportSet = explicit || endpoint || tracesEndpoint
 
+	intSrc := func(flag string) string {
+		if key, _, ok := file.intOption(flag); ok && !set[flag] {
+			return file.src(key)
+		}
+		return "--" + flag
+	}
 	if cfg.buffer < 100 {
-		return cfg, fmt.Errorf("--buffer %d: want at least 100", cfg.buffer)
+		return cfg, fmt.Errorf("%s %d: want at least 100", intSrc("buffer"), cfg.buffer)
 	}
 	if cfg.captureBytes < 64 || cfg.captureBytes > tracer.MaxCaptureBytes {
-		return cfg, fmt.Errorf("--capture-bytes %d: want 64 to %d", cfg.captureBytes, tracer.MaxCaptureBytes)
+		return cfg, fmt.Errorf("%s %d: want 64 to %d", intSrc("capture-bytes"), cfg.captureBytes, tracer.MaxCaptureBytes)
 	}
 	return cfg, nil
 }
 
 // parseOTLP resolves and validates the OTLP settings. Values from the
 // environment are validated here but read again by the SDK's exporter;
-// values from flags, and rustscope's default endpoint, are passed to it
-// explicitly.
-func parseOTLP(cfg *config, set map[string]bool, vals map[string]*string,
+// values from flags and the file, and rustscope's default endpoint, are
+// passed to it explicitly. A file value is passed only when no variable
+// sets it: the SDK lets explicit options win over the environment.
+func parseOTLP(cfg *config, file *configFile, set map[string]bool, vals map[string]*string,
 	lookup func(string) (string, string, bool), getenv func(string) string,
 	bad func(src, v, why string) error) error {
 	ec := &cfg.export
@@ -265,15 +317,23 @@ func parseOTLP(cfg *config, set map[string]bool, vals map[string]*string,
 	type ep struct {
 		flag, env string
 		traces    bool // used as is
+		file      bool // the file's key for flag
 	}
 	var chosen *ep
 	var chosenURL, chosenVal string
 	for _, e := range []ep{
-		{"traces-endpoint", "", true}, {"endpoint", "", false},
-		{"", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", true}, {"", "OTEL_EXPORTER_OTLP_ENDPOINT", false},
+		{"traces-endpoint", "", true, false}, {"endpoint", "", false, false},
+		{"", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", true, false}, {"", "OTEL_EXPORTER_OTLP_ENDPOINT", false, false},
+		{"traces-endpoint", "", true, true}, {"endpoint", "", false, true},
 	} {
 		var v, src string
-		if e.flag != "" {
+		if e.file {
+			key, fv, ok := file.option(e.flag)
+			if !ok {
+				continue
+			}
+			v, src = fv, file.src(key)
+		} else if e.flag != "" {
 			if !set[e.flag] {
 				continue
 			}
@@ -311,6 +371,15 @@ func parseOTLP(cfg *config, set map[string]bool, vals map[string]*string,
 			if proto == "" {
 				proto = p
 			}
+		}
+	}
+	if key, v, ok := file.option("protocol"); ok {
+		p, err := export.ParseProtocol(v)
+		if err != nil {
+			return bad(file.src(key), v, err.Error())
+		}
+		if proto == "" {
+			proto = p
 		}
 	}
 	if proto == "" {
@@ -357,6 +426,10 @@ func parseOTLP(cfg *config, set map[string]bool, vals map[string]*string,
 		u, _ := export.ParseEndpoint(*vals["endpoint"])
 		ec.MetricsEndpointURL = export.MetricsURL(u, proto)
 	case getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "":
+	case file.has("endpoint"):
+		_, v, _ := file.option("endpoint")
+		u, _ := export.ParseEndpoint(v)
+		ec.MetricsEndpointURL = export.MetricsURL(u, proto)
 	default:
 		base := export.DefaultGRPCEndpoint
 		if proto == export.ProtocolHTTP {
@@ -367,29 +440,36 @@ func parseOTLP(cfg *config, set map[string]bool, vals map[string]*string,
 	}
 
 	// Headers, insecure, certificate: flags are passed on; the
-	// environment is only validated.
+	// environment is only validated; the file's are passed on when no
+	// variable sets them.
+	envHeaders, envInsecure, envCert := false, false, false
 	for _, env := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
 		if v := getenv(env); v != "" {
 			if _, err := export.ParseHeaders(v); err != nil {
 				return bad(env, v, err.Error())
 			}
+			envHeaders = true
 		}
 	}
-	if set["headers"] {
+	switch {
+	case set["headers"]:
 		h, err := export.ParseHeaders(*vals["headers"])
 		if err != nil {
 			return bad("--headers", *vals["headers"], err.Error())
 		}
 		ec.Headers = h
+	case !envHeaders && file != nil && file.headers != nil:
+		ec.Headers = file.headers
 	}
 	for _, env := range []string{"OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_INSECURE"} {
 		if v := getenv(env); v != "" {
 			if _, err := strconv.ParseBool(strings.TrimSpace(v)); err != nil {
 				return bad(env, v, "want true or false")
 			}
+			envInsecure = true
 		}
 	}
-	if set["insecure"] {
+	if set["insecure"] || (!envInsecure && file.has("insecure")) {
 		v, _, _ := lookup("insecure")
 		ec.Insecure = v == "true"
 	}
@@ -398,6 +478,15 @@ func parseOTLP(cfg *config, set map[string]bool, vals map[string]*string,
 			if _, err := export.LoadCertificate(v); err != nil {
 				return bad(env, v, err.Error())
 			}
+			envCert = true
+		}
+	}
+	if key, v, ok := file.option("certificate"); ok {
+		if _, err := export.LoadCertificate(v); err != nil {
+			return bad(file.src(key), v, err.Error())
+		}
+		if !envCert {
+			ec.Certificate = v
 		}
 	}
 	if set["certificate"] {

@@ -349,15 +349,7 @@ func (r *rustscopeRun) waitSpans(t *testing.T, n int, timeout time.Duration) {
 func (r *rustscopeRun) stop(t *testing.T) []jsonSpan {
 	t.Helper()
 	t0 := time.Now()
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	switch exited, err := waitExit(r.cmd, 30*time.Second); {
-	case !exited:
-		t.Fatalf("rustscope did not stop on SIGTERM; stderr:\n%s", r.stderr.String())
-	case err != nil:
-		t.Fatalf("rustscope exited with %v; stderr:\n%s", err, r.stderr.String())
-	}
+	r.terminate(t, 30*time.Second)
 	t.Logf("rustscope stopped in %v", time.Since(t0).Round(time.Millisecond))
 	stderr := r.stderr.String()
 	for _, k := range []string{"gaps", "lost"} {
@@ -366,6 +358,20 @@ func (r *rustscopeRun) stop(t *testing.T) []jsonSpan {
 		}
 	}
 	return parseSpans(t, r.stdout.Bytes())
+}
+
+// terminate sends SIGTERM and waits for a clean exit.
+func (r *rustscopeRun) terminate(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	switch exited, err := waitExit(r.cmd, timeout); {
+	case !exited:
+		t.Fatalf("rustscope did not stop on SIGTERM; stderr:\n%s", r.stderr.String())
+	case err != nil:
+		t.Fatalf("rustscope exited with %v; stderr:\n%s", err, r.stderr.String())
+	}
 }
 
 // jsonSpan is the part of the OpenTelemetry stdout exporter's span JSON the
@@ -382,7 +388,7 @@ type jsonSpan struct {
 			Value any
 		}
 	}
-	Status   struct{ Code string }
+	Status   struct{ Code, Description string }
 	Resource []struct {
 		Key   string
 		Value struct{ Value any }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ type engine struct {
 	buffer int
 	pipe   *export.Pipeline // optional: every span is forwarded there too
 	to     string           // where pipe sends spans, for the status bar
+	// exportCfg names the services (service.name) even when nothing is exported.
+	exportCfg export.Config
 	// loadErr is why the tracer could not be loaded (t is nil then).
 	loadErr error
 
@@ -37,8 +40,8 @@ type engine struct {
 	cur *session
 }
 
-func newEngine(t *tracer.Tracer, log *slog.Logger, cache *symbols.Cache, buffer int, pipe *export.Pipeline, to string) *engine {
-	return &engine{t: t, log: log, cache: cache, buffer: buffer, pipe: pipe, to: to}
+func newEngine(t *tracer.Tracer, log *slog.Logger, cache *symbols.Cache, buffer int, pipe *export.Pipeline, to string, exportCfg export.Config) *engine {
+	return &engine{t: t, log: log, cache: cache, buffer: buffer, pipe: pipe, to: to, exportCfg: exportCfg}
 }
 
 // run is the tracer loop; it ends with ctx.
@@ -54,7 +57,7 @@ func (e *engine) emit(s tracer.Span) {
 	e.mu.Lock()
 	cur := e.cur
 	e.mu.Unlock()
-	if cur != nil && uint32(cur.target.PID) == s.PID {
+	if cur != nil && cur.watches(s.PID) {
 		cur.push(s)
 	}
 	if e.pipe != nil {
@@ -67,8 +70,8 @@ func (e *engine) exited(pid uint32) {
 	e.mu.Lock()
 	cur := e.cur
 	e.mu.Unlock()
-	if cur != nil && cur.target.PID == pid {
-		cur.end(fmt.Errorf("pid %d exited", pid))
+	if cur != nil {
+		cur.exited(pid)
 	}
 	if e.pipe != nil {
 		e.pipe.Remove(pid)
@@ -105,21 +108,25 @@ func uiProcess(p symbols.Process) ui.Process {
 	return r
 }
 
-func (e *engine) Attach(pid int) (ui.Session, error) {
+// Attach attaches every pid, or none: a failure detaches those already
+// attached.
+func (e *engine) Attach(pids []int) (ui.Session, error) {
 	if e.t == nil {
 		return nil, e.loadErr
 	}
-	tg, err := e.t.Attach(pid)
-	if err != nil {
-		return nil, err
-	}
-	if e.pipe != nil {
-		if err := e.pipe.Add(context.Background(), tg); err != nil {
-			e.t.Detach(pid)
+	s := &session{e: e, ch: make(chan []tracer.Span, 1), done: make(chan struct{}), cap: e.buffer, live: map[uint32]bool{}}
+	for _, pid := range pids {
+		tg, err := e.attachOne(pid)
+		if err != nil {
+			s.detach()
+			if len(pids) > 1 {
+				err = fmt.Errorf("pid %d: %w", pid, err)
+			}
 			return nil, err
 		}
+		s.targets = append(s.targets, tg)
+		s.live[tg.PID] = true
 	}
-	s := &session{e: e, target: tg, ch: make(chan []tracer.Span, 1), done: make(chan struct{}), cap: e.buffer}
 	e.mu.Lock()
 	old := e.cur
 	e.cur = s
@@ -131,14 +138,30 @@ func (e *engine) Attach(pid int) (ui.Session, error) {
 	return s, nil
 }
 
-// session is the UI's view of one attached process.
+func (e *engine) attachOne(pid int) (*tracer.Target, error) {
+	tg, err := e.t.Attach(pid)
+	if err != nil {
+		return nil, err
+	}
+	if e.pipe != nil {
+		if err := e.pipe.Add(context.Background(), tg); err != nil {
+			e.t.Detach(pid)
+			return nil, err
+		}
+	}
+	return tg, nil
+}
+
+// session is the UI's view of the processes watched together.
 type session struct {
-	e      *engine
-	target *tracer.Target
-	ch     chan []tracer.Span
-	cap    int
+	e       *engine
+	targets []*tracer.Target
+	ch      chan []tracer.Span
+	cap     int
 
 	mu      sync.Mutex
+	live    map[uint32]bool // targets that have not exited
+	exits   []uint32
 	pending []tracer.Span
 	dropped uint64
 	err     error
@@ -146,8 +169,40 @@ type session struct {
 	once    sync.Once
 }
 
-func (s *session) Target() *tracer.Target      { return s.target }
+func (s *session) Targets() []*tracer.Target   { return s.targets }
 func (s *session) Spans() <-chan []tracer.Span { return s.ch }
+
+// Service is the service.name the exporter gives pid's resource.
+func (s *session) Service(pid uint32) string {
+	for _, t := range s.targets {
+		if t.PID == pid {
+			return export.ServiceName(s.e.exportCfg.ServiceName, s.e.exportCfg.ResourceAttributes, t)
+		}
+	}
+	return ""
+}
+
+func (s *session) watches(pid uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live[pid]
+}
+
+// exited ends the session when its last target exits.
+func (s *session) exited(pid uint32) {
+	s.mu.Lock()
+	if !s.live[pid] {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.live, pid)
+	s.exits = append(s.exits, pid)
+	last := len(s.live) == 0
+	s.mu.Unlock()
+	if last {
+		s.end(fmt.Errorf("pid %d exited", pid))
+	}
+}
 
 func (s *session) Err() error {
 	s.mu.Lock()
@@ -158,7 +213,7 @@ func (s *session) Err() error {
 func (s *session) Stats() ui.SessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ui.SessionStats{Lost: s.e.t.Lost(), Dropped: s.dropped}
+	st := ui.SessionStats{Lost: s.e.t.Lost(), Dropped: s.dropped, Exited: slices.Clone(s.exits)}
 	if p := s.e.pipe; p != nil {
 		st.Export = fmt.Sprintf("%s: %d sent, %d dropped", s.e.to, p.Exported(), p.Dropped())
 	}
@@ -216,7 +271,7 @@ func (s *session) end(err error) {
 	})
 }
 
-// Close detaches the process.
+// Close detaches the processes.
 func (s *session) Close() error {
 	s.end(nil)
 	s.e.mu.Lock()
@@ -224,11 +279,18 @@ func (s *session) Close() error {
 		s.e.cur = nil
 	}
 	s.e.mu.Unlock()
-	if s.e.pipe != nil {
-		s.e.pipe.Remove(s.target.PID)
+	return s.detach()
+}
+
+func (s *session) detach() error {
+	var errs []error
+	for _, t := range s.targets {
+		if s.e.pipe != nil {
+			s.e.pipe.Remove(t.PID)
+		}
+		if err := s.e.t.Detach(int(t.PID)); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
 	}
-	if err := s.e.t.Detach(int(s.target.PID)); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return errors.Join(errs...)
 }

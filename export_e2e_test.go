@@ -189,6 +189,26 @@ func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Write(out)
 }
 
+// sendOverOTLP sends reqs, stops rs once rcv has their spans, and checks
+// that each request has its span there, none went to stdout and none was
+// dropped; it returns the spans received.
+func sendOverOTLP(t *testing.T, base string, reqs []request, conc int, rcv *otlpReceiver, rs *rustscopeRun) []otlpSpan {
+	t.Helper()
+	send(t, base, reqs, conc)
+	rcv.waitCount(t, len(reqs), 20*time.Second)
+	if out := rs.stop(t); len(out) != 0 {
+		t.Errorf("%d spans on stdout with the otlp exporter", len(out))
+	}
+	if n := stoppedCounter(t, rs.stderr.String(), "dropped"); n != 0 {
+		t.Errorf("dropped=%d", n)
+	}
+	spans := rcv.snapshot()
+	if d := diffKeys(requestKeys(reqs), otlpKeys(spans)); d != "" {
+		t.Errorf("%d spans for %d requests:\n%s", len(spans), len(reqs), d)
+	}
+	return spans
+}
+
 func (r *otlpReceiver) snapshot() []otlpSpan {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -287,18 +307,7 @@ func TestOTLPExportAxum500(t *testing.T) {
 				t.Errorf("readiness line %q does not name the pid, the probes and the destination", line)
 			}
 			reqs := axumMix(500)
-			send(t, app.base, reqs, 8)
-			rcv.waitCount(t, len(reqs), 20*time.Second)
-			if out := rs.stop(t); len(out) != 0 {
-				t.Errorf("%d spans on stdout with the otlp exporter", len(out))
-			}
-			if n := stoppedCounter(t, rs.stderr.String(), "dropped"); n != 0 {
-				t.Errorf("dropped=%d", n)
-			}
-			spans := rcv.snapshot()
-			if d := diffKeys(requestKeys(reqs), otlpKeys(spans)); d != "" {
-				t.Errorf("%d spans for %d requests:\n%s", len(spans), len(reqs), d)
-			}
+			spans := sendOverOTLP(t, app.base, reqs, 8, rcv, rs)
 			wantService := "axum-server"
 			wantHeader := "grpc yes"
 			if tc.protocol != "grpc" {

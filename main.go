@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -75,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	interactive := !cfg.headless && !cfg.stdout && cfg.exe == "" && !cfg.all && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	interactive := !cfg.headless && !cfg.stdout && cfg.exe == "" && !cfg.all && len(cfg.targets) == 0 && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	if interactive {
 		if cfg.logFile == "" {
 			cfg.logFile = defaultLogFile()
@@ -92,13 +93,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if cfg.pid == 0 && cfg.exe == "" && !cfg.all {
-		fmt.Fprintln(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID, --exe / OTEL_TARGET_EXE, or --all")
+	if cfg.pid == 0 && cfg.exe == "" && !cfg.all && len(cfg.targets) == 0 {
+		read := "none read"
+		if cfg.configFile != "" {
+			read = cfg.configFile + " has none"
+		}
+		fmt.Fprintf(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID, --exe / OTEL_TARGET_EXE, --all, or [[target]] in the configuration file (%s)\n", read)
 		return exitUsage
 	}
 	// One cache for the checks and the attaches: an executable is analysed once.
 	cache := symbols.NewCache(256, symbols.Options{})
-	if err := checkStart(cfg, cache); err != nil {
+	if err := checkStart(cfg, cache, stderr); err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
@@ -146,7 +151,7 @@ func runUI(cfg config, log *slog.Logger) error {
 	}
 	var eng *engine
 	cache := symbols.NewCache(256, symbols.Options{})
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
 		// says why it cannot, in the UI.
@@ -155,11 +160,11 @@ func runUI(cfg config, log *slog.Logger) error {
 			err = perr // names what is missing
 		}
 		err = fmt.Errorf("cannot trace: %w", err)
-		eng = newEngine(nil, log, cache, cfg.buffer, pipe, exportTo)
+		eng = newEngine(nil, log, cache, cfg.buffer, pipe, exportTo, cfg.export)
 		eng.loadErr = err
 	} else {
 		defer t.Close()
-		eng = newEngine(t, log, cache, cfg.buffer, pipe, exportTo)
+		eng = newEngine(t, log, cache, cfg.buffer, pipe, exportTo, cfg.export)
 	}
 	done := make(chan error, 1)
 	go func() { done <- eng.run(ctx) }()
@@ -193,6 +198,12 @@ func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
 	return slog.New(slog.NewTextHandler(f, nil)), func() { f.Close() }, nil
 }
 
+// memoryLimit is the Go heap's soft limit in headless mode (GOMEMLIMIT
+// overrides it). Under a burst every queue is full (docs/how-it-works.md,
+// "Bounds"), and the garbage collector would let the heap grow to twice
+// what they hold before collecting.
+const memoryLimit = 96 << 20
+
 // dropReportInterval is how often, at most, headless mode reports dropped
 // spans on stderr.
 const dropReportInterval = 10 * time.Second
@@ -201,6 +212,9 @@ const dropReportInterval = 10 * time.Second
 // selects, running or started later, and exports spans until SIGINT/SIGTERM, or until the process
 // given by PID exits. Spans of finished requests are flushed on the way out.
 func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
@@ -221,7 +235,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 			w.execed(pid)
 		}
 	}
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
 		pipe.Remove(pid)
 		if cfg.pid != 0 && int(pid) == cfg.pid {
 			exited.Store(true)
@@ -238,7 +252,9 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	}
 	defer t.Close()
 
-	attach := func(pid int) error {
+	// sel is the configured target pid matched (nil for --pid): it may name
+	// the service.
+	attach := func(pid int, sel *target) error {
 		note, err := checkPID(pid, cfg.wireOnly, cache)
 		if err != nil {
 			return err
@@ -247,24 +263,32 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 		if err != nil {
 			return err
 		}
-		if err := pipe.Add(ctx, tg); err != nil {
+		service := ""
+		if sel != nil {
+			service = sel.service
+		}
+		if err := pipe.AddService(ctx, tg, service); err != nil {
 			t.Detach(pid)
 			return err
 		}
 		if note != "" {
 			fmt.Fprintf(stderr, "rustscope: %s\n", note)
 		}
-		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, describeTarget(tg),
+		desc := describeTarget(tg)
+		if service != "" {
+			desc += " as service " + service
+		}
+		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, desc,
 			strings.Join(tg.Capture, "; "), cfg.export.Describe())
 		return nil
 	}
 	if cfg.pid != 0 {
-		if err := attach(cfg.pid); err != nil {
+		if err := attach(cfg.pid, nil); err != nil {
 			pipe.Shutdown(context.Background())
 			return err
 		}
 	} else {
-		sel := selector{exe: cfg.exe, all: cfg.all, analyze: cache.Analyze}
+		sel := cfg.selector(cache.Analyze)
 		w = newWatcher(sel, log, stderr, attach, func(pid int) {
 			pipe.Remove(uint32(pid))
 			if err := t.Detach(pid); err != nil {
@@ -275,7 +299,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 		go w.run(ctx)
 	}
 
-	go reportDrops(ctx, pipe, stderr)
+	go reportDrops(ctx, pipe, t, stderr)
 	runErr := t.Run(ctx, pipe.Export)
 
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -286,7 +310,8 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	c := t.Counters()
 	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost(),
 		"exported", pipe.Exported(), "dropped", pipe.Dropped(), "probe_hits", c.Hits.Load(),
-		"routes_refused", c.RoutesRefused.Load(), "links", c.Links.Load(), "links_refused", c.LinksRefused.Load())
+		"routes_refused", c.RoutesRefused.Load(), "links", c.Links.Load(), "links_refused", c.LinksRefused.Load(),
+		"requests_dropped", c.Dropped.Load(), "conns", c.Conns.Load())
 	if n := pipe.Dropped(); n > 0 {
 		fmt.Fprintf(stderr, "rustscope: %d spans dropped in all\n", n)
 	}
@@ -311,17 +336,23 @@ func describeTarget(tg *tracer.Target) string {
 	return desc
 }
 
-// reportDrops prints a line on stderr when spans were dropped since the
-// last report, at most once per dropReportInterval.
-func reportDrops(ctx context.Context, pipe *export.Pipeline, stderr io.Writer) {
+// reportDrops prints a line on stderr when spans were dropped, or capture
+// records lost in the kernel, since the last report, at most once per
+// dropReportInterval each.
+func reportDrops(ctx context.Context, pipe *export.Pipeline, t *tracer.Tracer, stderr io.Writer) {
 	tick := time.NewTicker(dropReportInterval)
 	defer tick.Stop()
-	var last uint64
+	var last, lastLost uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if lost := t.Lost(); lost != lastLost {
+			fmt.Fprintf(stderr, "rustscope: ring buffer full: %d capture records lost in the last %v (%d in all; %d requests without a span so far)\n",
+				lost-lastLost, dropReportInterval, lost, t.Counters().Dropped.Load())
+			lastLost = lost
 		}
 		n := pipe.Dropped()
 		if n == last {

@@ -178,12 +178,72 @@ func TestUINoColor(t *testing.T) {
 	for _, r := range fmt.Sprint(axum.pid()) {
 		tm.keys(string(r))
 	}
-	tm.waitScreen("the filtered picker", contains1(fmt.Sprintf(">%d ", axum.pid())))
+	tm.waitScreen("the filtered picker", contains1(fmt.Sprintf("> %d ", axum.pid())))
 	if scr := tm.capture("-e"); strings.Contains(scr, "\x1b[3") || strings.Contains(scr, "\x1b[4") || strings.Contains(scr, "\x1b[9") {
 		t.Errorf("colour escapes under NO_COLOR:\n%q", scr)
 	}
 	tm.keys("Escape", "q") // esc ends the filter; q typed into it would filter
 
+	tm.waitScreen("rustscope to exit", contains1("rustscope-exited-0"))
+}
+
+// TestUISeveralAndExit: two processes marked in the picker are watched
+// together, each span under its service; when one exits the status bar
+// says so, and when the last exits the UI says so and shows the process
+// list again.
+func TestUISeveralAndExit(t *testing.T) {
+	needE2E(t, "release/hyper-server")
+	axum := startServer(t, "release", "axum-server")
+	hyper := startServer(t, "release", "hyper-server")
+	tm := startTmux(t, fmt.Sprintf("env -u CI %s --log-file %s; echo rustscope-exited-$?; sleep 30", rustscopeBin, t.TempDir()+"/ui.log"), 120, 30)
+
+	// Filter down to each app and mark it: marks outlive the filter.
+	for _, app := range []*server{axum, hyper} {
+		for _, r := range fmt.Sprint(app.pid()) {
+			tm.keys(string(r))
+		}
+		tm.waitScreen("the filtered picker", contains1(fmt.Sprintf("> %d ", app.pid())))
+		tm.keys("Space")
+		tm.waitScreen("the mark", contains1(fmt.Sprintf("*%d ", app.pid())))
+		tm.keys("Escape")
+	}
+	scr := tm.waitScreen("both marked", contains1("marked: 2"))
+	tm.keys("Enter")
+	scr = tm.waitScreen("the live view of both", contains1("2 processes"))
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := range 5 {
+		for _, app := range []*server{axum, hyper} {
+			resp, err := client.Get(fmt.Sprintf("%s/users/%d", app.base, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	scr = tm.waitScreen("10 spans", contains1("spans 10 "))
+	if !strings.Contains(scr, "SERVICE") {
+		t.Errorf("no service column:\n%s", scr)
+	}
+	for _, svc := range []string{"axum-server", "hyper-server"} {
+		if n := strings.Count(scr, svc+" "); n < 5 { // the title names each once more
+			t.Errorf("%d rows of %s, want 5:\n%s", n, svc, scr)
+		}
+	}
+
+	hyper.cmd.Process.Kill()
+	tm.waitScreen("the exit of one", contains1(fmt.Sprintf("pid %d exited", hyper.pid())))
+	if _, err := client.Get(axum.base + "/users/99"); err != nil {
+		t.Fatal(err)
+	}
+	tm.waitScreen("the other still traced", contains1("spans 11 "))
+
+	axum.cmd.Process.Kill()
+	scr = tm.waitScreen("the picker again", contains1(fmt.Sprintf("pid %d exited: back to the process list", axum.pid())))
+	if !strings.Contains(scr, "Rust processes (") {
+		t.Errorf("not the picker:\n%s", scr)
+	}
+	tm.keys("q")
 	tm.waitScreen("rustscope to exit", contains1("rustscope-exited-0"))
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,45 +16,170 @@ import (
 	"github.com/rustscope/rustscope/symbols"
 )
 
-// selector says which processes the watcher attaches to.
+// selector says which processes the watcher attaches to: those of the
+// first of its targets that matches.
 type selector struct {
-	exe string // an executable's path, or a glob of paths (OTEL_TARGET_EXE, --exe)
-	all bool   // every Rust process that uses a crate rustscope instruments (--all)
-	// analyze reads an executable (symbols.Cache.Analyze) for all.
+	targets []target
+	// analyze reads an executable (symbols.Cache.Analyze) for crate
+	// selectors and targets that require an instrumented crate.
 	analyze func(path string) (*symbols.Analysis, error)
 }
 
+// target selects processes: every selector it sets must match. A target
+// with neither exe nor crate takes only Rust programs that use a crate
+// rustscope instruments: --all is the empty target.
+type target struct {
+	exe       string         // an executable's path, or a glob of paths (--exe, OTEL_TARGET_EXE, exe)
+	cmdline   *regexp.Regexp // matches the command line, arguments joined by spaces
+	crate     string         // a crate the executable contains
+	container *containerSel  // nil: anywhere
+	service   string         // service.name of its processes; "": the default
+	exeSrc    string         // where exe came from, for messages ("--exe", "config FILE:LINE: target.exe")
+}
+
+// containerSel selects processes by container.
+type containerSel struct {
+	id    string // a container ID prefix (/proc/PID/cgroup); "": by mount namespace
+	other bool   // without id: in another mount namespace than rustscope (true) or in its own (false)
+}
+
 func (s selector) String() string {
-	if s.all {
-		return "Rust processes using hyper, axum, tonic, reqwest or h2"
+	parts := make([]string, len(s.targets))
+	for i, t := range s.targets {
+		parts[i] = t.String()
 	}
-	return "processes running " + s.exe
+	return strings.Join(parts, ", or ")
+}
+
+func (t *target) String() string {
+	var b strings.Builder
+	switch {
+	case t.exe != "":
+		b.WriteString("processes running " + t.exe)
+	case t.crate != "":
+		b.WriteString("Rust processes using " + t.crate)
+	default:
+		b.WriteString("Rust processes using hyper, axum, tonic, reqwest or h2")
+	}
+	if t.cmdline != nil {
+		fmt.Fprintf(&b, " with a command line matching %q", t.cmdline)
+	}
+	switch c := t.container; {
+	case c == nil:
+	case c.id != "":
+		b.WriteString(" in container " + c.id)
+	case c.other:
+		b.WriteString(" in a container")
+	default:
+		b.WriteString(" outside containers")
+	}
+	return b.String()
 }
 
 // instrumented are the crates --all looks for.
 var instrumented = []string{"hyper", "axum", "tonic", "reqwest", "h2"}
 
-// matches reports whether the process at dir (/proc/PID) is selected.
-func (s selector) matches(dir string) bool {
-	if s.all {
-		a, err := s.analyze(filepath.Join(dir, "exe"))
-		if err != nil || !a.Rust {
-			return false
+// match returns the first target that selects the process at dir
+// (/proc/PID), or nil.
+func (s selector) match(dir string) *target {
+	for i := range s.targets {
+		if s.targets[i].matches(dir, s.analyze) {
+			return &s.targets[i]
 		}
-		for _, c := range instrumented {
-			if _, ok := a.Crate(c); ok {
-				return true
-			}
-		}
+	}
+	return nil
+}
+
+// matches reports whether t selects the process at dir. The cheap
+// selectors go first; the executable is analysed last.
+func (t *target) matches(dir string, analyze func(string) (*symbols.Analysis, error)) bool {
+	if t.exe != "" && !exeMatches(dir, t.exe) {
 		return false
 	}
-	if isGlob(s.exe) {
+	if t.cmdline != nil {
+		b, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if err != nil || !t.cmdline.MatchString(strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")) {
+			return false
+		}
+	}
+	if t.container != nil && !t.container.matches(dir) {
+		return false
+	}
+	if t.exe != "" && t.crate == "" {
+		return true // checkPID says at attach whether it can be traced
+	}
+	a, err := analyze(filepath.Join(dir, "exe"))
+	if err != nil || !a.Rust {
+		return false
+	}
+	if t.crate != "" {
+		// Cargo takes - and _ in a package name as the same.
+		norm := func(n string) string { return strings.ReplaceAll(n, "-", "_") }
+		return slices.ContainsFunc(a.Crates, func(c symbols.Crate) bool { return norm(c.Name) == norm(t.crate) })
+	}
+	for _, c := range instrumented {
+		if _, ok := a.Crate(c); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// exeMatches reports whether the process at dir runs exe, a path or a glob.
+func exeMatches(dir, exe string) bool {
+	if isGlob(exe) {
 		link, err := os.Readlink(filepath.Join(dir, "exe"))
-		ok, _ := filepath.Match(s.exe, strings.TrimSuffix(link, " (deleted)"))
+		ok, _ := filepath.Match(exe, strings.TrimSuffix(link, " (deleted)"))
 		return err == nil && ok
 	}
-	target, err := os.Stat(s.exe)
-	return runsExe(dir, s.exe, target, err == nil)
+	target, err := os.Stat(exe)
+	return runsExe(dir, exe, target, err == nil)
+}
+
+// matches reports whether the process at dir is in the selected container.
+// rustscope's own mount namespace is read from the same proc tree
+// (dir/../self), as symbols.Processes does.
+func (c *containerSel) matches(dir string) bool {
+	if c.id != "" {
+		id := containerID(dir)
+		return id != "" && strings.HasPrefix(id, c.id)
+	}
+	ns, err := os.Readlink(filepath.Join(dir, "ns", "mnt"))
+	if err != nil {
+		return false
+	}
+	self, err := os.Readlink(filepath.Join(filepath.Dir(dir), "self", "ns", "mnt"))
+	if err != nil {
+		return false
+	}
+	return (ns != self) == c.other
+}
+
+// A container runtime names a container's cgroup after its 64-hex-digit
+// ID (docker: /system.slice/docker-ID.scope or /docker/ID; containerd and
+// CRI-O under /kubepods/...; podman: libpod-ID.scope), and bind-mounts the
+// container's hostname and resolv.conf from a directory named after it
+// (/var/lib/docker/containers/ID/, .../overlay-containers/ID/userdata/).
+var (
+	cgroupID    = regexp.MustCompile(`[0-9a-f]{64}`)
+	mountinfoID = regexp.MustCompile(`/containers/(?:[^ /]+/)*?([0-9a-f]{64})/`)
+)
+
+// containerID is the ID of the container the process at dir runs in, or
+// "": the last ID in its cgroup paths (the innermost), else the first in
+// its mounts (a private cgroup namespace hides the paths).
+func containerID(dir string) string {
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
+		if ids := cgroupID.FindAll(b, -1); len(ids) > 0 {
+			return string(ids[len(ids)-1])
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "mountinfo")); err == nil {
+		if m := mountinfoID.FindSubmatch(b); m != nil {
+			return string(m[1])
+		}
+	}
+	return ""
 }
 
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
@@ -66,7 +193,7 @@ type watcher struct {
 	self   int
 	log    *slog.Logger
 	stderr io.Writer
-	attach func(pid int) error
+	attach func(pid int, t *target) error
 	detach func(pid int)
 	execs  chan int
 
@@ -76,7 +203,7 @@ type watcher struct {
 	missed   bool         // an exec did not fit in execs: scan /proc once
 }
 
-func newWatcher(sel selector, log *slog.Logger, stderr io.Writer, attach func(int) error, detach func(int)) *watcher {
+func newWatcher(sel selector, log *slog.Logger, stderr io.Writer, attach func(int, *target) error, detach func(int)) *watcher {
 	return &watcher{sel: sel, proc: "/proc", self: os.Getpid(), log: log, stderr: stderr, attach: attach, detach: detach,
 		execs: make(chan int, 1024), attached: map[int]bool{}, failed: map[int]bool{}}
 }
@@ -143,14 +270,18 @@ func (w *watcher) consider(pid int) {
 	w.mu.Lock()
 	skip := w.attached[pid] || w.failed[pid]
 	w.mu.Unlock()
-	if skip || !w.sel.matches(filepath.Join(w.proc, strconv.Itoa(pid))) {
+	if skip {
 		return
 	}
-	if err := w.attach(pid); err != nil {
+	t := w.sel.match(filepath.Join(w.proc, strconv.Itoa(pid)))
+	if t == nil {
+		return
+	}
+	if err := w.attach(pid, t); err != nil {
 		w.mu.Lock()
 		w.failed[pid] = true
 		w.mu.Unlock()
-		fmt.Fprintf(w.stderr, "rustscope: pid %d is one of the %s, but attaching failed: %v\n", pid, w.sel, err)
+		fmt.Fprintf(w.stderr, "rustscope: pid %d is one of the %s, but attaching failed: %v\n", pid, t, err)
 		return
 	}
 	w.mu.Lock()
@@ -193,4 +324,19 @@ func runsExe(dir, exe string, target os.FileInfo, haveTarget bool) bool {
 		return true
 	}
 	return false
+}
+
+// selector is what the watcher attaches to: the --exe executable, or the
+// configuration file's targets, then with --all (or all = true) every Rust
+// process using an instrumented crate (the empty target).
+func (c config) selector(analyze func(string) (*symbols.Analysis, error)) selector {
+	var ts []target
+	if c.exe != "" {
+		ts = append(ts, target{exe: c.exe, exeSrc: c.exeSrc})
+	}
+	ts = append(ts, c.targets...)
+	if c.all {
+		ts = append(ts, target{})
+	}
+	return selector{targets: ts, analyze: analyze}
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rustscope/rustscope/symbols"
@@ -19,7 +23,7 @@ func matching(t *testing.T, proc string, sel selector) []int {
 	}
 	var pids []int
 	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && sel.matches(filepath.Join(proc, e.Name())) {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && sel.match(filepath.Join(proc, e.Name())) != nil {
 			pids = append(pids, pid)
 		}
 	}
@@ -68,7 +72,7 @@ func TestSelectorExe(t *testing.T) {
 		{"/bin/ap?", []int{13}},
 		{filepath.Join(dir, "bin", "[o]*"), []int{12}},
 	} {
-		if got := matching(t, proc, selector{exe: tc.exe}); !slices.Equal(got, tc.want) {
+		if got := matching(t, proc, selector{targets: []target{{exe: tc.exe}}}); !slices.Equal(got, tc.want) {
 			t.Errorf("exe %s: selected %v, want %v", tc.exe, got, tc.want)
 		}
 	}
@@ -82,13 +86,208 @@ func TestSelectorRealProc(t *testing.T) {
 		t.Skip(err)
 	}
 	self := filepath.Join("/proc", strconv.Itoa(os.Getpid()))
-	for _, sel := range []selector{{exe: exe}, {exe: filepath.Join(filepath.Dir(exe), "*")}} {
-		if !sel.matches(self) {
+	for _, sel := range []selector{{targets: []target{{exe: exe}}}, {targets: []target{{exe: filepath.Join(filepath.Dir(exe), "*")}}}} {
+		if sel.match(self) == nil {
 			t.Errorf("%s: own process not selected", sel)
 		}
 	}
 	cache := symbols.NewCache(4, symbols.Options{})
-	if (selector{all: true, analyze: cache.Analyze}).matches(self) {
+	if (selector{targets: []target{{}}, analyze: cache.Analyze}).match(self) != nil {
 		t.Errorf("--all selected the Go test binary")
+	}
+}
+
+// fakeProc builds a /proc tree under dir: each process has an exe link,
+// a cmdline, a mount namespace and, when given, cgroup and mountinfo
+// files. "self" is rustscope's mount namespace.
+type fakeProcess struct {
+	pid       string
+	exe       string
+	cmdline   []string
+	mntNS     string
+	cgroup    string
+	mountinfo string
+}
+
+func fakeProc(t *testing.T, selfNS string, procs ...fakeProcess) string {
+	t.Helper()
+	proc := filepath.Join(t.TempDir(), "proc")
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(old, new string) {
+		os.MkdirAll(filepath.Dir(new), 0o755)
+		if err := os.Symlink(old, new); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(selfNS, filepath.Join(proc, "self", "ns", "mnt"))
+	for _, p := range procs {
+		d := filepath.Join(proc, p.pid)
+		link(p.exe, filepath.Join(d, "exe"))
+		link(p.mntNS, filepath.Join(d, "ns", "mnt"))
+		write(filepath.Join(d, "cmdline"), strings.Join(p.cmdline, "\x00")+"\x00")
+		if p.cgroup != "" {
+			write(filepath.Join(d, "cgroup"), p.cgroup)
+		}
+		if p.mountinfo != "" {
+			write(filepath.Join(d, "mountinfo"), p.mountinfo)
+		}
+	}
+	return proc
+}
+
+// rustApps returns the paths of release test apps, skipping (failing in
+// CI) when they are not built: crate selectors need real Rust binaries.
+func rustApps(t *testing.T, apps ...string) []string {
+	t.Helper()
+	var paths []string
+	for _, a := range apps {
+		p, err := filepath.Abs(appPath("release", a))
+		if err == nil {
+			_, err = os.Stat(p)
+		}
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("Rust test apps not built: %v", err)
+			}
+			t.Skipf("Rust test apps not built (run `make testapps`): %v", err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+const (
+	idDocker = "4f1c0e6b9a2d8c7e5f3a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e"
+	idK8s    = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d"
+	idMount  = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+)
+
+// TestSelectorTargets: each selector of a configuration file's targets,
+// alone and together, on a fake /proc whose executables are the real
+// test apps (so crate selectors read real binaries), and the first
+// matching target wins.
+func TestSelectorTargets(t *testing.T) {
+	apps := rustApps(t, "axum-server", "hyper-server", "tonic-client")
+	goBin, err := os.Executable() // not Rust
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := fakeProc(t, "mnt:[1]",
+		fakeProcess{pid: "20", exe: apps[0], cmdline: []string{apps[0], "--listen", "127.0.0.1:0"}, mntNS: "mnt:[2]",
+			cgroup: "0::/system.slice/docker-" + idDocker + ".scope\n"},
+		fakeProcess{pid: "21", exe: apps[1], cmdline: []string{"hyper-server", "--port", "80"}, mntNS: "mnt:[3]",
+			cgroup: "12:memory:/kubepods/burstable/pod0b6e7a52-1c3d-4e5f-8a9b-0c1d2e3f4a5b/" + idK8s + "\n0::/\n"},
+		fakeProcess{pid: "22", exe: apps[2], cmdline: []string{apps[2], "--addr", "http://127.0.0.1:50051"}, mntNS: "mnt:[1]",
+			cgroup: "0::/user.slice\n"},
+		fakeProcess{pid: "23", exe: goBin, cmdline: []string{"go-service", "--addr", "x"}, mntNS: "mnt:[4]",
+			cgroup: "0::/system.slice/docker-" + idDocker + ".scope\n"},
+		fakeProcess{pid: "24", exe: apps[1], cmdline: []string{"hyper-server"}, mntNS: "mnt:[5]", cgroup: "0::/\n",
+			mountinfo: "612 600 8:1 /var/lib/docker/containers/" + idMount + "/hostname /etc/hostname rw,relatime - ext4 /dev/sda1 rw\n"},
+	)
+	cache := symbols.NewCache(8, symbols.Options{})
+	re := regexp.MustCompile
+	for _, tc := range []struct {
+		name string
+		t    target
+		want []int
+	}{
+		{"all: Rust with an instrumented crate", target{}, []int{20, 21, 22, 24}},
+		{"crate", target{crate: "axum"}, []int{20}},
+		{"crate in several", target{crate: "tonic"}, []int{20, 22}}, // the axum app links tonic too
+		{"crate absent", target{crate: "rocket"}, nil},
+		{"crate spelt with _", target{crate: "axum_core"}, []int{20}}, // axum-core
+		{"cmdline", target{cmdline: re(`\s--addr\s`)}, []int{22}},     // 23 too, but it is not Rust
+		{"cmdline anchored", target{cmdline: re(`^hyper-server( |$)`)}, []int{21, 24}},
+		{"cmdline and crate", target{cmdline: re(`--listen`), crate: "tonic"}, []int{20}},
+		{"exe takes any program", target{exe: goBin, cmdline: re(`--addr`)}, []int{23}},
+		{"exe glob", target{exe: filepath.Join(filepath.Dir(apps[0]), "*-server")}, []int{20, 21, 24}},
+		{"in a container", target{container: &containerSel{other: true}}, []int{20, 21, 24}},
+		{"outside containers", target{container: &containerSel{}}, []int{22}},
+		{"docker ID prefix", target{container: &containerSel{id: idDocker[:12]}}, []int{20}},
+		{"docker ID and exe", target{exe: goBin, container: &containerSel{id: idDocker}}, []int{23}},
+		{"kubernetes ID", target{container: &containerSel{id: idK8s[:5]}}, []int{21}},
+		{"ID from mounts", target{container: &containerSel{id: idMount}}, []int{24}},
+		{"ID no match", target{container: &containerSel{id: "ffff"}}, nil},
+		{"all selectors", target{exe: apps[1], cmdline: re(`80`), crate: "hyper", container: &containerSel{id: idK8s}}, []int{21}},
+	} {
+		if got := matching(t, proc, selector{targets: []target{tc.t}, analyze: cache.Analyze}); !slices.Equal(got, tc.want) {
+			t.Errorf("%s (%s): selected %v, want %v", tc.name, &tc.t, got, tc.want)
+		}
+	}
+
+	// The first target that matches names the service.
+	sel := selector{targets: []target{{crate: "tonic", service: "grpc"}, {container: &containerSel{other: true}, service: "boxed"}, {service: "rest"}},
+		analyze: cache.Analyze}
+	got := map[string]string{}
+	for _, pid := range []string{"20", "21", "22", "23", "24"} {
+		if m := sel.match(filepath.Join(proc, pid)); m != nil {
+			got[pid] = m.service
+		}
+	}
+	if want := map[string]string{"20": "grpc", "21": "boxed", "22": "grpc", "24": "boxed"}; !maps.Equal(got, want) {
+		t.Errorf("services by pid %v, want %v", got, want)
+	}
+}
+
+// TestContainerID: the ID as each runtime writes it in /proc/PID/cgroup,
+// the innermost when nested, else from the mounts; none for a host process.
+func TestContainerID(t *testing.T) {
+	for _, tc := range []struct{ name, cgroup, mountinfo, want string }{
+		{"docker cgroup v2", "0::/system.slice/docker-" + idDocker + ".scope\n", "", idDocker},
+		{"docker cgroup v1", "12:pids:/docker/" + idDocker + "\n11:memory:/docker/" + idDocker + "\n", "", idDocker},
+		{"kubernetes containerd", "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-" + idK8s + ".scope\n", "", idK8s},
+		{"cri-o", "0::/kubepods/burstable/pod0b6e7a52-1c3d-4e5f-8a9b-0c1d2e3f4a5b/crio-" + idK8s + ".scope\n", "", idK8s},
+		{"podman", "0::/machine.slice/libpod-" + idK8s + ".scope/container\n", "", idK8s},
+		{"nested: innermost", "0::/docker/" + idDocker + "/docker/" + idK8s + "\n", "", idK8s},
+		{"private cgroup namespace: mounts", "0::/\n", "1 0 8:1 /var/lib/docker/containers/" + idMount + "/resolv.conf /etc/resolv.conf rw - ext4 /dev/sda1 rw\n", idMount},
+		{"podman mounts", "0::/\n", "1 0 0:5 /containers/storage/overlay-containers/" + idMount + "/userdata/hostname /etc/hostname rw - tmpfs tmpfs rw\n", idMount},
+		{"host", "0::/user.slice/user-0.slice/session-1.scope\n", "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n", ""},
+		{"short hex is no ID", "4:memory:/process_api/7b9231cfa245aa79a43922fda0f6215c\n", "", ""},
+	} {
+		proc := fakeProc(t, "mnt:[1]", fakeProcess{pid: "1", exe: "/bin/x", mntNS: "mnt:[2]", cgroup: tc.cgroup, mountinfo: tc.mountinfo})
+		if got := containerID(filepath.Join(proc, "1")); got != tc.want {
+			t.Errorf("%s: container ID %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSelectorRealProcesses: crate, cmdline and container selectors on
+// real processes: the axum app, and the hyper app in a mount namespace of
+// its own (unshare -m), as a container has.
+func TestSelectorRealProcesses(t *testing.T) {
+	needE2E(t, "release/hyper-server")
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) not installed")
+	}
+	axum := exec.Command(appPath("release", "axum-server"), "--listen", "127.0.0.1:0")
+	boxed := exec.Command("unshare", "--mount", "--propagation", "private", appPath("release", "hyper-server"), "--listen", "127.0.0.1:0")
+	for _, c := range []*exec.Cmd{axum, boxed} {
+		startListener(t, c.Path, c)
+	}
+	dir := func(c *exec.Cmd) string { return "/proc/" + strconv.Itoa(c.Process.Pid) }
+	cache := symbols.NewCache(4, symbols.Options{})
+	for _, tc := range []struct {
+		t          target
+		axum, hypr bool
+	}{
+		{target{}, true, true},
+		{target{crate: "axum"}, true, false},
+		{target{crate: "hyper"}, true, true},
+		{target{container: &containerSel{other: true}}, false, true},
+		{target{container: &containerSel{other: false}, crate: "hyper"}, true, false},
+		{target{cmdline: regexp.MustCompile(`hyper-server --listen 127\.0\.0\.1:0$`)}, false, true},
+		{target{cmdline: regexp.MustCompile(`^\S+/axum-server --listen`), container: &containerSel{}}, true, false},
+	} {
+		sel := selector{targets: []target{tc.t}, analyze: cache.Analyze}
+		if got := sel.match(dir(axum)) != nil; got != tc.axum {
+			t.Errorf("%s: axum app selected %v, want %v", &tc.t, got, tc.axum)
+		}
+		if got := sel.match(dir(boxed)) != nil; got != tc.hypr {
+			t.Errorf("%s: hyper app in its own mount namespace selected %v, want %v", &tc.t, got, tc.hypr)
+		}
 	}
 }

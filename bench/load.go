@@ -57,7 +57,9 @@ func runLoad(args []string) error {
 				n := next.Add(1) - 1
 				if *rate > 0 {
 					due := start.Add(time.Duration(float64(n) / *rate * float64(time.Second)))
-					if due.After(end) {
+					// A target that cannot keep up is not given more
+					// time: the phase ends on time, behind schedule.
+					if due.After(end) || time.Now().After(end) {
 						return
 					}
 					time.Sleep(time.Until(due))

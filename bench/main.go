@@ -19,9 +19,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +46,7 @@ func main() {
 	flag.DurationVar(&h.lossPhase, "loss-phase", 60*time.Second, "length of the 5,000 requests/s phase")
 	out := flag.String("out", "docs/performance.md", "the report to rewrite")
 	flag.StringVar(&h.profile, "profile", "", "write a CPU profile of each headless rustscope run into this directory")
+	soak := flag.Duration("soak", 0, "only the soak: this long at 2,000 requests/s, sampled every 10 s, into the soak section of -out")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("run as root: rustscope loads BPF programs")
@@ -56,11 +59,25 @@ func main() {
 	if h.sink, err = startSink(); err != nil {
 		log.Fatalf("start OTLP sink: %v", err)
 	}
-	r, err := h.run()
-	if err != nil {
+	old, err := os.ReadFile(*out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(*out, []byte(r.markdown()), 0o644); err != nil {
+	var doc string
+	if *soak > 0 {
+		r, err := h.soak(*soak)
+		if err != nil {
+			log.Fatal(err)
+		}
+		doc = withSoak(string(old), r.markdown())
+	} else {
+		r, err := h.run()
+		if err != nil {
+			log.Fatal(err)
+		}
+		doc = withSoak(r.markdown(), soakSection(string(old))) // the soak's own run stays
+	}
+	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("wrote %s", *out)
@@ -115,10 +132,7 @@ type report struct {
 }
 
 func (h *harness) run() (*report, error) {
-	r := &report{date: time.Now().Format("2006-01-02"), machine: machine(), phase: h.phase, phases: map[config][]phaseResult{}}
-	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
-		r.goVersion = strings.TrimSpace(string(out))
-	}
+	r := &report{date: time.Now().Format("2006-01-02"), machine: machine(), phase: h.phase, phases: map[config][]phaseResult{}, goVersion: goVersion()}
 	target, err := h.startApp("release")
 	if err != nil {
 		return nil, err
@@ -170,7 +184,7 @@ func (h *harness) run() (*report, error) {
 		return nil, err
 	}
 	log.Printf("go benchmarks (ui, symbols)")
-	if r.gobench, err = goBench("./ui/", "./symbols/"); err != nil {
+	if r.gobench, err = goBench("./ui/", "./symbols/", "./tracer/"); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -233,7 +247,8 @@ type tracer struct {
 	cmd     *exec.Cmd
 	pid     int
 	logFile string
-	tmux    string // session name when it runs the TUI
+	tmux    string       // session name when it runs the TUI
+	lost    atomic.Int64 // ring records lost, as headless mode last reported on stderr
 }
 
 // startHeadless runs rustscope headless on pid, exporting to the sink, and
@@ -264,13 +279,29 @@ func (h *harness) startHeadless(pid int, extra ...string) (*tracer, time.Duratio
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), "rustscope: attached pid") {
 			took := time.Since(t0)
-			go io.Copy(io.Discard, stderr)
-			return &tracer{cmd: cmd, pid: cmd.Process.Pid, logFile: f.Name()}, took, nil
+			t := &tracer{cmd: cmd, pid: cmd.Process.Pid, logFile: f.Name()}
+			go t.watchLost(sc)
+			return t, took, nil
 		}
 		log.Printf("rustscope: %s", sc.Text())
 	}
 	cmd.Wait()
 	return nil, 0, fmt.Errorf("rustscope exited before attaching")
+}
+
+// lostReport is headless mode's periodic line about ring records lost.
+var lostReport = regexp.MustCompile(`^rustscope: ring buffer full: .*\((\d+) in all`)
+
+// watchLost reads rustscope's stderr to its end, keeping the latest count
+// of ring records lost it reports.
+func (t *tracer) watchLost(sc *bufio.Scanner) {
+	for sc.Scan() {
+		if m := lostReport.FindStringSubmatch(sc.Text()); m != nil {
+			var n int64
+			fmt.Sscan(m[1], &n)
+			t.lost.Store(n)
+		}
+	}
 }
 
 // startTUI runs rustscope's terminal UI on pid inside a tmux pseudo-terminal.
@@ -501,6 +532,12 @@ func (h *harness) attachTimes(r *report) error {
 	slices.Sort(ds)
 	r.analysis = ds[len(ds)/2]
 	return nil
+}
+
+// goVersion is the Go release building rustscope here.
+func goVersion() string {
+	out, _ := exec.Command("go", "env", "GOVERSION").Output()
+	return strings.TrimSpace(string(out))
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

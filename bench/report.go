@@ -33,13 +33,21 @@ func goBench(pkgs ...string) ([]benchLine, error) {
 		if len(f) >= 2 && f[0] == "pkg:" {
 			pkg = f[1]
 		}
-		if len(f) < 8 || !strings.HasPrefix(f[0], "Benchmark") {
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
 		}
 		b := benchLine{name: strings.Split(f[0], "-")[0], pkg: pkg}
-		fmt.Sscan(f[2], &b.nsPerOp)
-		fmt.Sscan(f[4], &b.bytesPerOp)
-		fmt.Sscan(f[6], &b.allocsPerOp)
+		// Value and unit pairs after the iteration count; SetBytes adds MB/s.
+		for i := 2; i+1 < len(f); i += 2 {
+			switch f[i+1] {
+			case "ns/op":
+				fmt.Sscan(f[i], &b.nsPerOp)
+			case "B/op":
+				fmt.Sscan(f[i], &b.bytesPerOp)
+			case "allocs/op":
+				fmt.Sscan(f[i], &b.allocsPerOp)
+			}
+		}
 		res = append(res, b)
 	}
 	return res, nil
@@ -208,10 +216,12 @@ func (r *report) markdown() string {
 	w("its \"attached\" line (process analysed, BPF loaded, probes placed): %s.\n", strings.Join(ts, ", "))
 	w("The binary analysis alone (`symbols.AnalyzeFile`, median of 5): %s.\n\n", r.analysis.Round(100*time.Microsecond))
 
-	w("## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem ./ui/ ./symbols/`. The UI\n")
+	w("## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem ./ui/ ./symbols/ ./tracer/`. The UI\n")
 	w("benchmarks hold 10,000 spans over 100 routes in a 200x60 terminal; the goal\n")
 	w("is a frame well under 16 ms. The symbols benchmarks analyse the debug,\n")
-	w("release and stripped axum builds.\n\n")
+	w("release and stripped axum builds. The tracer benchmark is rustscope's\n")
+	w("user-space cost of one HTTP/1.1 request before export: decoding its two\n")
+	w("ring records, parsing both heads, building the span.\n\n")
 	w("| benchmark | package | time per op | allocated per op | allocations |\n| --- | --- | --- | --- | --- |\n")
 	for _, g := range r.gobench {
 		w("| %s | %s | %s | %.1f KB | %d |\n", g.name, strings.TrimPrefix(g.pkg, "github.com/rustscope/rustscope/"), time.Duration(g.nsPerOp).Round(time.Microsecond), float64(g.bytesPerOp)/1024, g.allocsPerOp)

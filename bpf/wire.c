@@ -45,6 +45,14 @@ volatile const __u32 capture_max = 4096;
 // records are committed silently and the reader picks them up on its
 // deadline. Batching wake-ups is most of the per-event cost saved.
 volatile const __u64 wakeup_bytes = 256 * 1024;
+// rustscope's PID namespace (device and inode of /proc/self/ns/pid), set
+// by the loader when it is not the initial one: a sidecar in a pod that
+// shares its PID namespace, a container run with another's
+// (--pid=container:NAME). Every PID the programs look up or report is then
+// the one rustscope sees in its /proc; a task outside that namespace reads
+// as PID 0, which is never a target.
+volatile const __u64 pidns_dev = 0;
+volatile const __u64 pidns_ino = 0;
 
 struct conn_key {
 	__u32 tgid;
@@ -173,6 +181,18 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+// current_pid_tgid is bpf_get_current_pid_tgid, in rustscope's PID
+// namespace when pidns_ino is set.
+static __always_inline __u64 current_pid_tgid(void)
+{
+	if (!pidns_ino)
+		return bpf_get_current_pid_tgid();
+	struct bpf_pidns_info ns;
+	if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)))
+		return 0;
+	return (__u64)ns.tgid << 32 | ns.pid;
+}
+
 static __always_inline bool is_target(__u64 pid_tgid)
 {
 	__u32 tgid = pid_tgid >> 32;
@@ -232,7 +252,7 @@ static __always_inline void announce(struct sock *sk, __u32 tgid, __s32 fd, __u8
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts = bpf_ktime_get_ns();
 	e->tgid = tgid;
-	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->tid = (__u32)current_pid_tgid();
 	e->fd = fd;
 	e->kind = EV_OPEN;
 	e->role = role;
@@ -270,7 +290,7 @@ static __always_inline struct conn_info *track(__u32 tgid, __s32 fd)
 
 static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u8 kind, __u8 dir)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	if (!is_target(id))
 		return 0;
 	__s32 fd = (__s32)ctx->args[0];
@@ -757,8 +777,13 @@ static __always_inline long line_start(struct walk *w, struct scratch *s, __u32 
 		return 0;
 	}
 	__u8 ch = s->data[at & (CAPTURE_BUF - 1)];
+	if (ch == '\r' && s->data[(at + 1) & (CAPTURE_BUF - 1)] == '\n') {
+		w->pos += 2; // the empty line: the head ends
+		f->head += 2;
+		return head_end(w, f);
+	}
 	if (ch == '\r' || ch == '\n')
-		return -1; // the empty line: byte by byte
+		return -1; // a bare LF or CR: byte by byte
 	w->pos++;
 	f->head++;
 	f->mode = M_SKIP;
@@ -913,6 +938,7 @@ static long walk_step(__u32 i, void *unused)
 	    (mode == M_LINE1 && (!(f->flags & F_RESP) || f->idx >= 12))) {
 		// Up to 64 bytes of the line at once, to just before its LF.
 		__u32 from = at;
+		int lf = 0;
 #pragma unroll
 		for (int k = 0; k < 8; k++) {
 			if (at + 8 > w->win_len)
@@ -920,9 +946,27 @@ static long walk_step(__u32 i, void *unused)
 			__u64 x = load8(s, at);
 			if (has_lf(x)) {
 				at += lf_index(x);
+				lf = 1;
 				break;
 			}
 			at += 8;
+		}
+		if (lf && (mode == M_SKIP || mode == M_LINE1)) {
+			// A head line ends: take its LF, and the next line's start
+			// when the window holds it. One step per header line
+			// instead of three is most of a head's walking cost.
+			__u32 n = at + 1 - from;
+			w->pos += n;
+			f->head += n;
+			if (f->head > MAX_HEAD)
+				return desync(w);
+			f->mode = M_LSTART;
+			if (at + 1 + 24 <= w->win_len) {
+				long r = line_start(w, s, at + 1);
+				if (r >= 0)
+					return r;
+			}
+			return 0;
 		}
 		if (at != from) {
 			__u32 n = at - from;
@@ -1009,7 +1053,7 @@ struct {
 
 static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	struct inflight *in = bpf_map_lookup_elem(&calls, &id);
 	if (!in)
 		return 0;
@@ -1137,7 +1181,7 @@ int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
 // accept/accept4 and connect: remember the role the new connection has.
 static __always_inline int enter_conn(struct trace_event_raw_sys_enter *ctx, __u8 role)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	if (!is_target(id))
 		return 0;
 	struct inflight in = { .fd = (__s32)ctx->args[0], .role = role };
@@ -1147,7 +1191,7 @@ static __always_inline int enter_conn(struct trace_event_raw_sys_enter *ctx, __u
 
 static __always_inline int exit_conn(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	struct inflight *in = bpf_map_lookup_elem(&calls, &id);
 	if (!in)
 		return 0;
@@ -1192,7 +1236,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx); 
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	if (!is_target(id))
 		return 0;
 	struct conn_key k = { .tgid = id >> 32, .fd = (__s32)ctx->args[0] };
@@ -1237,7 +1281,7 @@ const struct probe_event *unused_probe_event __attribute__((unused));
 
 static __always_inline int record_hit(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	if (!is_target(id))
 		return 0;
 	__u64 cookie = bpf_get_attach_cookie(ctx);
@@ -1304,7 +1348,7 @@ int probe_hit_multi(struct pt_regs *ctx)
 SEC("uprobe.multi")
 int task_poll(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	if (!is_target(id))
 		return 0;
 	struct task_cur c = { .task = PT_REGS_PARM1(ctx) };
@@ -1348,7 +1392,7 @@ int task_poll(struct pt_regs *ctx)
 SEC("uretprobe.multi")
 int task_poll_ret(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	bpf_map_delete_elem(&task_cur, &id);
 	return 0;
 }
@@ -1372,7 +1416,7 @@ static __always_inline struct task_cur *polling(__u64 id)
 SEC("uprobe.multi")
 int task_wake(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	struct task_cur *c = polling(id);
 	if (!c)
 		return 0;
@@ -1456,7 +1500,7 @@ static __always_inline __u32 frame_stream(__u64 reg)
 SEC("uprobe.multi")
 int h2_frame(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	struct task_cur *c = polling(id);
 	if (!c)
 		return 0;
@@ -1487,7 +1531,7 @@ int h2_frame(struct pt_regs *ctx)
 SEC("uprobe.multi")
 int h2_resp(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	struct task_cur *c = polling(id);
 	if (!c)
 		return 0;
@@ -1528,7 +1572,9 @@ int h2_resp(struct pt_regs *ctx)
 SEC("tracepoint/sched/sched_process_exec")
 int on_exec(void *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
+	if (!id) // outside rustscope's PID namespace
+		return 0;
 	struct wire_event e = {
 		.ts = bpf_ktime_get_ns(),
 		.tgid = id >> 32,

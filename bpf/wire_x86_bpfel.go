@@ -205,6 +205,8 @@ const (
 	WireProgTaskPollRet     = "task_poll_ret"
 	WireProgTaskWake        = "task_wake"
 	WireVarCaptureMax       = "capture_max"
+	WireVarPidnsDev         = "pidns_dev"
+	WireVarPidnsIno         = "pidns_ino"
 	WireVarUnusedProbeEvent = "unused_probe_event"
 	WireVarUnusedWireEvent  = "unused_wire_event"
 	WireVarWakeupBytes      = "wakeup_bytes"
@@ -305,6 +307,8 @@ type WireMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type WireVariableSpecs struct {
 	CaptureMax       *ebpf.VariableSpec `ebpf:"capture_max"`
+	PidnsDev         *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsIno         *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	UnusedProbeEvent *ebpf.VariableSpec `ebpf:"unused_probe_event"`
 	UnusedWireEvent  *ebpf.VariableSpec `ebpf:"unused_wire_event"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -360,6 +364,8 @@ func (m *WireMaps) Close() error {
 // It can be passed to LoadWireObjects or ebpf.CollectionSpec.LoadAndAssign.
 type WireVariables struct {
 	CaptureMax       *ebpf.Variable `ebpf:"capture_max"`
+	PidnsDev         *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsIno         *ebpf.Variable `ebpf:"pidns_ino"`
 	UnusedProbeEvent *ebpf.Variable `ebpf:"unused_probe_event"`
 	UnusedWireEvent  *ebpf.Variable `ebpf:"unused_wire_event"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -178,7 +178,17 @@ func newOTLP(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
 
 // Add starts exporting the spans of t, under a resource that describes it.
 func (p *Pipeline) Add(ctx context.Context, t *tracer.Target) error {
-	res, err := Resource(ctx, p.cfg.ServiceName, p.cfg.ResourceAttributes, t)
+	return p.AddService(ctx, t, "")
+}
+
+// AddService is Add with service as t's service.name, when not empty,
+// instead of Config.ServiceName: the name a configuration file's target
+// gives its processes.
+func (p *Pipeline) AddService(ctx context.Context, t *tracer.Target, service string) error {
+	if service == "" {
+		service = p.cfg.ServiceName
+	}
+	res, err := Resource(ctx, service, p.cfg.ResourceAttributes, t)
 	if err != nil {
 		return err
 	}

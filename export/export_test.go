@@ -3,6 +3,7 @@ package export
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"sync"
 	"testing"
@@ -185,5 +186,31 @@ func TestPipelineSampler(t *testing.T) {
 	p.Shutdown(context.Background())
 	if n := len(mem.GetSpans()); n != 0 || p.Dropped() != 0 {
 		t.Fatalf("always_off: %d spans exported, %d dropped", n, p.Dropped())
+	}
+}
+
+// TestPipelineAddService: a target's own service name wins over the
+// configured one for its process only.
+func TestPipelineAddService(t *testing.T) {
+	mem := newMem()
+	p := newPipeline(Config{ServiceName: "global"}, []string{"mem"}, []sdktrace.SpanExporter{mem})
+	ctx := context.Background()
+	if err := p.AddService(ctx, target(1), "checkout"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddService(ctx, target(2), ""); err != nil {
+		t.Fatal(err)
+	}
+	p.Export(span(1, 0))
+	p.Export(span(2, 1))
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range mem.GetSpans() {
+		got[resourceAttr(s, "process.pid")] = resourceAttr(s, "service.name")
+	}
+	if want := map[string]string{"1": "checkout", "2": "global"}; !maps.Equal(got, want) {
+		t.Errorf("service.name by pid %v, want %v", got, want)
 	}
 }

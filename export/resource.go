@@ -13,22 +13,30 @@ import (
 	"github.com/rustscope/rustscope/tracer"
 )
 
+// ServiceName is t's service.name: service if set, else a service.name
+// among the extra resource attributes, else the executable's name.
+func ServiceName(service string, extra []attribute.KeyValue, t *tracer.Target) string {
+	if service != "" {
+		return service
+	}
+	for _, kv := range extra {
+		if kv.Key == semconv.ServiceNameKey {
+			service = kv.Value.Emit()
+		}
+	}
+	if service == "" {
+		service = filepath.Base(strings.TrimSuffix(t.Exe, " (deleted)"))
+	}
+	return service
+}
+
 // Resource describes the traced process. service is OTEL_SERVICE_NAME;
 // empty means service.name from extra (OTEL_RESOURCE_ATTRIBUTES), else the
 // executable's name. extra is added last, so it overrides detected
 // attributes, except service.name when service is set.
 func Resource(ctx context.Context, service string, extra []attribute.KeyValue, t *tracer.Target) (*resource.Resource, error) {
 	exe := strings.TrimSuffix(t.Exe, " (deleted)")
-	if service == "" {
-		for _, kv := range extra {
-			if kv.Key == semconv.ServiceNameKey {
-				service = kv.Value.Emit()
-			}
-		}
-	}
-	if service == "" {
-		service = filepath.Base(exe)
-	}
+	service = ServiceName(service, extra, t)
 	attrs := []attribute.KeyValue{
 		semconv.ProcessPID(int(t.PID)),
 		semconv.ProcessExecutableName(filepath.Base(exe)),

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -372,8 +374,13 @@ func TestBadInput(t *testing.T) {
 }
 
 // FuzzAnalyze feeds mutated ELF files to the entry point: it must never
-// panic, hang or allocate without bound. Seeds are the tiny real Rust
-// binary and targeted corruptions of it.
+// panic, hang or allocate without bound, and what it returns must be
+// well formed: the same for the same bytes, crates and manglings sorted
+// as documented, probe copies inside the file, and a JSON round trip
+// that changes nothing. Seeds are the tiny real Rust binary (symbol
+// table, .eh_frame, .comment, crate paths), the same with its symbol
+// table hidden (the stripped path: functions from .eh_frame), and
+// targeted corruptions of both.
 func FuzzAnalyze(f *testing.F) {
 	tiny, err := os.ReadFile(tinyHyper)
 	if err != nil {
@@ -395,13 +402,37 @@ func FuzzAnalyze(f *testing.F) {
 	mut(0x3c, []byte{0xff, 0xff})                         // e_shnum
 	mut(0x3e, []byte{0x7f, 0})                            // e_shstrndx
 	mut(0x20, []byte{0xf0, 0xff, 0, 0})                   // e_phoff
-	if ef, err := elf.NewFile(bytes.NewReader(tiny)); err == nil {
-		for _, s := range ef.Sections {
-			if s.Type == elf.SHT_NOBITS || s.Offset == 0 {
-				continue
+	ef, err := elf.NewFile(bytes.NewReader(tiny))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range ef.Sections {
+		if s.Type == elf.SHT_NOBITS || s.Offset == 0 {
+			continue
+		}
+		mut(int(s.Offset), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		mut(int(s.Offset), []byte{0, 0, 0, 0})
+	}
+	// Stripped: .symtab renamed in the section name table, so functions
+	// come from .eh_frame.
+	for _, s := range ef.Sections {
+		if s.Name == ".shstrtab" {
+			stripped := append([]byte(nil), tiny...)
+			names := stripped[s.Offset : s.Offset+s.Size]
+			copy(names[bytes.Index(names, []byte("\x00.symtab\x00"))+1:], ".hidden")
+			if a, err := Analyze(bytes.NewReader(stripped)); err != nil || !a.Stripped || a.SymbolSource != "eh_frame" {
+				f.Fatalf("stripped seed: %v, %+v", err, a)
 			}
-			mut(int(s.Offset), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-			mut(int(s.Offset), []byte{0, 0, 0, 0})
+			f.Add(stripped)
+			mut = func(off int, v []byte) {
+				b := append([]byte(nil), stripped...)
+				copy(b[off:], v)
+				f.Add(b)
+			}
+			eh := ef.Section(".eh_frame")
+			mut(int(eh.Offset)+4, []byte{0xff, 0xff, 0xff, 0x7f}) // the CIE id
+			mut(int(eh.Offset), []byte{0xf0, 0xff, 0xff, 0xff})   // a length past the section
+			mut(int(eh.Offset)+int(eh.Size)/2, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -409,11 +440,42 @@ func FuzzAnalyze(f *testing.F) {
 		if err == nil && a == nil {
 			t.Fatal("nil analysis without error")
 		}
-		if err == nil {
-			a.Traceability()
-			if _, err := json.Marshal(a); err != nil {
-				t.Fatal(err)
+		if err != nil {
+			return
+		}
+		a.Traceability()
+		if again, err := Analyze(bytes.NewReader(b)); err != nil || !reflect.DeepEqual(again, a) {
+			t.Fatalf("second analysis of the same bytes differs: %v\n%+v\n%+v", err, again, a)
+		}
+		for i := 1; i < len(a.Crates); i++ {
+			p, c := a.Crates[i-1], a.Crates[i]
+			if p.Name > c.Name || p.Name == c.Name && compareVersions(p.Version, c.Version) > 0 {
+				t.Fatalf("crates not sorted: %+v", a.Crates)
 			}
+		}
+		if !slices.IsSorted(a.Manglings) || len(a.Manglings) > 2 || a.Functions < 0 {
+			t.Fatalf("manglings %q, %d functions", a.Manglings, a.Functions)
+		}
+		for _, p := range a.Probes {
+			if p.Found != (len(p.Copies) > 0) {
+				t.Fatalf("probe %s: found %v with %d copies", p.ID, p.Found, len(p.Copies))
+			}
+			for _, c := range p.Copies {
+				if c.FileOffset >= uint64(len(b)) {
+					t.Fatalf("probe %s at file offset %#x of a %d-byte file", p.ID, c.FileOffset, len(b))
+				}
+			}
+		}
+		j, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Analysis
+		if err := json.Unmarshal(j, &back); err != nil {
+			t.Fatal(err)
+		}
+		if j2, _ := json.Marshal(&back); !bytes.Equal(j, j2) {
+			t.Fatalf("JSON round trip:\n%s\n%s", j, j2)
 		}
 	})
 }

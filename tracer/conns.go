@@ -1,8 +1,10 @@
 package tracer
 
 import (
+	"cmp"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +18,14 @@ import (
 // leak memory.
 const connIdle = 10 * time.Minute
 
+// maxConns bounds the connections tracked at once, as the BPF program's
+// conns map (an LRU of as many entries) does in the kernel: when closes
+// were missed (lost records, fds closed by exec or exit), the least
+// recently seen quarter is freed. Each connection's parser is bounded on
+// its own (http1: a 64 KiB head per direction, 64 requests awaiting their
+// response).
+const maxConns = 1 << 16
+
 type connKey struct {
 	pid uint32
 	fd  int32
@@ -26,7 +36,7 @@ type conn struct {
 	local, remote netip.AddrPort // zero when the open was not seen
 	http          *http1.Conn
 	h2            *http2.Conn         // set once the connection is seen to speak HTTP/2
-	h2queue       []uint32            // HTTP/2 streams waiting for their route lookup
+	h2queue       []h2Waiting         // HTTP/2 streams waiting for their route lookup
 	h2paths       map[uint32]h2Lookup // and what it said
 	nextSeq       [2]uint32           // per direction: the BPF program numbers each
 	seqKnown      [2]bool             // direction's records on its own
@@ -38,6 +48,7 @@ type conn struct {
 	serverCtx     map[uint64]serverCtx // server: contexts given to requests (by start) before their span
 	lastClientEnd uint64               // client: when the last exchange's response ended
 	lastDone      uint64               // client: the request start of the last exchange completed
+	dropped       uint64               // http.Stats().Dropped already added to Counters.Dropped
 	closed        bool                 // finished: a task that read it is gone too
 }
 
@@ -57,6 +68,11 @@ type Counters struct {
 	// certain (no single request open at the wake, or a wake outside the
 	// call's window): they stay roots.
 	Links, LinksRefused atomic.Uint64
+	// Dropped counts HTTP/1 requests the parser gave up on, so that no
+	// span came of them: bytes lost in the kernel (the requests in
+	// progress when a sequence gap shows), a response whose request was
+	// never seen, a connection closed before its response.
+	Dropped atomic.Uint64
 }
 
 // assembler turns the ordered event stream into spans. It is used by one
@@ -83,6 +99,7 @@ type assembler struct {
 	parkedBy   map[uint64][]connKey   // thread -> connections it parked exchanges on
 	routes     map[routeKey]*routeEntry
 	warned     map[string]bool
+	h2routes   h2Routes // HTTP/2 route lookups across connections (h2enrich.go)
 }
 
 func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
@@ -128,9 +145,8 @@ func (a *assembler) handle(ev *event) {
 		// The BPF program announces a connection before its first data
 		// and numbers each direction's records from 0, so even the loss
 		// of a direction's first record shows.
-		a.conns[k] = &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: ev.hdr.Ts,
-			seqKnown: [2]bool{true, true}}
-		a.counters.Conns.Add(1)
+		a.add(k, &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: ev.hdr.Ts,
+			seqKnown: [2]bool{true, true}}, ev.hdr.Ts)
 		if role == http1.RoleClient && a.clientSeen != nil {
 			a.clientSeen(k.pid, ev.hdr.Ts)
 		}
@@ -138,8 +154,7 @@ func (a *assembler) handle(ev *event) {
 		c := a.conns[k]
 		if c == nil { // its open record was lost
 			c = &conn{http: http1.NewConn(http1.RoleUnknown)}
-			a.conns[k] = c
-			a.counters.Conns.Add(1)
+			a.add(k, c, ev.hdr.Ts)
 		}
 		c.lastSeen = ev.hdr.Ts
 		dir := http1.Ingress
@@ -151,7 +166,7 @@ func (a *assembler) handle(ev *event) {
 			// begin, so restart it with an unknown role; it resyncs at the
 			// next request line, which also tells the role again.
 			a.counters.Gaps.Add(1)
-			c.http = http1.NewConn(http1.RoleUnknown)
+			a.restart(c, ev.hdr.Ts)
 		}
 		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
 		role := c.http.Role()
@@ -179,11 +194,12 @@ func (a *assembler) handle(ev *event) {
 		}
 		if c.h2 != nil {
 			sts := c.h2.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
-			a.h2Opened(c)
+			a.h2Opened(k.pid, c)
 			a.h2Emit(k, c, sts)
 			break
 		}
 		xs := c.http.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
+		a.countDrops(c)
 		if len(xs) > 0 {
 			c.lastDone = xs[len(xs)-1].RequestStart
 		}
@@ -206,9 +222,52 @@ func (a *assembler) handle(ev *event) {
 func (a *assembler) finish(k connKey, c *conn, ts uint64) {
 	c.closed = true
 	a.release(k, c, 0)
-	a.spans(k, c, c.http.Close(ts))
+	xs := c.http.Close(ts)
+	a.countDrops(c)
+	a.spans(k, c, xs)
 	delete(a.conns, k)
 	a.counters.Conns.Add(-1)
+}
+
+// add tracks a new connection, first freeing the least recently seen
+// quarter of them when maxConns are tracked: one sort per maxConns/4
+// connections added.
+func (a *assembler) add(k connKey, c *conn, now uint64) {
+	if len(a.conns) >= maxConns {
+		type aged struct {
+			k    connKey
+			seen uint64
+		}
+		all := make([]aged, 0, len(a.conns))
+		for k, c := range a.conns {
+			all = append(all, aged{k, c.lastSeen})
+		}
+		slices.SortFunc(all, func(x, y aged) int { return cmp.Compare(x.seen, y.seen) })
+		for _, o := range all[:len(all)/4] {
+			a.finish(o.k, a.conns[o.k], now)
+		}
+	}
+	a.conns[k] = c
+	a.counters.Conns.Add(1)
+}
+
+// restart replaces c's HTTP/1 parser after lost bytes. The requests the
+// old one held are dropped and counted: their responses, or the records
+// that pair them, may be among the lost bytes.
+func (a *assembler) restart(c *conn, ts uint64) {
+	xs := c.http.Close(ts) // close-delimited responses cut short by the gap
+	a.countDrops(c)
+	a.counters.Dropped.Add(uint64(len(xs)))
+	c.http, c.dropped = http1.NewConn(http1.RoleUnknown), 0
+}
+
+// countDrops adds the requests c's parser dropped since the last call to
+// Counters.Dropped.
+func (a *assembler) countDrops(c *conn) {
+	if n := c.http.Stats().Dropped; n != c.dropped {
+		a.counters.Dropped.Add(n - c.dropped)
+		c.dropped = n
+	}
 }
 
 // expire frees connections idle since before now-connIdle.
@@ -248,6 +307,7 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 		}
 	}
 	delete(a.resps, pid)
+	delete(a.h2routes.byPID, pid)
 }
 
 // startsHTTP2 tells whether a capture that may start a message starts an

@@ -226,20 +226,47 @@ func TestRedactQuery(t *testing.T) {
 }
 
 // FuzzDecodeAndAssemble feeds arbitrary records through the decoder and
-// assembler: nothing may panic.
+// assembler: nothing may panic; a decoded record's data lie within it and
+// it encodes back to the same record; the counters agree with what was
+// handled and emitted, and per-connection state stays bounded.
 func FuzzDecodeAndAssemble(f *testing.F) {
 	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET / HTTP/1.1\r\n\r\n", 0), dataRec(1, 1, 0, 3, "HTTP/1.1 200 OK\r\n\r\n", 0))
 	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET /users/1 HTTP/1.1\r\n\r\n", 0), probeRec(0, 1, 3, [6]uint64{0, testNode}, "/users/1"))
+	f.Add(openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"+"\x00\x00\x05\x01\x05\x00\x00\x00\x01\x82\x86\x84\x41\x01", 0),
+		probeRec(0, 1, 3, [6]uint64{0, testNode}, "/"))
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
 		var c0 Counters
 		var spans []Span
 		asm := probedAssembler(&spans, &c0) // library probe records too
-		var ev event
+		var ev, back event
+		handled := 0
 		for _, r := range [][]byte{a, b, c, b, a} {
-			if decodeEvent(r, &ev) == nil {
-				asm.handle(&ev)
+			if decodeEvent(r, &ev) != nil {
+				continue
 			}
+			if len(ev.data) != int(ev.hdr.Len) || headerSize+len(ev.data) > len(r) || ev.hdr.Kind == evData && len(ev.data) > int(ev.hdr.Size) {
+				t.Fatalf("record of %d bytes decoded to %d data bytes, header %+v", len(r), len(ev.data), ev.hdr)
+			}
+			if err := decodeEvent(record(ev.hdr, ev.data), &back); err != nil || back.hdr != ev.hdr || !bytes.Equal(back.data, ev.data) {
+				t.Fatalf("re-encoded record decodes to %+v %q, %v; want %+v %q", back.hdr, back.data, err, ev.hdr, ev.data)
+			}
+			asm.handle(&ev)
+			handled++
 		}
 		asm.unparkAll()
+		if c0.Events.Load() != uint64(handled) || c0.Spans.Load() != uint64(len(spans)) || c0.Conns.Load() != int64(len(asm.conns)) {
+			t.Fatalf("counters: %d events, %d spans, %d conns; handled %d, emitted %d, tracking %d",
+				c0.Events.Load(), c0.Spans.Load(), c0.Conns.Load(), handled, len(spans), len(asm.conns))
+		}
+		for _, c := range asm.conns {
+			if len(c.marks) > maxMarks || len(c.h2queue) > maxPendingStreams || len(c.h2paths) > 4*maxPendingStreams+1 {
+				t.Fatalf("connection state: %d marks, %d streams waiting, %d lookups", len(c.marks), len(c.h2queue), len(c.h2paths))
+			}
+		}
+		for _, s := range spans {
+			if k := s.Kind.String(); k != "server" && k != "client" {
+				t.Fatalf("span %+v", s)
+			}
+		}
 	})
 }

@@ -66,27 +66,40 @@ func (a *assembler) probeHit(tk uint64, ev *event) {
 		a.counters.BadEvents.Add(1)
 		return
 	}
-	k, ok := a.lastRead[tk]
-	if !ok {
-		return
-	}
-	c := a.conns[k]
-	if c == nil {
-		return
+	var c *conn
+	if k, ok := a.lastRead[tk]; ok {
+		c = a.conns[k]
 	}
 	m := mark{ts: ev.hdr.Ts, kind: ref.kind}
 	if ref.kind == hitRoute {
 		args, str := probeArgs(ev.data)
 		m.node, m.path = args[1], string(str)
-		if c.h2 != nil {
+		// An HTTP/2 stream's lookup may run after its thread read another
+		// connection (see h2enrich.go): unless that one is an HTTP/1
+		// server connection with a request in progress, it is an HTTP/2
+		// lookup.
+		if !c.h1Serving() {
 			a.h2RouteHit(ev.hdr.Tgid, c, m)
 			return
 		}
+	}
+	if c == nil {
+		return
 	}
 	if len(c.marks) == maxMarks {
 		c.marks = c.marks[1:]
 	}
 	c.marks = append(c.marks, m)
+}
+
+// h1Serving reports whether c is an HTTP/1 server connection with a
+// request in progress, the one a route lookup right after its read is for.
+func (c *conn) h1Serving() bool {
+	if c == nil || c.h2 != nil || c.http.Role() != http1.RoleServer {
+		return false
+	}
+	_, ok := c.http.Current()
+	return ok
 }
 
 // probeArgs splits a probe record's payload: six argument registers, then

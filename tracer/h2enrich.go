@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,12 +17,21 @@ import (
 // route, the scope) and, on a connection opened before attach whose HPACK
 // table was never seen, the one header that matters most: the path.
 //
-// A server's connection task reads frames, then for each new stream, in
-// the order the peer opened them, calls the service, which (axum, and
-// tonic's router, which is axum's) looks the path up. So the route hits on
-// a connection belong, in order, to the streams it opened, each once;
-// lookups in axum's fallback router (a second lookup for an unmatched
-// path) are not counted.
+// A server's connection task reads frames and, for each new stream in the
+// order the peer opened them, calls the service; hyper-util's adapter
+// turns that call into a future that the stream's own task polls, and
+// that is where axum (and tonic's router, which is axum's) looks the path
+// up. The runtime may poll those tasks out of order, and on another
+// thread than the one that read the frames, after that thread read other
+// connections. So a lookup goes to the oldest waiting stream whose
+// decoded path it names: on the connection its thread last read, else on
+// another connection of the process. Among streams of the same path it
+// does not matter which one takes it: the route is a function of the path
+// and the router (see also h2Borrow, h2Seen). A stream whose header
+// block could not be decoded takes a lookup only in order, on the
+// thread's connection, and only when no decoded stream claims it. Lookups
+// in axum's fallback router (a second lookup for an unmatched path) are
+// not counted.
 
 // maxPendingStreams bounds the streams waiting for their lookup.
 const maxPendingStreams = 256
@@ -32,39 +42,157 @@ type h2Lookup struct {
 	route string // the template it matched, "" if none
 }
 
-// h2Opened queues the streams a Feed opened for their route lookups.
-func (a *assembler) h2Opened(c *conn) {
-	if c.h2.Role() != http1.RoleServer {
+// h2Waiting is a stream waiting for its route lookup.
+type h2Waiting struct {
+	sid   uint32
+	path  string // decoded :path without the query
+	known bool   // the header block was decoded
+}
+
+// h2Routes is what HTTP/2 route lookups leave across connections.
+type h2Routes struct {
+	// waiting are the server connections with streams waiting for a
+	// lookup, with their process; closed ones leave lazily.
+	waiting map[*conn]uint32
+	prune   int // size of waiting at which closed ones are swept out
+	byPID   map[uint32]*h2Seen
+}
+
+// h2Seen is what a process's lookups said, by path. A decoded stream
+// can end before its lookup comes, when a stream of the same path on
+// another connection took it and its own comes later: where the process
+// has a single router, the route of another lookup of the same path is
+// this stream's too.
+type h2Seen struct {
+	node    uint64 // the router
+	several bool   // lookups came from more than one router: nothing is recalled
+	paths   map[string]h2Lookup
+}
+
+// maxSeenPaths bounds the paths remembered per process.
+const maxSeenPaths = 1024
+
+func (r *h2Routes) remember(pid uint32, node uint64, l h2Lookup) {
+	if r.byPID == nil {
+		r.byPID = map[uint32]*h2Seen{}
+	}
+	s := r.byPID[pid]
+	if s == nil {
+		s = &h2Seen{node: node, paths: map[string]h2Lookup{}}
+		r.byPID[pid] = s
+	}
+	if s.several = s.several || s.node != node; s.several {
+		s.paths = nil
 		return
 	}
-	c.h2queue = append(c.h2queue, c.h2.Opened()...)
+	if len(s.paths) >= maxSeenPaths {
+		clear(s.paths)
+	}
+	s.paths[l.path] = l
+}
+
+func (r *h2Routes) recall(pid uint32, path string) (h2Lookup, bool) {
+	if s := r.byPID[pid]; s != nil && !s.several {
+		l, ok := s.paths[path]
+		return l, ok
+	}
+	return h2Lookup{}, false
+}
+
+// h2Opened queues the streams a Feed opened for their route lookups.
+func (a *assembler) h2Opened(pid uint32, c *conn) {
+	if c.h2.Role() != http1.RoleServer || len(c.h2.Opened()) == 0 {
+		return
+	}
+	for _, sid := range c.h2.Opened() {
+		if req := c.h2.Request(sid); req != nil { // else already reset
+			path, _, _ := strings.Cut(req.Path, "?")
+			c.h2queue = append(c.h2queue, h2Waiting{sid: sid, path: path, known: req.Known})
+		}
+	}
 	if n := len(c.h2queue) - maxPendingStreams; n > 0 {
 		c.h2queue = c.h2queue[n:]
 	}
+	r := &a.h2routes
+	if r.waiting == nil {
+		r.waiting = map[*conn]uint32{}
+	}
+	r.waiting[c] = pid
+	if len(r.waiting) > r.prune {
+		for o := range r.waiting {
+			if o.closed || len(o.h2queue) == 0 {
+				delete(r.waiting, o)
+			}
+		}
+		r.prune = max(64, 2*len(r.waiting))
+	}
 }
 
-// h2RouteHit gives a route lookup on an HTTP/2 connection to the oldest
-// stream still waiting for one.
+// h2Find returns the index of the oldest stream waiting on c whose
+// decoded path is path (as the probe copied it: a prefix when that long),
+// or -1.
+func (c *conn) h2Find(path string) int {
+	for i, w := range c.h2queue {
+		if w.known && (w.path == path || len(path) == probeStrMax && strings.HasPrefix(w.path, path)) {
+			return i
+		}
+	}
+	return -1
+}
+
+// h2RouteHit gives a route lookup made by a thread that last read c (nil:
+// none, or one gone) to the stream it was made for (see above).
 func (a *assembler) h2RouteHit(pid uint32, c *conn, m mark) {
 	e := a.routeTable(pid, m.node)
 	if e.err == nil && e.tab.Fallback {
 		return // the second lookup of an unmatched path
 	}
-	if len(c.h2queue) == 0 || m.path == "" || m.path[0] != '/' {
+	if m.path == "" || m.path[0] != '/' {
 		return
 	}
-	sid := c.h2queue[0]
-	c.h2queue = c.h2queue[1:]
-	l := h2Lookup{path: m.path}
-	if e.err == nil {
-		l.route, _ = e.tab.Match(m.path)
+	owner, i := c, -1
+	if c != nil && c.h2 != nil {
+		i = c.h2Find(m.path)
 	}
-	if c.h2paths == nil || len(c.h2paths) > 4*maxPendingStreams {
+	if i < 0 {
+		for o, opid := range a.h2routes.waiting {
+			if o.closed || len(o.h2queue) == 0 {
+				delete(a.h2routes.waiting, o)
+				continue
+			}
+			if opid != pid {
+				continue
+			}
+			if j := o.h2Find(m.path); j >= 0 {
+				owner, i = o, j
+				break
+			}
+		}
+	}
+	if i < 0 && c != nil && len(c.h2queue) > 0 && !c.h2queue[0].known {
+		i = 0
+	}
+	l := h2Lookup{path: m.path}
+	if i >= 0 && owner.h2queue[i].known {
+		l.path = owner.h2queue[i].path // whole, where the probe copied a prefix
+	}
+	if e.err == nil {
+		l.route, _ = e.tab.Match(l.path)
+		if len(l.path) < probeStrMax || i >= 0 && owner.h2queue[i].known {
+			a.h2routes.remember(pid, m.node, l)
+		}
+	}
+	if i < 0 {
+		return
+	}
+	w := owner.h2queue[i]
+	owner.h2queue = slices.Delete(owner.h2queue, i, i+1)
+	if owner.h2paths == nil || len(owner.h2paths) > 4*maxPendingStreams {
 		// Streams that never finish (reset early, evicted) leave entries
 		// behind: start over rather than grow.
-		c.h2paths = map[uint32]h2Lookup{}
+		owner.h2paths = map[uint32]h2Lookup{}
 	}
-	c.h2paths[sid] = l
+	owner.h2paths[w.sid] = l
 }
 
 // h2Emit turns finished streams into spans.
@@ -72,10 +200,18 @@ func (a *assembler) h2Emit(k connKey, c *conn, sts []http2.Stream) {
 	tg := a.meta(k.pid)
 	for i := range sts {
 		st := &sts[i]
+		path, _, _ := strings.Cut(st.Request.Path, "?")
 		l, ok := c.h2paths[st.ID]
 		delete(c.h2paths, st.ID)
+		if !ok && st.Request.Known {
+			l, ok = c.h2Borrow(st.ID, path)
+		}
+		if !ok && st.Request.Known {
+			l, ok = a.h2routes.recall(k.pid, path)
+		}
+		c.h2Unqueue(st.ID)
 		var look *h2Lookup
-		if path, _, _ := strings.Cut(st.Request.Path, "?"); ok && (!st.Request.Known || path == l.path) {
+		if ok && (!st.Request.Known || path == l.path) {
 			look = &l // a lookup that disagrees with the decoded path is not this stream's
 		}
 		s := h2Span(a.clock, k.pid, c, c.h2.Role(), st, look)
@@ -92,6 +228,27 @@ func (a *assembler) h2Emit(k connKey, c *conn, sts []http2.Stream) {
 		a.counters.Spans.Add(1)
 		a.emit(s)
 	}
+}
+
+// h2Borrow takes for stream sid, done before its lookup came, the lookup
+// given to a stream of the same path still open on c, which waits again:
+// when two streams of one path are looked up out of order, the first hit
+// went to the older one, and lookups of one path are alike.
+func (c *conn) h2Borrow(sid uint32, path string) (h2Lookup, bool) {
+	for other, l := range c.h2paths {
+		if r := c.h2.Request(other); other != sid && l.path == path && r != nil && r.Known {
+			delete(c.h2paths, other)
+			c.h2queue = append(c.h2queue, h2Waiting{sid: other, path: path, known: true})
+			return l, true
+		}
+	}
+	return h2Lookup{}, false
+}
+
+// h2Unqueue forgets stream sid, done, if it still waits for a lookup: a
+// later lookup is another stream's.
+func (c *conn) h2Unqueue(sid uint32) {
+	c.h2queue = slices.DeleteFunc(c.h2queue, func(w h2Waiting) bool { return w.sid == sid })
 }
 
 // tonicServiceRoute ends the route tonic's router registers per service:

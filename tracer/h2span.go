@@ -2,8 +2,10 @@ package tracer
 
 import (
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	rpcconv "go.opentelemetry.io/otel/semconv/v1.26.0"
@@ -163,11 +165,19 @@ func grpcStatus(m *http2.Message) (codes.Code, bool) {
 	return codes.Code(n), true
 }
 
+// grpcMessage reads grpc-message like grpcStatus. gRPC percent-encodes
+// it (PROTOCOL-HTTP2.md: "grpc-message" → Percent-Encoded, of UTF-8), so
+// "user%20not%20found" is shown decoded; a value that does not decode to
+// UTF-8 is kept as sent, as the protocol asks of a decoder.
 func grpcMessage(m *http2.Message) string {
-	if v := m.Trailer.Get("grpc-message"); v != "" {
-		return v
+	v := m.Trailer.Get("grpc-message")
+	if v == "" {
+		v = m.Header.Get("grpc-message")
 	}
-	return m.Header.Get("grpc-message")
+	if d, err := url.PathUnescape(v); err == nil && utf8.ValidString(d) {
+		return d
+	}
+	return v
 }
 
 func resetName(code uint32) string {

@@ -9,6 +9,7 @@
 package tracer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -221,7 +222,7 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) {
 	t.mu.Lock()
 	var gone []uint32
 	for pid := range t.targets {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(int(pid))); err != nil {
+		if !running(pid) {
 			gone = append(gone, pid)
 		}
 	}
@@ -236,6 +237,19 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) {
 			t.onExit(pid)
 		}
 	}
+}
+
+// running is false once pid has exited, reaped or not: a zombie waiting
+// for its parent serves nothing.
+func running(pid uint32) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command, which is in parentheses and may
+	// hold anything: look after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }
 
 // Close detaches everything and unloads the programs.

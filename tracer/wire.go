@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 
 	"github.com/rustscope/rustscope/bpf"
 )
@@ -120,6 +121,14 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 	if err := spec.Variables["capture_max"].Set(uint32(captureBytes)); err != nil {
 		return nil, fmt.Errorf("set capture_max: %w", err)
 	}
+	if dev, ino, ok := pidNamespace(); ok {
+		if err := spec.Variables["pidns_dev"].Set(dev); err != nil {
+			return nil, fmt.Errorf("set pidns_dev: %w", err)
+		}
+		if err := spec.Variables["pidns_ino"].Set(ino); err != nil {
+			return nil, fmt.Errorf("set pidns_ino: %w", err)
+		}
+	}
 	if ringBytes > 0 {
 		spec.Maps[bpf.WireMapEvents].MaxEntries = uint32(ringBytes)
 	}
@@ -174,6 +183,23 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		return nil, fmt.Errorf("open ring buffer: %w", err)
 	}
 	return w, nil
+}
+
+// procPIDInitIno is the inode of the initial PID namespace
+// (PROC_PID_INIT_INO in the kernel).
+const procPIDInitIno = 0xEFFFFFFC
+
+// pidNamespace returns rustscope's PID namespace when it is not the
+// initial one, as bpf_get_ns_current_pid_tgid wants it: PIDs in the
+// kernel's tracepoints and uprobes are the initial namespace's, and those
+// rustscope reads in /proc (a pod's shared namespace, another container's)
+// differ from them.
+func pidNamespace() (dev, ino uint64, ok bool) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil || st.Ino == procPIDInitIno {
+		return 0, 0, false // no PID namespaces, or the initial one
+	}
+	return st.Dev, st.Ino, true
 }
 
 func (w *wire) addTarget(pid uint32) error {

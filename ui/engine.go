@@ -9,8 +9,9 @@ import (
 type Engine interface {
 	// Processes lists the Rust processes that can be picked.
 	Processes() ([]Process, error)
-	// Attach starts tracing pid. It may take a second (probes attach).
-	Attach(pid int) (Session, error)
+	// Attach starts tracing the processes, watched together in one
+	// session. It may take a second (probes attach).
+	Attach(pids []int) (Session, error)
 }
 
 // Process is one row of the picker.
@@ -26,12 +27,14 @@ type Process struct {
 	Why       string // why not fully
 }
 
-// Session is one attached target.
+// Session is the processes watched together.
 type Session interface {
-	// Target describes what was attached.
-	Target() *tracer.Target
+	// Targets describes what was attached, in the order asked for.
+	Targets() []*tracer.Target
+	// Service is the service.name of pid's spans.
+	Service(pid uint32) string
 	// Spans delivers finished requests in batches; it is closed when the
-	// session ends (target exited, or Close).
+	// session ends (every target exited, or Close).
 	Spans() <-chan []tracer.Span
 	// Err is why Spans was closed, nil after Close.
 	Err() error
@@ -42,7 +45,8 @@ type Session interface {
 
 // SessionStats are the status bar's counters.
 type SessionStats struct {
-	Lost    uint64 // records the kernel could not queue
-	Dropped uint64 // spans the UI could not keep up with
-	Export  string // where spans also go ("stdout", "otlp grpc ..."), empty if nowhere
+	Lost    uint64   // records the kernel could not queue
+	Dropped uint64   // spans the UI could not keep up with
+	Export  string   // where spans also go ("stdout", "otlp grpc ..."), empty if nowhere
+	Exited  []uint32 // targets of the session that exited while others go on
 }

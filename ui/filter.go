@@ -71,7 +71,7 @@ func (f *filter) match(r *spanRow) bool {
 
 func (t *term) match(r *spanRow) bool {
 	if t.op == "" {
-		for _, s := range []string{r.method, r.target, r.route, strconv.Itoa(r.status), r.peer} {
+		for _, s := range []string{r.method, r.target, r.route, strconv.Itoa(r.status), r.peer, r.service} {
 			if strings.Contains(strings.ToLower(s), t.value) {
 				return true
 			}
@@ -95,6 +95,8 @@ func (t *term) match(r *spanRow) bool {
 		v = map[string]string{"SRV": "server", "CLI": "client"}[r.kind]
 	case "peer":
 		v = r.peer
+	case "service":
+		v = r.service
 	default:
 		val, ok := r.attr(t.field)
 		if !ok {

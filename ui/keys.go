@@ -8,6 +8,7 @@ type keyMap struct {
 	Enter, Back, Pause    key.Binding
 	Stats, Sort, Filter   key.Binding
 	Detach, Help, Quit    key.Binding
+	Mark                  key.Binding // picker only
 }
 
 func defaultKeys() keyMap {
@@ -25,12 +26,23 @@ func defaultKeys() keyMap {
 		Detach: key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "detach, back to processes")),
 		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Mark:   key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark (watch several)")),
 	}
 }
 
 // ShortHelp and FullHelp make keyMap a help.KeyMap.
 func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{k.Enter, k.Stats, k.Pause, k.Help, k.Quit}
+}
+
+// PickerHelp is the short help of the process list.
+func (k keyMap) PickerHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "attach")),
+		k.Mark,
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("type", "filter")),
+		k.Help, k.Quit,
+	}
 }
 
 func (k keyMap) FullHelp() [][]key.Binding {

@@ -16,14 +16,15 @@ import (
 // spanRow is a span with its display fields worked out once, on arrival,
 // so rendering a full buffer stays cheap.
 type spanRow struct {
-	span   tracer.Span
-	kind   string
-	method string
-	route  string // http.route, when a probe knew it
-	target string // path (server), else url (client)
-	status int    // HTTP status; for gRPC a stand-in for colouring (200 OK, 400, 500)
-	code   string // the STATUS column: the HTTP status, or the gRPC code name
-	peer   string
+	span    tracer.Span
+	kind    string
+	method  string
+	route   string // http.route, when a probe knew it
+	target  string // path (server), else url (client)
+	status  int    // HTTP status; for gRPC a stand-in for colouring (200 OK, 400, 500)
+	code    string // the STATUS column: the HTTP status, or the gRPC code name
+	peer    string
+	service string // service.name, when the session watches several processes
 }
 
 func newSpanRow(s *tracer.Span) spanRow {
@@ -105,7 +106,6 @@ type live struct {
 	detail    bool
 	stats     *statsTable
 	showStats bool
-	ended     bool
 	rate      rateMeter
 	now       func() time.Time
 }
@@ -115,6 +115,11 @@ func newLive(s Session, capacity int, now func() time.Time) *live {
 }
 
 func (l *live) add(rows []spanRow) {
+	if l.multi() { // one process: the title names it
+		for i := range rows {
+			rows[i].service = l.session.Service(rows[i].span.PID)
+		}
+	}
 	l.total += uint64(len(rows))
 	l.rate.add(l.now(), len(rows))
 	l.stats.add(rows, l.now()) // statistics count every span, paused or not
@@ -190,9 +195,20 @@ func (l *live) move(d int) {
 }
 
 func (l *live) title() string {
-	t := l.session.Target()
-	return fmt.Sprintf("pid %d %s", t.PID, t.Comm)
+	ts := l.session.Targets()
+	if len(ts) == 1 {
+		return fmt.Sprintf("pid %d %s", ts[0].PID, ts[0].Comm)
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = fmt.Sprintf("%d %s", t.PID, t.Comm)
+	}
+	return fmt.Sprintf("%d processes: %s", len(ts), strings.Join(names, ", "))
 }
+
+// multi is true when the session watches several processes: the span list
+// gets a service column.
+func (l *live) multi() bool { return len(l.session.Targets()) > 1 }
 
 func (l *live) view(st styles, width, height int) string {
 	if l.showStats {
@@ -202,7 +218,12 @@ func (l *live) view(st styles, width, height int) string {
 		return l.detailView(r, st, width)
 	}
 	var b strings.Builder
-	header := fmt.Sprintf(" %-12s %-3s %-7s %-32s %9s %10s  %s", "TIME", "", "METHOD", "PATH / RPC", "STATUS", "DURATION", "PEER")
+	// With several processes a service column takes part of the path's.
+	svcW, pathW := 0, 32
+	if l.multi() {
+		svcW, pathW = 14, 24
+	}
+	header := fmt.Sprintf(" %-12s %-*s%-3s %-7s %-*s %9s %10s  %s", "TIME", svcW, colHead("SERVICE", svcW), "", "METHOD", pathW, "PATH / RPC", "STATUS", "DURATION", "PEER")
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
 	if l.typing || !l.filter.empty() {
 		line := "filter: " + l.filter.src
@@ -214,8 +235,13 @@ func (l *live) view(st styles, width, height int) string {
 	}
 	if len(l.rows) == 0 {
 		b.WriteString(st.Dim.Render("  waiting for requests...") + "\n")
-		for _, c := range l.session.Target().Capture {
-			b.WriteString(st.Dim.Render(clip("  attached: "+c, width)) + "\n")
+		for _, t := range l.session.Targets() {
+			for _, c := range t.Capture {
+				if l.multi() {
+					c = fmt.Sprintf("pid %d: %s", t.PID, c)
+				}
+				b.WriteString(st.Dim.Render(clip("  attached: "+c, width)) + "\n")
+			}
 		}
 		return b.String()
 	}
@@ -232,8 +258,12 @@ func (l *live) view(st styles, width, height int) string {
 	for _, i := range l.vis[start:min(len(l.vis), start+n)] {
 		r := &l.rows[i]
 		d := r.span.Duration()
-		line := fmt.Sprintf("%-12s %-3s %-7s %-32s %s %s  %s",
-			r.span.Start.Format("15:04:05.000"), r.kind, clip(r.method, 7), clip(r.target, 32),
+		svc := ""
+		if svcW > 0 {
+			svc = fmt.Sprintf("%-*s", svcW, clip(r.service, svcW-1))
+		}
+		line := fmt.Sprintf("%-12s %s%-3s %-7s %-*s %s %s  %s",
+			r.span.Start.Format("15:04:05.000"), svc, r.kind, clip(r.method, 7), pathW, clip(r.target, pathW),
 			st.statusStyle(r.status).Render(fmt.Sprintf("%9s", clip(r.code, 9))),
 			st.durationStyle(d).Render(fmt.Sprintf("%10s", fmtDuration(d))), r.peer)
 		b.WriteString(st.row(line, i == l.cursor && !l.follow) + "\n")
@@ -362,8 +392,6 @@ func (l *live) status(st styles, width int) string {
 	stats := l.session.Stats()
 	state := "live"
 	switch {
-	case l.ended:
-		state = "ended"
 	case l.paused:
 		state = fmt.Sprintf("paused (%d held)", len(l.held))
 	case !l.follow:
@@ -372,6 +400,9 @@ func (l *live) status(st styles, width int) string {
 	s := fmt.Sprintf(" %s | spans %d | %.1f/s | lost events %d", state, l.total, l.rate.perSecond(l.now()), stats.Lost)
 	if stats.Dropped > 0 {
 		s += fmt.Sprintf(" | ui dropped %d", stats.Dropped)
+	}
+	for _, pid := range stats.Exited {
+		s += fmt.Sprintf(" | pid %d exited", pid)
 	}
 	if stats.Export != "" {
 		s += " | export " + stats.Export
@@ -415,4 +446,12 @@ func (r *rateMeter) perSecond(now time.Time) float64 {
 		}
 	}
 	return float64(total) / float64(len(r.buckets)-1)
+}
+
+// colHead is a column's title, or nothing when the column is not shown.
+func colHead(title string, width int) string {
+	if width == 0 {
+		return ""
+	}
+	return title
 }

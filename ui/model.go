@@ -61,7 +61,7 @@ type (
 	}
 	refreshMsg  struct{}
 	attachedMsg struct {
-		pid     int
+		pids    []int
 		session Session
 		err     error
 	}
@@ -100,7 +100,7 @@ func Run(engine Engine, cfg Config) error {
 func (m *Model) Init() tea.Cmd {
 	if m.cfg.PID > 0 && m.cfg.StartupError == nil {
 		m.view = viewAttaching
-		return m.attach(m.cfg.PID)
+		return m.attach([]int{m.cfg.PID})
 	}
 	return m.loadProcs()
 }
@@ -112,10 +112,10 @@ func (m *Model) loadProcs() tea.Cmd {
 	}
 }
 
-func (m *Model) attach(pid int) tea.Cmd {
+func (m *Model) attach(pids []int) tea.Cmd {
 	return func() tea.Msg {
-		s, err := m.engine.Attach(pid)
-		return attachedMsg{pid, s, err}
+		s, err := m.engine.Attach(pids)
+		return attachedMsg{pids, s, err}
 	}
 }
 
@@ -154,10 +154,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case attachedMsg:
 		if msg.err != nil {
-			m.err = fmt.Errorf("attach pid %d: %w", msg.pid, msg.err)
+			m.err = fmt.Errorf("attach %s: %w", pidList(msg.pids), msg.err)
 			m.view = viewPicker
 			return m, m.loadProcs()
 		}
+		m.picker.clearMarks()
 		m.live = newLive(msg.session, m.cfg.Buffer, m.now)
 		m.view = viewLive
 		return m, waitSpans(msg.session)
@@ -166,11 +167,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil // a batch from a session already closed
 		}
 		if msg.closed {
-			m.live.ended = true
+			// The watched processes are gone (Close sends no batch): say
+			// so and offer the others.
+			m.err = fmt.Errorf("session ended")
 			if err := msg.session.Err(); err != nil {
-				m.err = err
+				m.err = fmt.Errorf("%w: back to the process list", err)
 			}
-			return m, nil
+			msg.session.Close()
+			m.live = nil
+			m.view = viewPicker
+			return m, m.loadProcs()
 		}
 		m.live.add(msg.spans)
 		return m, waitSpans(msg.session)
@@ -223,10 +229,12 @@ func (m *Model) pickerKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.picker.move(-1)
 	case tea.KeyDown:
 		m.picker.move(1)
+	case tea.KeySpace:
+		m.picker.toggleMark()
 	case tea.KeyEnter:
-		if p, ok := m.picker.selected(); ok {
+		if pids := m.picker.chosen(); len(pids) > 0 {
 			m.view = viewAttaching
-			return m, m.attach(p.PID)
+			return m, m.attach(pids)
 		}
 	case tea.KeyEsc:
 		m.picker.setFilter("")
@@ -339,6 +347,9 @@ func (m *Model) View() string {
 		body = m.helpView()
 	}
 	footer := m.help.ShortHelpView(m.keys.ShortHelp())
+	if m.view == viewPicker {
+		footer = m.help.ShortHelpView(m.keys.PickerHelp())
+	}
 	if m.err != nil {
 		footer = m.styles.Error.Render(clip("error: "+m.err.Error(), m.width))
 	}
@@ -367,7 +378,7 @@ func (m *Model) helpView() string {
 			fmt.Fprintf(&b, "  %-9s %s\n", h.Key, h.Desc)
 		}
 	}
-	b.WriteString(m.styles.Dim.Render("  picker: type to filter, enter attaches, esc clears the filter") + "\n")
+	b.WriteString(m.styles.Dim.Render("  picker: type to filter, space marks (watch several), enter attaches, esc clears") + "\n")
 	return b.String()
 }
 
@@ -384,4 +395,16 @@ func fitScreen(s string, w, h int) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// pidList is "pid 1" or "pids 1, 2".
+func pidList(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = fmt.Sprint(p)
+	}
+	if len(s) == 1 {
+		return "pid " + s[0]
+	}
+	return "pids " + strings.Join(s, ", ")
 }

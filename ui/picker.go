@@ -11,13 +11,60 @@ type picker struct {
 	shown  []Process
 	filter string
 	cursor int
-	selPID int // PID under the cursor, kept across refreshes
+	selPID int          // PID under the cursor, kept across refreshes
+	marked map[int]bool // PIDs marked to be watched together
 	loaded bool
 }
 
 func (p *picker) set(procs []Process) {
 	p.all, p.loaded = procs, true
+	// A marked process that is gone cannot be attached.
+	running := map[int]bool{}
+	for _, pr := range procs {
+		running[pr.PID] = true
+	}
+	for pid := range p.marked {
+		if !running[pid] {
+			delete(p.marked, pid)
+		}
+	}
 	p.apply()
+}
+
+// toggleMark marks or unmarks the process under the cursor and moves on.
+func (p *picker) toggleMark() {
+	pr, ok := p.selected()
+	if !ok {
+		return
+	}
+	if p.marked == nil {
+		p.marked = map[int]bool{}
+	}
+	if p.marked[pr.PID] {
+		delete(p.marked, pr.PID)
+	} else {
+		p.marked[pr.PID] = true
+	}
+	p.move(1)
+}
+
+func (p *picker) clearMarks() { p.marked = nil }
+
+// chosen is what enter attaches: the marked processes in list order (a
+// filter does not unmark), else the one under the cursor.
+func (p *picker) chosen() []int {
+	var pids []int
+	for _, pr := range p.all {
+		if p.marked[pr.PID] {
+			pids = append(pids, pr.PID)
+		}
+	}
+	if len(pids) == 0 {
+		if pr, ok := p.selected(); ok {
+			pids = append(pids, pr.PID)
+		}
+	}
+	return pids
 }
 
 func (p *picker) setFilter(f string) {
@@ -64,7 +111,11 @@ func (p *picker) selected() (Process, bool) {
 
 func (p *picker) view(st styles, width, height int) string {
 	var b strings.Builder
-	b.WriteString(fmt.Sprintf("Rust processes (%d)  filter: %s\n", len(p.shown), p.filter+"_"))
+	marks := ""
+	if n := len(p.marked); n > 0 {
+		marks = fmt.Sprintf("  marked: %d (enter watches them together)", n)
+	}
+	b.WriteString(fmt.Sprintf("Rust processes (%d)  filter: %s%s\n", len(p.shown), p.filter+"_", marks))
 	if !p.loaded {
 		return b.String() + "\n  looking for Rust processes..."
 	}
@@ -74,7 +125,7 @@ func (p *picker) view(st styles, width, height int) string {
 		}
 		return b.String() + "\n  no process matches the filter (esc clears it)"
 	}
-	header := fmt.Sprintf(" %-7s %-9s %-34s %-8s %-5s %s", "PID", "USER", "COMMAND", "RUSTC", "TRACE", "CRATES")
+	header := fmt.Sprintf("  %-7s %-9s %-34s %-8s %-5s %s", "PID", "USER", "COMMAND", "RUSTC", "TRACE", "CRATES")
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
 	rows := max(1, height-3)
 	start := max(0, p.cursor-rows+1)
@@ -89,7 +140,11 @@ func (p *picker) view(st styles, width, height int) string {
 		if pr.Stripped {
 			crates += " (stripped)"
 		}
-		line := clip(fmt.Sprintf("%-7d %-9s %-34s %-8s %-5s %s", pr.PID, clip(pr.User, 9), clip(cmd, 34), clip(pr.Rustc, 8), trace, crates), width-1)
+		mark := " "
+		if p.marked[pr.PID] {
+			mark = "*"
+		}
+		line := clip(fmt.Sprintf("%s%-7d %-9s %-34s %-8s %-5s %s", mark, pr.PID, clip(pr.User, 9), clip(cmd, 34), clip(pr.Rustc, 8), trace, crates), width-1)
 		if i == p.cursor {
 			line = pad(line, width-1)
 		}

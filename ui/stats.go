@@ -133,6 +133,9 @@ func (t *statsTable) add(rows []spanRow, now time.Time) {
 		case target == "":
 			target = foldPath(r.target)
 		}
+		if r.service != "" { // several processes: routes per service
+			target = r.service + " " + target
+		}
 		key := r.kind + " " + r.method + " " + target
 		st := t.routes[key]
 		if st == nil {

@@ -25,29 +25,55 @@ func init() {
 type fixedEngine struct {
 	procs    []Process
 	sessions map[int]*fixedSession
+	joint    *fixedSession // the last session of several processes
 }
 
 func (e *fixedEngine) Processes() ([]Process, error) { return e.procs, nil }
 
-func (e *fixedEngine) Attach(pid int) (Session, error) {
-	s, ok := e.sessions[pid]
-	if !ok {
-		return nil, fmt.Errorf("no such process")
+// Attach of one process returns its session; of several, a new one
+// watching all of them.
+func (e *fixedEngine) Attach(pids []int) (Session, error) {
+	if len(pids) == 1 {
+		s, ok := e.sessions[pids[0]]
+		if !ok {
+			return nil, fmt.Errorf("no such process")
+		}
+		return s, nil
 	}
-	return s, nil
+	joint := &fixedSession{ch: make(chan []tracer.Span, 4)}
+	for _, pid := range pids {
+		s, ok := e.sessions[pid]
+		if !ok {
+			return nil, fmt.Errorf("pid %d: no such process", pid)
+		}
+		joint.targets = append(joint.targets, s.targets...)
+	}
+	e.joint = joint
+	return joint, nil
 }
 
 type fixedSession struct {
-	target *tracer.Target
-	ch     chan []tracer.Span
-	closed bool
+	targets []*tracer.Target
+	ch      chan []tracer.Span
+	err     error // why ch was closed
+	exited  []uint32
+	closed  bool
 }
 
-func (s *fixedSession) Target() *tracer.Target      { return s.target }
+func (s *fixedSession) Targets() []*tracer.Target   { return s.targets }
 func (s *fixedSession) Spans() <-chan []tracer.Span { return s.ch }
-func (s *fixedSession) Err() error                  { return nil }
-func (s *fixedSession) Stats() SessionStats         { return SessionStats{Lost: 3} }
+func (s *fixedSession) Err() error                  { return s.err }
+func (s *fixedSession) Stats() SessionStats         { return SessionStats{Lost: 3, Exited: s.exited} }
 func (s *fixedSession) Close() error                { s.closed = true; return nil }
+
+func (s *fixedSession) Service(pid uint32) string {
+	for _, t := range s.targets {
+		if t.PID == pid {
+			return t.Comm
+		}
+	}
+	return ""
+}
 
 var t0 = time.Date(2026, 11, 21, 16, 0, 0, 0, time.UTC)
 
@@ -77,7 +103,8 @@ func testEngine() *fixedEngine {
 			{PID: 4444, User: "app", Command: "/srv/reqwest-client", Crates: "reqwest 0.12.15", Rustc: "1.95.0", Traceable: "full", Container: true},
 		},
 		sessions: map[int]*fixedSession{
-			4242: {target: &tracer.Target{PID: 4242, Comm: "axum-server", Capture: []string{"wire: HTTP/1.1 over TCP"}}, ch: make(chan []tracer.Span, 4)},
+			4242: {targets: []*tracer.Target{{PID: 4242, Comm: "axum-server", Capture: []string{"wire: HTTP/1.1 over TCP"}}}, ch: make(chan []tracer.Span, 4)},
+			4444: {targets: []*tracer.Target{{PID: 4444, Comm: "reqwest-client", Capture: []string{"wire: HTTP/1.1 over TCP"}}}, ch: make(chan []tracer.Span, 4)},
 		},
 	}
 }
@@ -237,6 +264,95 @@ func TestPickerFilterAndAttach(t *testing.T) {
 	m = update(m, runes("b"))
 	if m.view != viewPicker || !eng.sessions[4242].closed {
 		t.Fatalf("detach: view %v closed %v", m.view, eng.sessions[4242].closed)
+	}
+}
+
+// TestPickerMarkSeveral: space marks processes, enter watches them in one
+// session whose spans carry their service; the marks go with the attach.
+func TestPickerMarkSeveral(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{})
+	m = update(m, m.Init()())
+	m = update(m, tea.KeyMsg{Type: tea.KeySpace}) // 4242, cursor moves to 4343
+	m = update(m, tea.KeyMsg{Type: tea.KeySpace}, tea.KeyMsg{Type: tea.KeyUp}, tea.KeyMsg{Type: tea.KeySpace})
+	// 4343 marked then unmarked again: only the cursor moved back over it
+	if got := m.picker.chosen(); len(got) != 1 || got[0] != 4242 {
+		t.Fatalf("marked %v, want [4242]", got)
+	}
+	m = update(m, tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeySpace})
+	if got := m.picker.chosen(); len(got) != 2 || got[0] != 4242 || got[1] != 4444 {
+		t.Fatalf("marked %v, want [4242 4444]", got)
+	}
+	if v := m.View(); !strings.Contains(v, "*4242") || !strings.Contains(v, "*4444") || !strings.Contains(v, "marked: 2") {
+		t.Fatalf("marks not shown:\n%s", v)
+	}
+	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
+	if m.view != viewLive || eng.joint == nil || len(m.live.session.Targets()) != 2 {
+		t.Fatalf("attach several: view %v joint %v", m.view, eng.joint)
+	}
+	if len(m.picker.marked) != 0 {
+		t.Fatalf("marks kept after attach: %v", m.picker.marked)
+	}
+	a, c := testSpan(1, "GET", "/users/7", 200, time.Millisecond), testSpan(2, "GET", "/users/8", 200, time.Millisecond)
+	c.PID = 4444
+	m = update(m, spansMsg{session: eng.joint, spans: []spanRow{newSpanRow(&a), newSpanRow(&c)}})
+	if len(m.live.rows) != 2 || m.live.rows[0].service != "axum-server" || m.live.rows[1].service != "reqwest-client" {
+		t.Fatalf("rows: %+v", m.live.rows)
+	}
+	if got := len(m.live.stats.routes); got != 2 {
+		t.Fatalf("stats: %d routes, want one per service", got)
+	}
+	f, err := parseFilter("service=reqwest-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.live.setFilter(f)
+	if len(m.live.vis) != 1 || m.live.rows[m.live.vis[0]].span.PID != 4444 {
+		t.Fatalf("service filter shows %v", m.live.vis)
+	}
+}
+
+// TestLiveSeveralGolden: the span list of several processes has a service
+// column, and the status bar names a process that exited while the other
+// goes on.
+func TestLiveSeveralGolden(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{})
+	m.now = func() time.Time { return t0.Add(10 * time.Second) }
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 12))
+	waitFor(t, tm, "reqwest-client")
+	tm.Send(tea.KeyMsg{Type: tea.KeySpace})
+	tm.Send(tea.KeyMsg{Type: tea.KeyDown})
+	tm.Send(tea.KeyMsg{Type: tea.KeySpace})
+	waitFor(t, tm, "marked: 2")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "2 processes")
+	a, c := testSpan(1, "GET", "/users/7", 200, 1200*time.Microsecond), testSpan(2, "POST", "/echo", 200, 3*time.Millisecond)
+	c.PID = 4444
+	eng.joint.exited = []uint32{4444}
+	eng.joint.ch <- []tracer.Span{a, c}
+	waitFor(t, tm, "/echo")
+	teatest.RequireEqualOutput(t, finalView(t, tm))
+}
+
+// TestTargetExitBackToPicker: when the watched process exits the UI says
+// so and shows the process list again.
+func TestTargetExitBackToPicker(t *testing.T) {
+	eng := testEngine()
+	m := NewModel(eng, Config{PID: 4242})
+	m = update(m, m.Init()())
+	if m.view != viewLive {
+		t.Fatalf("view %v, want live", m.view)
+	}
+	s := eng.sessions[4242]
+	s.err = fmt.Errorf("pid 4242 exited")
+	close(s.ch)
+	m = update(m, waitSpans(s)())
+	if m.view != viewPicker || m.live != nil || !s.closed {
+		t.Fatalf("after exit: view %v live %v closed %v", m.view, m.live, s.closed)
+	}
+	if v := m.View(); !strings.Contains(v, "pid 4242 exited: back to the process list") || !strings.Contains(v, "Rust processes (3)") {
+		t.Fatalf("screen after exit:\n%s", v)
 	}
 }
 

@@ -29,7 +29,7 @@ const Preface = http2.ClientPreface
 
 const (
 	frameHeaderLen = 9
-	maxFrame       = 1 << 20 // largest non-DATA payload buffered
+	maxFrame       = 1 << 20 // largest non-DATA payload, and header block, buffered
 	maxStreams     = 4096    // open streams kept per connection
 	defaultTable   = 4096    // SETTINGS_HEADER_TABLE_SIZE until a peer says otherwise
 )
@@ -114,6 +114,14 @@ func NewConn(role http1.Role) *Conn {
 // Opened lists the streams the last Feed opened (request headers seen,
 // decoded or not), in the order the peer opened them.
 func (c *Conn) Opened() []uint32 { return c.opened }
+
+// Request returns the request of open stream sid, nil if none is open.
+func (c *Conn) Request(sid uint32) *Message {
+	if s := c.streams[sid]; s != nil {
+		return &s.Request
+	}
+	return nil
+}
 
 // Role is the role as known now.
 func (c *Conn) Role() http1.Role { return c.role }
@@ -306,6 +314,13 @@ func (c *Conn) frame(dir http1.Direction, h *half, ts uint64) {
 	case *http2.ContinuationFrame:
 		if f.StreamID != h.blockSid {
 			c.breakHalf(h)
+			return
+		}
+		if len(h.block)+len(f.HeaderBlockFragment()) > maxFrame {
+			// A block that never ends (a CONTINUATION flood): servers
+			// refuse far smaller ones; give up before holding more.
+			c.breakHalf(h)
+			h.block = nil
 			return
 		}
 		h.block = append(h.block, f.HeaderBlockFragment()...)

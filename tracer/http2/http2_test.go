@@ -204,6 +204,9 @@ func FuzzFeed(f *testing.F) {
 	cl.headers(1, false, 3, ":method", "POST", ":scheme", "http", ":path", "/demo.v1.Users/GetUser", ":authority", "h")
 	cl.data(1, 40, true)
 	f.Add(cl.buf.Bytes(), 5, 0)
+	f.Add(append([]byte(Preface), 0, 0, 5, 9, 4, 0, 0, 0, 1, 0x82, 0x86, 0x84, 0x41, 0x01), 3, 0)
+	// Arbitrary bytes, both ways, cut at step, some uncaptured: nothing may
+	// panic, state stays bounded, and what comes out is well formed.
 	f.Fuzz(func(t *testing.T, b []byte, step, gap int) {
 		c := NewConn(http1.RoleUnknown)
 		if bytes.HasPrefix(b, []byte(Preface)) {
@@ -212,12 +215,62 @@ func FuzzFeed(f *testing.F) {
 		if step <= 0 {
 			step = 1
 		}
-		for len(b) > 0 {
-			n := min(step, len(b))
-			c.Feed(http1.Ingress, b[:n], n+gap%5000, 1)
-			c.Feed(http1.Egress, b[:n], n, 2)
-			b = b[n:]
+		var n uint64
+		check := func(sts []Stream) {
+			for _, s := range sts {
+				n++
+				if s.ID == 0 || s.Request.BodySize < 0 || s.Response.BodySize < 0 || s.Request.Header == nil ||
+					(s.Response.Known && s.Response.Header == nil) {
+					t.Fatalf("bad stream %+v", s)
+				}
+			}
+			if len(c.streams) > maxStreams || len(c.order) > 2*maxStreams+1 || len(c.opened) > len(c.streams)+len(sts) {
+				t.Fatalf("%d streams, %d ids in order, %d opened", len(c.streams), len(c.order), len(c.opened))
+			}
+			for _, h := range c.halves {
+				if len(h.block) > maxFrame || len(h.frame) > frameHeaderLen+maxFrame {
+					t.Fatalf("header block %d, frame %d bytes", len(h.block), len(h.frame))
+				}
+			}
 		}
-		c.Close(3)
+		for len(b) > 0 {
+			k := min(step, len(b))
+			check(c.Feed(http1.Ingress, b[:k], k+gap%5000, 1))
+			check(c.Feed(http1.Egress, b[:k], k, 2))
+			b = b[k:]
+		}
+		open := uint64(len(c.streams))
+		before := c.Stats()
+		if out := c.Close(3); len(out) != 0 || len(c.streams) != 0 {
+			t.Fatalf("close returned %d streams, kept %d", len(out), len(c.streams))
+		}
+		if st := c.Stats(); st.Streams != n || st.Dropped != before.Dropped+open {
+			t.Fatalf("stats %+v (before close %+v, %d open); %d streams returned", st, before, open, n)
+		}
 	})
+}
+
+// TestContinuationFlood: a header block that never ends (HEADERS, then
+// CONTINUATION frames without END_HEADERS) must not grow without bound;
+// the direction is given up, as the peer gives up the connection.
+func TestContinuationFlood(t *testing.T) {
+	cl := newPeer(true)
+	cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82}})
+	frag := bytes.Repeat([]byte{0x40, 0x01, 'x', 0x01, 'y'}, 3000)
+	for range 2 * maxFrame / len(frag) {
+		cl.fr.WriteContinuation(1, false, frag)
+	}
+	c := NewConn(http1.RoleServer)
+	b := cl.buf.Bytes()
+	for len(b) > 0 {
+		n := min(len(b), 4096)
+		c.Feed(http1.Ingress, b[:n], n, 1)
+		b = b[n:]
+		if h := c.halves[http1.Ingress]; len(h.block) > maxFrame || cap(h.frame) > 2*(frameHeaderLen+maxFrame) {
+			t.Fatalf("header block %d bytes, frame buffer %d", len(h.block), cap(h.frame))
+		}
+	}
+	if st := c.Stats(); st.Broken != 1 {
+		t.Errorf("stats %+v: want the direction given up", st)
+	}
 }
