@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/rustscope/rustscope/symbols"
 )
 
@@ -118,6 +120,7 @@ type rateResult struct {
 	rssMB, peakMB      float64 // steady (median of the second half) and peak RSS
 	spans, lost, drops int64   // spans received by the sink; ring records lost; export drops
 	targetUs           float64
+	progs              []progCost // with progs: each BPF program's cost
 }
 
 type report struct {
@@ -129,6 +132,7 @@ type report struct {
 	analysis                 time.Duration   // median binary analysis of the debug binary
 	debugMB                  float64
 	gobench                  []benchLine
+	progs                    []progCost // BPF programs, headless at 5,000/s
 }
 
 func (h *harness) run() (*report, error) {
@@ -165,15 +169,29 @@ func (h *harness) run() (*report, error) {
 	// Fixed rates: target CPU per request is compared here, where every
 	// config does the same work per second (at saturation a slower config
 	// batches more requests per wake-up, which blurs per-request cost).
+	// The last phase repeats headless at 5,000/s with the kernel's BPF
+	// statistics on, for what each program costs (not in the CPU figures:
+	// the statistics cost a little themselves).
 	for _, rate := range []struct {
-		c   config
-		rps float64
-		d   time.Duration
-		a   *app
-	}{{untraced, 5000, h.phase, target}, {wireOnly, 5000, h.phase, target}, {headless, 1000, h.phase, target}, {headless, 5000, h.lossPhase, target},
-		{untraced, 2000, h.phase, caller}, {headless, 2000, h.phase, caller}} {
+		c     config
+		rps   float64
+		d     time.Duration
+		a     *app
+		progs bool
+	}{{untraced, 5000, h.phase, target, false}, {wireOnly, 5000, h.phase, target, false}, {headless, 1000, h.phase, target, false},
+		{headless, 5000, h.lossPhase, target, false}, {untraced, 2000, h.phase, caller, false}, {headless, 2000, h.phase, caller, false},
+		{headless, 5000, h.phase, target, true}} {
+		if rate.progs {
+			log.Printf("rate %.0f/s for %s, %s, GET %s, BPF statistics on", rate.rps, rate.d, rate.c, rate.a.path)
+			rr, err := h.rated(rate.a, rate.c, rate.rps, rate.d, true)
+			if err != nil {
+				return nil, fmt.Errorf("BPF program costs: %w", err)
+			}
+			r.progs = rr.progs
+			continue
+		}
 		log.Printf("rate %.0f/s for %s, %s, GET %s", rate.rps, rate.d, rate.c, rate.a.path)
-		rr, err := h.rated(rate.a, rate.c, rate.rps, rate.d)
+		rr, err := h.rated(rate.a, rate.c, rate.rps, rate.d, false)
 		if err != nil {
 			return nil, fmt.Errorf("rate %.0f: %w", rate.rps, err)
 		}
@@ -427,13 +445,29 @@ func (h *harness) throughput(a *app, c config) (phaseResult, error) {
 // rated runs a rate-limited phase in config c: the target's CPU per
 // request and, when rustscope runs, its CPU and memory (sampled every
 // second) and what reached the sink.
-func (h *harness) rated(a *app, c config, rate float64, d time.Duration) (rateResult, error) {
+// rated runs a at a fixed rate under config c; with progs, it also takes
+// each of rustscope's BPF programs' cost over the load.
+func (h *harness) rated(a *app, c config, rate float64, d time.Duration, progs bool) (rateResult, error) {
+	if progs {
+		stats, err := enableProgStats()
+		if err != nil {
+			return rateResult{}, err
+		}
+		defer stats.Close()
+	}
 	t, err := h.start(a, c)
 	if err != nil {
 		return rateResult{}, err
 	}
 	if t != nil {
 		time.Sleep(settle)
+	}
+	var before map[ebpf.ProgramID]ebpf.ProgramStats
+	if progs {
+		if before, _, err = progCounters(); err != nil {
+			t.stop()
+			return rateResult{}, err
+		}
 	}
 	spans0 := h.sink.spans.Load()
 	tcpu0, _ := cpuTime(a.pid())
@@ -477,6 +511,14 @@ func (h *harness) rated(a *app, c config, rate float64, d time.Duration) (rateRe
 	}
 	tcpu1, _ := cpuTime(a.pid())
 	rr := rateResult{c: c, rate: rate, path: a.path, seconds: res.Seconds, load: res, targetUs: us(tcpu1-tcpu0) / float64(res.Requests)}
+	if progs {
+		after, names, err := progCounters()
+		if err != nil {
+			t.stop()
+			return rateResult{}, err
+		}
+		rr.progs = progCosts(before, after, names, res.Requests)
+	}
 	if t == nil {
 		return rr, nil
 	}
