@@ -777,13 +777,8 @@ static __always_inline long line_start(struct walk *w, struct scratch *s, __u32 
 		return 0;
 	}
 	__u8 ch = s->data[at & (CAPTURE_BUF - 1)];
-	if (ch == '\r' && s->data[(at + 1) & (CAPTURE_BUF - 1)] == '\n') {
-		w->pos += 2; // the empty line: the head ends
-		f->head += 2;
-		return head_end(w, f);
-	}
 	if (ch == '\r' || ch == '\n')
-		return -1; // a bare LF or CR: byte by byte
+		return -1; // the empty line: byte by byte
 	w->pos++;
 	f->head++;
 	f->mode = M_SKIP;
@@ -938,7 +933,6 @@ static long walk_step(__u32 i, void *unused)
 	    (mode == M_LINE1 && (!(f->flags & F_RESP) || f->idx >= 12))) {
 		// Up to 64 bytes of the line at once, to just before its LF.
 		__u32 from = at;
-		int lf = 0;
 #pragma unroll
 		for (int k = 0; k < 8; k++) {
 			if (at + 8 > w->win_len)
@@ -946,27 +940,9 @@ static long walk_step(__u32 i, void *unused)
 			__u64 x = load8(s, at);
 			if (has_lf(x)) {
 				at += lf_index(x);
-				lf = 1;
 				break;
 			}
 			at += 8;
-		}
-		if (lf && (mode == M_SKIP || mode == M_LINE1)) {
-			// A head line ends: take its LF, and the next line's start
-			// when the window holds it. One step per header line
-			// instead of three is most of a head's walking cost.
-			__u32 n = at + 1 - from;
-			w->pos += n;
-			f->head += n;
-			if (f->head > MAX_HEAD)
-				return desync(w);
-			f->mode = M_LSTART;
-			if (at + 1 + 24 <= w->win_len) {
-				long r = line_start(w, s, at + 1);
-				if (r >= 0)
-					return r;
-			}
-			return 0;
 		}
 		if (at != from) {
 			__u32 n = at - from;
