@@ -343,18 +343,24 @@ func (h *hostile) http1ThenGarbage(path string, garbage []byte, pipelined bool) 
 	drain(c, 300*time.Millisecond)
 }
 
-// http1Valid sends the valid HTTP/1.1 mix in rounds until done.
-func (h *hostile) http1Valid(done <-chan struct{}) {
-	for round := 0; ; round++ {
+// untilDone runs round again and again until done, and at least four
+// times, so valid traffic surrounds all of the hostile traffic.
+func untilDone(done <-chan struct{}, round func()) {
+	for n := 0; ; n++ {
 		select {
 		case <-done:
-			if round >= 4 {
+			if n >= 4 {
 				return
 			}
 		default:
 		}
-		h.http1Load(serverMix(true, 40), 4)
+		round()
 	}
+}
+
+// http1Valid sends the valid HTTP/1.1 mix in rounds until done.
+func (h *hostile) http1Valid(done <-chan struct{}) {
+	untilDone(done, func() { h.http1Load(serverMix(true, 40), 4) })
 }
 
 // http1Load sends reqs (keep-alive, Connection: close and fresh
@@ -667,14 +673,7 @@ func (h *hostile) expectGRPC(port int, id string, code, respBody int) {
 // grpcValid makes gRPC calls over h2c connections (a few calls each,
 // some concurrent) until done.
 func (h *hostile) grpcValid(done <-chan struct{}) {
-	for round := 0; ; round++ {
-		select {
-		case <-done:
-			if round >= 4 {
-				return
-			}
-		default:
-		}
+	untilDone(done, func() {
 		tr := newH2CTransport(h)
 		var wg sync.WaitGroup
 		for range 3 {
@@ -682,7 +681,7 @@ func (h *hostile) grpcValid(done <-chan struct{}) {
 		}
 		wg.Wait()
 		tr.CloseIdleConnections()
-	}
+	})
 }
 
 // newH2CTransport is an HTTP/2 transport without TLS.
