@@ -241,9 +241,20 @@ func openELF(r io.ReaderAt) (img *elfImage, err error) {
 	}
 	img = &elfImage{r: r, f: f, size: readerSize(r)}
 	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD {
-			img.loads = append(img.loads, p.ProgHeader)
+		if p.Type != elf.PT_LOAD {
+			continue
 		}
+		h := p.ProgHeader
+		// A segment's file bytes are only what the file holds: a damaged
+		// header must not map addresses to offsets past its end (probes
+		// would be placed there).
+		if img.size >= 0 {
+			if h.Off >= uint64(img.size) {
+				continue
+			}
+			h.Filesz = min(h.Filesz, uint64(img.size)-h.Off)
+		}
+		img.loads = append(img.loads, h)
 	}
 	return img, nil
 }
