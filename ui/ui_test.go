@@ -219,10 +219,8 @@ func runNow(cmd tea.Cmd) tea.Msg {
 	go func() { ch <- cmd() }()
 	select {
 	case msg := <-ch:
-		if _, ok := msg.(procsMsg); ok {
-			return msg
-		}
-		if _, ok := msg.(attachedMsg); ok {
+		switch msg.(type) {
+		case procsMsg, attachMsg, attachedMsg, detachMsg, errMsg:
 			return msg
 		}
 		return nil
@@ -296,8 +294,8 @@ func TestPickerMarkSeveral(t *testing.T) {
 	a, c := testSpan(1, "GET", "/users/7", 200, time.Millisecond), testSpan(2, "GET", "/users/8", 200, time.Millisecond)
 	c.PID = 4444
 	m = update(m, spansMsg{session: eng.joint, spans: []spanRow{newSpanRow(&a), newSpanRow(&c)}})
-	if len(m.live.rows) != 2 || m.live.rows[0].service != "axum-server" || m.live.rows[1].service != "reqwest-client" {
-		t.Fatalf("rows: %+v", m.live.rows)
+	if len(m.live.list.rows) != 2 || m.live.list.rows[0].service != "axum-server" || m.live.list.rows[1].service != "reqwest-client" {
+		t.Fatalf("rows: %+v", m.live.list.rows)
 	}
 	if got := len(m.live.stats.routes); got != 2 {
 		t.Fatalf("stats: %d routes, want one per service", got)
@@ -306,9 +304,9 @@ func TestPickerMarkSeveral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.live.setFilter(f)
-	if len(m.live.vis) != 1 || m.live.rows[m.live.vis[0]].span.PID != 4444 {
-		t.Fatalf("service filter shows %v", m.live.vis)
+	m.live.list.setFilter(f)
+	if len(m.live.list.vis) != 1 || m.live.list.rows[m.live.list.vis[0]].span.PID != 4444 {
+		t.Fatalf("service filter shows %v", m.live.list.vis)
 	}
 }
 
@@ -370,35 +368,35 @@ func TestLiveBufferPauseFollow(t *testing.T) {
 		return spansMsg{session: s, spans: rows}
 	}
 	m = update(m, batch(0, 150))
-	if len(m.live.rows) != 100 || m.live.rows[0].target != "/r/50" || m.live.total != 150 {
-		t.Fatalf("buffer: %d rows, first %s, total %d", len(m.live.rows), m.live.rows[0].target, m.live.total)
+	if len(m.live.list.rows) != 100 || m.live.list.rows[0].target != "/r/50" || m.live.total != 150 {
+		t.Fatalf("buffer: %d rows, first %s, total %d", len(m.live.list.rows), m.live.list.rows[0].target, m.live.total)
 	}
-	if m.live.cursor != 99 || !m.live.follow {
-		t.Fatalf("not following: cursor %d", m.live.cursor)
+	if m.live.list.cursor != 99 || !m.live.list.follow {
+		t.Fatalf("not following: cursor %d", m.live.list.cursor)
 	}
 	m = update(m, runes("p"), batch(150, 10))
-	if len(m.live.held) != 10 || m.live.rows[99].target != "/r/149" {
-		t.Fatalf("pause: held %d, last %s", len(m.live.held), m.live.rows[99].target)
+	if len(m.live.list.held) != 10 || m.live.list.rows[99].target != "/r/149" {
+		t.Fatalf("pause: held %d, last %s", len(m.live.list.held), m.live.list.rows[99].target)
 	}
 	m = update(m, runes("p"), batch(160, 1))
-	if m.live.rows[99].target != "/r/160" || len(m.live.held) != 0 {
-		t.Fatalf("resume: last %s", m.live.rows[99].target)
+	if m.live.list.rows[99].target != "/r/160" || len(m.live.list.held) != 0 {
+		t.Fatalf("resume: last %s", m.live.list.rows[99].target)
 	}
 	m = update(m, runes("k"), runes("k"))
-	if m.live.follow || m.live.cursor != 97 {
-		t.Fatalf("scroll up: follow %v cursor %d", m.live.follow, m.live.cursor)
+	if m.live.list.follow || m.live.list.cursor != 97 {
+		t.Fatalf("scroll up: follow %v cursor %d", m.live.list.follow, m.live.list.cursor)
 	}
 	m = update(m, batch(161, 5))
-	if m.live.rows[m.live.cursor].target != "/r/158" {
-		t.Fatalf("cursor moved off its span: %s", m.live.rows[m.live.cursor].target)
+	if m.live.list.rows[m.live.list.cursor].target != "/r/158" {
+		t.Fatalf("cursor moved off its span: %s", m.live.list.rows[m.live.list.cursor].target)
 	}
 	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
-	if !m.live.detail {
+	if !m.live.detail.open {
 		t.Fatal("enter did not open details")
 	}
 	m = update(m, tea.KeyMsg{Type: tea.KeyEsc}, runes("G"))
-	if m.live.detail || !m.live.follow {
-		t.Fatalf("esc/G: detail %v follow %v", m.live.detail, m.live.follow)
+	if m.live.detail.open || !m.live.list.follow {
+		t.Fatalf("esc/G: detail %v follow %v", m.live.detail.open, m.live.list.follow)
 	}
 	if _, cmd := m.Update(runes("q")); cmd == nil {
 		t.Fatal("q did not quit")
@@ -512,11 +510,11 @@ func TestViewsFitTerminal(t *testing.T) {
 	}
 	m = update(m, spansMsg{session: eng.sessions[4242], spans: rows})
 	views := map[string]func(*Model){
-		"live":   func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = false, false, false },
-		"stats":  func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = true, false, false },
-		"detail": func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = false, true, false },
-		"help":   func(m *Model) { m.showHelp = true },
-		"picker": func(m *Model) { m.view, m.showHelp = viewPicker, false },
+		"live":   func(m *Model) { m.live.stats.shown, m.live.detail.open, m.helpPage.shown = false, false, false },
+		"stats":  func(m *Model) { m.live.stats.shown, m.live.detail.open, m.helpPage.shown = true, false, false },
+		"detail": func(m *Model) { m.live.stats.shown, m.live.detail.open, m.helpPage.shown = false, true, false },
+		"help":   func(m *Model) { m.helpPage.shown = true },
+		"picker": func(m *Model) { m.view, m.helpPage.shown = viewPicker, false },
 	}
 	for _, size := range [][2]int{{80, 24}, {200, 60}, {60, 16}, {80, 24}} {
 		m = update(m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
