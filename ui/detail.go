@@ -54,6 +54,8 @@ func (d *detailPane) shown() bool {
 	return d.open && ok
 }
 
+// View draws the span under the list's cursor: its fields, the waterfall
+// of its request when it made calls, and its attributes.
 func (d *detailPane) View() string {
 	r, ok := d.list.selected()
 	if !ok {
