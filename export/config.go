@@ -330,3 +330,28 @@ func tlsConfig(file string) (*tls.Config, error) {
 	}
 	return &tls.Config{RootCAs: pool}, nil
 }
+
+// otlpOptions are one SDK exporter's options for cfg's explicit settings:
+// endpoint (the traces or metrics URL; "": the SDK's), headers, insecure,
+// certificate. The with functions are that exporter's option constructors.
+func otlpOptions[O any](cfg Config, endpoint string, withURL func(string) O, withHeaders func(map[string]string) O,
+	withInsecure func() O, withTLS func(*tls.Config) O) ([]O, error) {
+	var opts []O
+	if endpoint != "" {
+		opts = append(opts, withURL(endpoint))
+	}
+	if cfg.Headers != nil {
+		opts = append(opts, withHeaders(cfg.Headers))
+	}
+	if cfg.Insecure {
+		opts = append(opts, withInsecure())
+	}
+	if cfg.Certificate != "" {
+		tc, err := tlsConfig(cfg.Certificate)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, withTLS(tc))
+	}
+	return opts, nil
+}
