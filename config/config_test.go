@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -214,6 +216,25 @@ func TestParseConfigShowSecrets(t *testing.T) {
 		}
 		if err != nil || cfg.ShowSecrets != tc.want {
 			t.Errorf("%v %q: show %v, %v; want %v", tc.args, tc.env, cfg.ShowSecrets, err, tc.want)
+		}
+	}
+}
+
+// TestParseErrorKinds: --help writes the usage and is flag.ErrHelp; every
+// bad input is a *UsageError (exit code 2), a bad flag too.
+func TestParseErrorKinds(t *testing.T) {
+	noDefaultConfig(t)
+	var help strings.Builder
+	if _, err := Parse([]string{"--help"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
+	}
+	if !strings.HasPrefix(help.String(), "Usage:\n  rustscope [flags]") || !strings.Contains(help.String(), "\nFlags:\n  -all\n") {
+		t.Errorf("--help wrote %q", help.String())
+	}
+	for _, args := range [][]string{{"--bogus"}, {"--buffer", "x"}, {"--pid", "x"}, {"--config", "/no/such.toml"}} {
+		_, err := Parse(args, func(string) string { return "" }, io.Discard)
+		if ue, ok := errors.AsType[*UsageError](err); !ok || ue.Err == nil {
+			t.Errorf("%v: %T %v, want a *UsageError", args, err, err)
 		}
 	}
 }

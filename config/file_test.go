@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// withConfig runs parseConfig with content as the file RUSTSCOPE_CONFIG
+// withConfig runs Parse with content as the file RUSTSCOPE_CONFIG
 // names (env may override RUSTSCOPE_CONFIG). It returns the file's path.
 func withConfig(t *testing.T, content string, args []string, env map[string]string) (Config, string, error) {
 	t.Helper()
