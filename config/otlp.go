@@ -36,12 +36,11 @@ func (p *parser) otlp(ec *export.Config) error {
 		return err
 	}
 
-	// Protocol: the flag, the TRACES_ variable, the general one, the file,
-	// then the endpoint's port.
-	ec.Protocol = ""
+	// Protocol: the flag, the TRACES_ variable, the general one, the file
+	// (every one checked), then the endpoint's port.
 	if err := p.check("protocol", func(v value) error {
 		proto, err := parseProtocol(v.text)
-		if ec.Protocol == "" {
+		if ec.Protocol == "" { // the first wins
 			ec.Protocol = proto
 		}
 		return err
