@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"golang.org/x/term"
 
+	"github.com/rustscope/rustscope/config"
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/preflight"
 	"github.com/rustscope/rustscope/symbols"
@@ -57,16 +58,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdInspect(args[1:], stdout, stderr)
 		}
 	}
-	cfg, err := parseConfig(args, os.Getenv, stderr)
+	cfg, err := config.Parse(args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
-		return exitUsage
+		if _, ok := errors.AsType[*config.UsageError](err); ok {
+			return exitUsage
+		}
+		return exitRuntime
 	}
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
 		}
@@ -76,12 +80,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	interactive := !cfg.headless && !cfg.stdout && cfg.exe == "" && !cfg.all && len(cfg.targets) == 0 && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	interactive := !cfg.Headless && !cfg.Stdout && cfg.Exe == "" && !cfg.All && len(cfg.Targets) == 0 && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	if interactive {
-		if cfg.logFile == "" {
-			cfg.logFile = defaultLogFile()
+		if cfg.LogFile == "" {
+			cfg.LogFile = config.DefaultLogFile()
 		}
-		log, closeLog, err := openLog(cfg.logFile, stderr)
+		log, closeLog, err := openLog(cfg.LogFile, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "rustscope: %v\n", err)
 			return exitUsage
@@ -93,10 +97,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if cfg.pid == 0 && cfg.exe == "" && !cfg.all && len(cfg.targets) == 0 {
+	if cfg.PID == 0 && cfg.Exe == "" && !cfg.All && len(cfg.Targets) == 0 {
 		read := "none read"
-		if cfg.configFile != "" {
-			read = cfg.configFile + " has none"
+		if cfg.File != "" {
+			read = cfg.File + " has none"
 		}
 		fmt.Fprintf(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID, --exe / OTEL_TARGET_EXE, --all, or [[target]] in the configuration file (%s)\n", read)
 		return exitUsage
@@ -107,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
-	log, closeLog, err := openLog(cfg.logFile, stderr)
+	log, closeLog, err := openLog(cfg.LogFile, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitUsage
@@ -120,26 +124,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// defaultLogFile is where the UI logs: nothing may be printed behind it.
-func defaultLogFile() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "rustscope", "rustscope.log")
-}
-
 // runUI runs the terminal UI over one tracer for the program's lifetime.
 // Spans are forwarded to the configured exporters only when the user asked
 // for an exporter or an endpoint; never to stdout, which the UI owns.
-func runUI(cfg config, log *slog.Logger) error {
+func runUI(cfg config.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
 	var pipe *export.Pipeline
 	exportTo := ""
-	if cfg.exportSet {
-		ec := cfg.export
+	if cfg.ExportSet {
+		ec := cfg.Export
 		ec.Exporters = slices.DeleteFunc(slices.Clone(ec.Exporters), func(e string) bool { return e == export.ExporterConsole })
 		if len(ec.Exporters) > 0 {
 			var err error
@@ -151,7 +146,7 @@ func runUI(cfg config, log *slog.Logger) error {
 	}
 	var eng *engine
 	cache := symbols.NewCache(256, symbols.Options{})
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
 		// says why it cannot, in the UI.
@@ -160,15 +155,15 @@ func runUI(cfg config, log *slog.Logger) error {
 			err = perr // names what is missing
 		}
 		err = fmt.Errorf("cannot trace: %w", err)
-		eng = newEngine(nil, log, cache, cfg.buffer, pipe, exportTo, cfg.export)
+		eng = newEngine(nil, log, cache, cfg.Buffer, pipe, exportTo, cfg.Export)
 		eng.loadErr = err
 	} else {
 		defer t.Close()
-		eng = newEngine(t, log, cache, cfg.buffer, pipe, exportTo, cfg.export)
+		eng = newEngine(t, log, cache, cfg.Buffer, pipe, exportTo, cfg.Export)
 	}
 	done := make(chan error, 1)
 	go func() { done <- eng.run(ctx) }()
-	uiErr := ui.Run(eng, ui.Config{PID: cfg.pid, Buffer: cfg.buffer, StartupError: eng.loadErr})
+	uiErr := ui.Run(eng, ui.Config{PID: cfg.PID, Buffer: cfg.Buffer, StartupError: eng.loadErr})
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("tracer stopped", "err", err)
@@ -208,10 +203,10 @@ const memoryLimit = 96 << 20
 // spans on stderr.
 const dropReportInterval = 10 * time.Second
 
-// headless attaches to cfg.pid, or to every process cfg.exe or cfg.all
+// headless attaches to cfg.PID, or to every process cfg.Exe or cfg.All
 // selects, running or started later, and exports spans until SIGINT/SIGTERM, or until the process
 // given by PID exits. Spans of finished requests are flushed on the way out.
-func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
+func headless(cfg config.Config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
 	}
@@ -224,7 +219,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	// counted and summarised below, so log them at debug level only.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
 
-	pipe, err := export.New(ctx, cfg.export, stdout)
+	pipe, err := export.New(ctx, cfg.Export, stdout)
 	if err != nil {
 		return err
 	}
@@ -235,9 +230,9 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 			w.execed(pid)
 		}
 	}
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
 		pipe.Remove(pid)
-		if cfg.pid != 0 && int(pid) == cfg.pid {
+		if cfg.PID != 0 && int(pid) == cfg.PID {
 			exited.Store(true)
 			cancel()
 			return
@@ -255,7 +250,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	// sel is the configured target pid matched (nil for --pid): it may name
 	// the service.
 	attach := func(pid int, sel *target) error {
-		note, err := checkPID(pid, cfg.wireOnly, cache)
+		note, err := checkPID(pid, cfg.WireOnly, cache)
 		if err != nil {
 			return err
 		}
@@ -279,16 +274,16 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 			desc += " as service " + service
 		}
 		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, desc,
-			strings.Join(tg.Capture, "; "), cfg.export.Describe())
+			strings.Join(tg.Capture, "; "), cfg.Export.Describe())
 		return nil
 	}
-	if cfg.pid != 0 {
-		if err := attach(cfg.pid, nil); err != nil {
+	if cfg.PID != 0 {
+		if err := attach(cfg.PID, nil); err != nil {
 			pipe.Shutdown(context.Background())
 			return err
 		}
 	} else {
-		sel := cfg.selector(cache.Analyze)
+		sel := newSelector(cfg, cache.Analyze)
 		w = newWatcher(sel, log, stderr, attach, func(pid int) {
 			pipe.Remove(uint32(pid))
 			if err := t.Detach(pid); err != nil {
@@ -317,7 +312,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	}
 	switch {
 	case exited.Load():
-		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", cfg.pid)
+		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", cfg.PID)
 		return nil
 	case errors.Is(runErr, context.Canceled):
 		return nil

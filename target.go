@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rustscope/rustscope/config"
 	"github.com/rustscope/rustscope/preflight"
 	"github.com/rustscope/rustscope/symbols"
 )
@@ -43,13 +44,13 @@ func exitCode(err error, def int) int {
 // path, not glob, is there and is a Rust program. In a container of its
 // own rustscope may not see the path yet (the target's container has not
 // started): it says so on stderr and waits.
-func checkStart(cfg config, cache *symbols.Cache, stderr io.Writer) error {
+func checkStart(cfg config.Config, cache *symbols.Cache, stderr io.Writer) error {
 	if err := preflight.Check(); err != nil {
 		return withCode(exitEnv, err)
 	}
-	for _, t := range cfg.targets { // the configuration file's, checked as --exe is
+	for _, t := range cfg.Targets { // the configuration file's, checked as --exe is
 		c := cfg
-		c.exe, c.exeSrc = t.exe, t.exeSrc
+		c.Exe, c.ExeSrc = t.Exe, t.ExeSrc
 		if err := checkExe(c, cache, stderr); err != nil {
 			return err
 		}
@@ -57,16 +58,16 @@ func checkStart(cfg config, cache *symbols.Cache, stderr io.Writer) error {
 	return checkExe(cfg, cache, stderr)
 }
 
-// checkExe is checkStart's check of cfg.exe.
-func checkExe(cfg config, cache *symbols.Cache, stderr io.Writer) error {
-	if cfg.exe == "" || isGlob(cfg.exe) {
+// checkExe is checkStart's check of cfg.Exe.
+func checkExe(cfg config.Config, cache *symbols.Cache, stderr io.Writer) error {
+	if cfg.Exe == "" || isGlob(cfg.Exe) {
 		return nil
 	}
-	name := cfg.exeSrc + " " + cfg.exe
-	if !strings.HasPrefix(cfg.exeSrc, "--") && !strings.HasPrefix(cfg.exeSrc, "config ") {
-		name = cfg.exeSrc + "=" + cfg.exe
+	name := cfg.ExeSrc + " " + cfg.Exe
+	if !strings.HasPrefix(cfg.ExeSrc, "--") && !strings.HasPrefix(cfg.ExeSrc, "config ") {
+		name = cfg.ExeSrc + "=" + cfg.Exe
 	}
-	f, where, err := openExe(cfg.exe)
+	f, where, err := openExe(cfg.Exe)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !hostMountNS():
 		fmt.Fprintf(stderr, "rustscope: %s: no such file in this container or on the host, and no process runs it yet: waiting for one\n", name)
@@ -77,16 +78,16 @@ func checkExe(cfg config, cache *symbols.Cache, stderr io.Writer) error {
 		return withCode(exitTarget, fmt.Errorf("%s: %w", name, err))
 	}
 	defer f.Close()
-	if cfg.wireOnly {
+	if cfg.WireOnly {
 		return nil
 	}
-	path := cfg.exe
+	path := cfg.Exe
 	if where != "" {
 		path = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
 	}
 	a, err := cache.Analyze(path)
 	if err != nil { // it names the file
-		return withCode(exitTarget, fmt.Errorf("%s%s: %w", cfg.exeSrc, where, err))
+		return withCode(exitTarget, fmt.Errorf("%s%s: %w", cfg.ExeSrc, where, err))
 	}
 	if !a.Rust {
 		return withCode(exitTarget, fmt.Errorf("%s%s is not a Rust program: rustscope traces Rust services (--wire-only captures any program's HTTP from its sockets)", name, where))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rustscope/rustscope/config"
 	"github.com/rustscope/rustscope/symbols"
 )
 
@@ -326,17 +327,32 @@ func runsExe(dir, exe string, target os.FileInfo, haveTarget bool) bool {
 	return false
 }
 
-// selector is what the watcher attaches to: the --exe executable, or the
-// configuration file's targets, then with --all (or all = true) every Rust
-// process using an instrumented crate (the empty target).
-func (c config) selector(analyze func(string) (*symbols.Analysis, error)) selector {
+// newSelector is what the watcher attaches to: the --exe executable, or
+// the configuration file's targets, then with --all (or all = true) every
+// Rust process using an instrumented crate (the empty target).
+func newSelector(c config.Config, analyze func(string) (*symbols.Analysis, error)) selector {
 	var ts []target
-	if c.exe != "" {
-		ts = append(ts, target{exe: c.exe, exeSrc: c.exeSrc})
+	if c.Exe != "" {
+		ts = append(ts, target{exe: c.Exe, exeSrc: c.ExeSrc})
 	}
-	ts = append(ts, c.targets...)
-	if c.all {
+	for _, t := range c.Targets {
+		ts = append(ts, fromConfig(t))
+	}
+	if c.All {
 		ts = append(ts, target{})
 	}
 	return selector{targets: ts, analyze: analyze}
+}
+
+// fromConfig is the target a configuration file's [[target]] describes;
+// config checked its regular expression.
+func fromConfig(t config.Target) target {
+	tg := target{exe: t.Exe, exeSrc: t.ExeSrc, crate: t.Crate, service: t.ServiceName}
+	if t.Cmdline != "" {
+		tg.cmdline = regexp.MustCompile(t.Cmdline)
+	}
+	if t.Container != nil {
+		tg.container = &containerSel{id: t.Container.ID, other: t.Container.Other}
+	}
+	return tg
 }
