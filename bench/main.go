@@ -19,12 +19,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -259,141 +256,6 @@ func (h *harness) load(a *app, conns int, d time.Duration, rate float64) (loadRe
 	}
 	return res, nil
 }
-
-// tracer is a running rustscope.
-type tracer struct {
-	cmd     *exec.Cmd
-	pid     int
-	logFile string
-	tmux    string       // session name when it runs the TUI
-	lost    atomic.Int64 // ring records lost, as headless mode last reported on stderr
-}
-
-// startHeadless runs rustscope headless on pid, exporting to the sink, and
-// returns once it says the probes are attached, with the time that took.
-func (h *harness) startHeadless(pid int, extra ...string) (*tracer, time.Duration, error) {
-	f, err := os.CreateTemp("", "rustscope-bench-*.log")
-	if err != nil {
-		return nil, 0, err
-	}
-	f.Close()
-	args := append([]string{"--pid", fmt.Sprint(pid), "--log-file", f.Name()}, extra...)
-	if h.profile != "" {
-		h.runs++
-		args = append(args, "--cpuprofile", filepath.Join(h.profile, fmt.Sprintf("headless-%d.prof", h.runs)))
-	}
-	cmd := exec.Command(h.rustscope, args...)
-	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+h.sink.addr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
-		"OTEL_EXPORTER_OTLP_INSECURE=true", "OTEL_SERVICE_NAME=bench")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, 0, err
-	}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, 0, fmt.Errorf("start rustscope: %w", err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "rustscope: attached pid") {
-			took := time.Since(t0)
-			t := &tracer{cmd: cmd, pid: cmd.Process.Pid, logFile: f.Name()}
-			go t.watchLost(sc)
-			return t, took, nil
-		}
-		log.Printf("rustscope: %s", sc.Text())
-	}
-	cmd.Wait()
-	return nil, 0, fmt.Errorf("rustscope exited before attaching")
-}
-
-// lostReport is headless mode's periodic line about ring records lost.
-var lostReport = regexp.MustCompile(`^rustscope: ring buffer full: .*\((\d+) in all`)
-
-// watchLost reads rustscope's stderr to its end, keeping the latest count
-// of ring records lost it reports.
-func (t *tracer) watchLost(sc *bufio.Scanner) {
-	for sc.Scan() {
-		if m := lostReport.FindStringSubmatch(sc.Text()); m != nil {
-			var n int64
-			fmt.Sscan(m[1], &n)
-			t.lost.Store(n)
-		}
-	}
-}
-
-// startTUI runs rustscope's terminal UI on pid inside a tmux pseudo-terminal.
-func (h *harness) startTUI(pid int) (*tracer, error) {
-	f, err := os.CreateTemp("", "rustscope-bench-*.log")
-	if err != nil {
-		return nil, err
-	}
-	f.Close()
-	name := fmt.Sprintf("rsbench%d", os.Getpid())
-	abs, err := filepath.Abs(h.rustscope)
-	if err != nil {
-		return nil, err
-	}
-	cmdline := fmt.Sprintf("exec env -u CI %s --pid %d --log-file %s", abs, pid, f.Name())
-	if out, err := exec.Command("tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "50", cmdline).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("start tmux: %v: %s", err, out)
-	}
-	t := &tracer{logFile: f.Name(), tmux: name}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		out, _ := exec.Command("tmux", "display", "-p", "-t", name, "#{pane_pid}").Output()
-		fmt.Sscan(string(out), &t.pid)
-		screen, _ := exec.Command("tmux", "capture-pane", "-p", "-t", name).Output()
-		if t.pid > 0 && strings.Contains(string(screen), "waiting for requests") {
-			return t, nil
-		}
-	}
-	t.stop()
-	return nil, fmt.Errorf("the TUI did not attach within 30 s")
-}
-
-// stop ends rustscope and returns the fields of its final log line.
-func (t *tracer) stop() (map[string]string, error) {
-	defer os.Remove(t.logFile)
-	if t.tmux != "" {
-		exec.Command("tmux", "send-keys", "-t", t.tmux, "q").Run()
-		for i := 0; i < 50 && syscall.Kill(t.pid, 0) == nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-		exec.Command("tmux", "kill-session", "-t", t.tmux).Run()
-		return nil, nil
-	}
-	t.cmd.Process.Signal(os.Interrupt)
-	if err := t.cmd.Wait(); err != nil {
-		return nil, fmt.Errorf("rustscope: %w", err)
-	}
-	b, err := os.ReadFile(t.logFile)
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, "msg=stopped") {
-			return logFields(l), nil
-		}
-	}
-	return nil, errors.New("rustscope logged no stopped line")
-}
-
-// logFields splits a slog text line into its key=value fields.
-func logFields(l string) map[string]string {
-	m := map[string]string{}
-	for _, f := range strings.Fields(l) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-// start runs rustscope on a as config c says (nil: untraced).
-// settle is how long a phase waits after rustscope attached: its steady
-// state, once the tokio task probes of a target without client calls are
-// gone (tracer.taskIdle, 10 s).
-const settle = 11 * time.Second
 
 func (h *harness) start(a *app, c config) (*tracer, error) {
 	var t *tracer

@@ -1,0 +1,223 @@
+// Heads: a message's start line and header fields, parsed once the whole
+// head is captured, then the exchange it starts or answers.
+
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"net/textproto"
+	"sync"
+)
+
+// head accumulates head bytes until the empty line, validating the first
+// line early so that non-HTTP bytes are rejected without buffering 64 KiB.
+func (h *half) head(c *Conn, data []byte, ts uint64) int {
+	if len(h.buf) == 0 {
+		// Empty lines before a message are allowed (RFC 9112 §2.2); some
+		// clients send a CRLF after a body.
+		n := 0
+		for n < len(data) && (data[n] == '\r' || data[n] == '\n') {
+			n++
+		}
+		if n > 0 {
+			return n
+		}
+		h.start, h.lineOK = ts, false
+	}
+	old := len(h.buf)
+	n := min(len(data), maxHead-old)
+	h.buf = append(h.buf, data[:n]...)
+	if !h.lineOK {
+		part := h.buf[old:]
+		i := bytes.IndexByte(part, '\n')
+		if i >= 0 {
+			part = part[:i]
+		}
+		if !printable(part) {
+			c.fail(h)
+			return len(data)
+		}
+		if i >= 0 {
+			line := string(trimCR(h.buf[:old+i]))
+			if h.isReq && !validRequestLine(line) || !h.isReq && !validStatusLine(line) {
+				c.fail(h)
+				return len(data)
+			}
+			h.lineOK = true
+		}
+	}
+	end := headEnd(h.buf, max(0, old-3))
+	if end < 0 {
+		if len(h.buf) >= maxHead {
+			c.fail(h)
+			return len(data)
+		}
+		return n
+	}
+	h.last = ts
+	line, mh, err := readHead(h.buf[:end], true)
+	if cap(h.buf) > 8<<10 {
+		h.buf = nil // don't keep a large buffer on an idle connection
+	} else {
+		h.buf = h.buf[:0]
+	}
+	if err != nil {
+		c.fail(h)
+		return len(data)
+	}
+	h.body, h.trunc, h.trailer = 0, false, nil
+	if h.isReq {
+		c.startRequest(h, line, http.Header(mh))
+	} else {
+		c.startResponse(h, line, http.Header(mh))
+	}
+	return end - old
+}
+
+// line handles the line-oriented parts of chunked framing.
+func (h *half) line(c *Conn, data []byte, ts uint64) int {
+	h.last = ts
+	i := bytes.IndexByte(data, '\n')
+	n := len(data)
+	if i >= 0 {
+		n = i + 1
+	}
+	if len(h.buf)+n > maxHead {
+		c.fail(h)
+		return len(data)
+	}
+	h.buf = append(h.buf, data[:n]...)
+	if i < 0 {
+		return n
+	}
+	line := trimCR(h.buf[h.lineAt : len(h.buf)-1])
+	switch h.st {
+	case stChunkSize:
+		size, ok := parseChunkSize(line)
+		if !ok {
+			c.fail(h)
+			return n
+		}
+		h.buf = h.buf[:0]
+		if size == 0 {
+			h.st, h.lineAt = stTrailer, 0
+		} else {
+			h.st, h.remain = stChunkData, size
+		}
+	case stChunkEnd:
+		if len(line) != 0 {
+			c.fail(h)
+			return n
+		}
+		h.buf = h.buf[:0]
+		h.st = stChunkSize
+	case stTrailer:
+		if len(line) > 0 {
+			h.lineAt = len(h.buf)
+			return n
+		}
+		if h.lineAt > 0 {
+			_, mh, err := readHead(h.buf, false)
+			if err != nil {
+				c.fail(h)
+				return n
+			}
+			h.trailer = http.Header(mh)
+		}
+		c.finish(h)
+	}
+	return n
+}
+
+// readers are reused across heads: a bufio.Reader per head was a tenth of
+// rustscope's CPU at saturation (its 4 KB buffer, and the GC after it).
+var readers = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+
+// readHead parses a head (with its first line, or a trailer without)
+// with net/textproto.
+func readHead(b []byte, withLine bool) (line string, mh textproto.MIMEHeader, err error) {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(b))
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	tp := textproto.NewReader(br)
+	if withLine {
+		if line, err = tp.ReadLine(); err != nil {
+			return "", nil, err
+		}
+	}
+	mh, err = tp.ReadMIMEHeader()
+	return line, mh, err
+}
+
+func (c *Conn) startRequest(h *half, line string, hdr http.Header) {
+	method, target, proto, _ := parseRequestLine(line)
+	f, length, ok := framing(hdr)
+	if !ok || f == fOtherTE { // a request must be length-delimited (RFC 9112 §6.3)
+		c.fail(h)
+		return
+	}
+	req := &Request{Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}
+	if len(c.queue) >= maxPending {
+		c.drop(c.queue[0])
+	}
+	p := &pending{req: req, reqStart: h.start}
+	c.queue = append(c.queue, p)
+	h.p, h.req = p, req
+	switch {
+	case f == fChunked:
+		h.st = stChunkSize
+	case length > 0:
+		h.st, h.remain = stBody, length
+	default:
+		c.finish(h)
+	}
+}
+
+func (c *Conn) startResponse(h *half, line string, hdr http.Header) {
+	proto, code, _ := parseStatusLine(line)
+	if code < 200 && code != 101 {
+		return // interim (100 Continue, 103 Early Hints): the final response follows
+	}
+	resp := &Response{Proto: proto, StatusCode: code, Header: hdr}
+	var p *pending
+	for _, q := range c.queue {
+		if q.resp == nil {
+			p = q
+			break
+		}
+	}
+	method := ""
+	if p != nil {
+		p.resp, p.respStart, method = resp, h.start, p.req.Method
+	}
+	h.p, h.resp = p, resp
+	if code == 101 || method == "CONNECT" && code/100 == 2 {
+		// The connection leaves HTTP/1; only a capture that starts a
+		// message again is parsed.
+		c.finish(h)
+		for i := range c.halves {
+			c.abort(&c.halves[i])
+		}
+		return
+	}
+	f, length, ok := framing(hdr)
+	switch {
+	case !ok:
+		c.fail(h)
+	case method == "HEAD" || code == 204 || code == 304:
+		c.finish(h)
+	case f == fChunked:
+		h.st = stChunkSize
+	case f == fLength && length > 0:
+		h.st, h.remain = stBody, length
+	case f == fLength:
+		c.finish(h)
+	default:
+		h.st = stEOF
+	}
+}
