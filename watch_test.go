@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -145,7 +147,7 @@ func rustApps(t *testing.T, apps ...string) []string {
 	t.Helper()
 	var paths []string
 	for _, a := range apps {
-		p, err := filepath.Abs(appPath("release", a))
+		p, err := filepath.Abs(filepath.Join("testapps", "bin", "release", a))
 		if err == nil {
 			_, err = os.Stat(p)
 		}
@@ -259,14 +261,23 @@ func TestContainerID(t *testing.T) {
 // real processes: the axum app, and the hyper app in a mount namespace of
 // its own (unshare -m), as a container has.
 func TestSelectorRealProcesses(t *testing.T) {
-	needE2E(t, "release/hyper-server")
+	if testing.Short() {
+		t.Skip("needs root and the Rust test apps: skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root (unshare -m) in CI")
+		}
+		t.Skip("needs root (unshare -m)")
+	}
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("unshare (util-linux) not installed")
 	}
-	axum := exec.Command(appPath("release", "axum-server"), "--listen", "127.0.0.1:0")
-	boxed := exec.Command("unshare", "--mount", "--propagation", "private", appPath("release", "hyper-server"), "--listen", "127.0.0.1:0")
+	apps := rustApps(t, "axum-server", "hyper-server")
+	axum := exec.Command(apps[0], "--listen", "127.0.0.1:0")
+	boxed := exec.Command("unshare", "--mount", "--propagation", "private", apps[1], "--listen", "127.0.0.1:0")
 	for _, c := range []*exec.Cmd{axum, boxed} {
-		startListener(t, c.Path, c)
+		startListening(t, c)
 	}
 	dir := func(c *exec.Cmd) string { return "/proc/" + strconv.Itoa(c.Process.Pid) }
 	cache := symbols.NewCache(4, symbols.Options{})
@@ -290,4 +301,24 @@ func TestSelectorRealProcesses(t *testing.T) {
 			t.Errorf("%s: hyper app in its own mount namespace selected %v, want %v", &tc.t, got, tc.hypr)
 		}
 	}
+}
+
+// startListening starts a test-app server and returns once it has printed
+// its first line ("listening on ADDR"): its listener, and so the crates it
+// links, are in place. The process is killed when the test ends.
+func startListening(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if !strings.HasPrefix(line, "listening on ") {
+		t.Fatalf("%s did not report its address: first line %q, %v", cmd.Path, line, err)
+	}
+	go io.Copy(io.Discard, out)
 }

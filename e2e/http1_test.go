@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The end-to-end HTTP/1.1 matrix of the wire layer: every server variant
 // under a known mix of traffic, every reqwest client variant, the axum

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of export and headless mode: the real rustscope binary
 // attached to the release axum app, sending to a real OTLP receiver the

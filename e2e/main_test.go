@@ -1,7 +1,7 @@
-package main
+package e2e
 
 // Shared helpers of the end-to-end tests: one rustscope build for the whole
-// package (TestMain), the Rust test apps, a headless rustscope run, the
+// package (TestMain) from the repository root, the Rust test apps, a headless rustscope run, the
 // stdout exporter's span JSON, a Go HTTP load driver that records what
 // every request looked like on the client side, and a multiset matcher
 // that prints a readable diff.
@@ -30,7 +30,22 @@ import (
 	"time"
 )
 
-var rustscopeBin string
+// The exit codes README documents.
+const (
+	exitUsage  = 2
+	exitTarget = 3
+	exitEnv    = 4 // privileges or kernel
+)
+
+var (
+	rustscopeBin string
+	repoRoot     string // the repository's root: the parent of this package's folder
+)
+
+// repoPath is a path inside the repository (testapps/bin, docs, ...).
+func repoPath(elem ...string) string {
+	return filepath.Join(append([]string{repoRoot}, elem...)...)
+}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(wireHelperEnv) != "" {
@@ -38,6 +53,13 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := func() int {
+		// go test runs a package's tests in its folder, e2e/.
+		root, err := filepath.Abs("..")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		repoRoot = root
 		dir, err := os.MkdirTemp("", "rustscope-e2e")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -45,7 +67,9 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		rustscopeBin = filepath.Join(dir, "rustscope")
-		out, err := exec.Command("go", "build", "-o", rustscopeBin, ".").CombinedOutput()
+		build := exec.Command("go", "build", "-o", rustscopeBin, ".")
+		build.Dir = repoRoot
+		out, err := build.CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build rustscope: %v\n%s", err, out)
 			return 1
@@ -81,7 +105,7 @@ func needE2E(t *testing.T, apps ...string) {
 }
 
 func appPath(variant, app string) string {
-	return filepath.Join("testapps", "bin", variant, app)
+	return repoPath("testapps", "bin", variant, app)
 }
 
 // server is a running test-app server.

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Bad input, end to end: each one ends the built rustscope with one line on
 // stderr naming what is wrong and the exit code README documents.

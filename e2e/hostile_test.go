@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 // Hostile traffic, end to end: rustscope attached to the release axum and
 // tonic servers while they receive malformed HTTP/1.1, slowloris

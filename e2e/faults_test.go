@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Fault tests: rustscope runs as root next to production services, so it
 // must never hurt its target, never leave anything behind in the kernel,
@@ -458,7 +458,7 @@ func benchLoad(t *testing.T, args ...string) (requests, errs int64, seconds floa
 	t.Helper()
 	benchOnce.Do(func() {
 		benchBin = filepath.Join(filepath.Dir(rustscopeBin), "bench")
-		if out, err := exec.Command("go", "build", "-o", benchBin, "./bench").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", benchBin, "github.com/rustscope/rustscope/bench").CombinedOutput(); err != nil {
 			benchErr = fmt.Errorf("build bench: %w\n%s", err, out)
 		}
 	})
