@@ -30,6 +30,7 @@ import (
 
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/preflight"
+	"github.com/rustscope/rustscope/session"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
@@ -149,9 +150,10 @@ func runUI(cfg config, log *slog.Logger) error {
 			exportTo = ec.Describe()
 		}
 	}
-	var eng *engine
+	var eng *session.Engine
 	cache := symbols.NewCache(256, symbols.Options{})
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.Exited(pid) }})
+	var loadErr error
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
 		// says why it cannot, in the UI.
@@ -159,16 +161,14 @@ func runUI(cfg config, log *slog.Logger) error {
 		if perr := preflight.Check(); perr != nil {
 			err = perr // names what is missing
 		}
-		err = fmt.Errorf("cannot trace: %w", err)
-		eng = newEngine(nil, log, cache, cfg.buffer, pipe, exportTo, cfg.export)
-		eng.loadErr = err
+		t, loadErr = nil, fmt.Errorf("cannot trace: %w", err)
 	} else {
 		defer t.Close()
-		eng = newEngine(t, log, cache, cfg.buffer, pipe, exportTo, cfg.export)
 	}
+	eng = session.New(session.Options{Tracer: t, LoadErr: loadErr, Log: log, Symbols: cache, Buffer: cfg.buffer, Pipe: pipe, To: exportTo, Export: cfg.export})
 	done := make(chan error, 1)
-	go func() { done <- eng.run(ctx) }()
-	uiErr := ui.Run(eng, ui.Config{PID: cfg.pid, Buffer: cfg.buffer, StartupError: eng.loadErr})
+	go func() { done <- eng.Run(ctx) }()
+	uiErr := ui.Run(eng, ui.Config{PID: cfg.pid, Buffer: cfg.buffer, StartupError: loadErr})
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("tracer stopped", "err", err)
