@@ -30,6 +30,7 @@ import (
 
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/preflight"
+	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/session"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
@@ -104,7 +105,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// One cache for the checks and the attaches: an executable is analysed once.
 	cache := symbols.NewCache(256, symbols.Options{})
-	if err := checkStart(cfg, cache, stderr); err != nil {
+	if err := preflight.Check(); err != nil {
+		fmt.Fprintf(stderr, "rustscope: %v\n", err)
+		return exitEnv
+	}
+	if err := checkExes(cfg, cache, stderr); err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
@@ -119,6 +124,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCode(err, exitRuntime)
 	}
 	return exitOK
+}
+
+// exitCode is the documented exit code of err (README, "Exit codes"), or
+// def.
+func exitCode(err error, def int) int {
+	switch {
+	case errors.Is(err, process.ErrPermission):
+		return exitEnv
+	case errors.As(err, new(*process.Error)):
+		return exitTarget
+	}
+	return def
+}
+
+// checkExes checks, before anything is loaded, each executable the
+// targets name by path (process.CheckExe).
+func checkExes(cfg config, cache *symbols.Cache, stderr io.Writer) error {
+	for _, t := range cfg.selector(nil).targets {
+		note, err := process.CheckExe(t.exe, t.exeSrc, cfg.wireOnly, cache)
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintf(stderr, "rustscope: %s\n", note)
+		}
+	}
+	return nil
 }
 
 // defaultLogFile is where the UI logs: nothing may be printed behind it.
@@ -229,10 +261,10 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 		return err
 	}
 	var exited atomic.Bool
-	var w *watcher // set before t runs
+	var w *process.Watcher // set before t runs
 	onExec := func(pid uint32) {
 		if w != nil {
-			w.execed(pid)
+			w.Execed(pid)
 		}
 	}
 	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
@@ -243,7 +275,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 			return
 		}
 		if w != nil {
-			w.exited(pid)
+			w.Exited(pid)
 		}
 	}})
 	if err != nil {
@@ -254,8 +286,8 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 
 	// sel is the configured target pid matched (nil for --pid): it may name
 	// the service.
-	attach := func(pid int, sel *target) error {
-		note, err := checkPID(pid, cfg.wireOnly, cache)
+	attach := func(pid int, sel *process.Target) error {
+		note, err := process.CheckPID(pid, cfg.wireOnly, cache)
 		if err != nil {
 			return err
 		}
@@ -265,7 +297,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 		}
 		service := ""
 		if sel != nil {
-			service = sel.service
+			service = sel.ServiceName
 		}
 		if err := pipe.AddService(ctx, tg, service); err != nil {
 			t.Detach(pid)
@@ -288,15 +320,19 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 			return err
 		}
 	} else {
-		sel := cfg.selector(cache.Analyze)
-		w = newWatcher(sel, log, stderr, attach, func(pid int) {
+		sel, err := cfg.selector(cache.Analyze).process()
+		if err != nil {
+			pipe.Shutdown(context.Background())
+			return err
+		}
+		w = process.NewWatcher(sel, log, stderr, attach, func(pid int) {
 			pipe.Remove(uint32(pid))
 			if err := t.Detach(pid); err != nil {
 				log.Warn("detach", "pid", pid, "err", err)
 			}
 		})
 		fmt.Fprintf(stderr, "rustscope: waiting for %s\n", sel)
-		go w.run(ctx)
+		go w.Run(ctx)
 	}
 
 	go reportDrops(ctx, pipe, t, stderr)

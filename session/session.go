@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rustscope/rustscope/export"
+	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
@@ -96,7 +97,7 @@ func (e *Engine) Exited(pid uint32) {
 
 // Processes lists the processes for the UI's picker.
 func (e *Engine) Processes() ([]ui.Process, error) {
-	procs, err := symbols.Processes(e.cache)
+	procs, err := process.Processes(e.cache)
 	rows := make([]ui.Process, 0, len(procs))
 	for _, p := range procs {
 		rows = append(rows, uiProcess(p))
@@ -104,7 +105,7 @@ func (e *Engine) Processes() ([]ui.Process, error) {
 	return rows, err
 }
 
-func uiProcess(p symbols.Process) ui.Process {
+func uiProcess(p process.Process) ui.Process {
 	r := ui.Process{PID: p.PID, User: p.User, Container: p.Container, Traceable: p.Traceable, Why: p.Reason}
 	// The program's name first: a long directory would hide it.
 	if len(p.Cmdline) > 0 && p.Cmdline[0] != "" {
