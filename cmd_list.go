@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/rustscope/rustscope/preflight"
 	"github.com/rustscope/rustscope/process"
@@ -40,45 +38,11 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 		}
 		return writeJSON(stdout, stderr, procs)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PID\tUSER\tRUSTC\tSTRIPPED\tCONTAINER\tTRACE\tCRATES\tCOMMAND")
-	for _, p := range procs {
-		a := p.Analysis
-		rustc, stripped, crates := "?", "?", ""
-		if a != nil {
-			rustc = orDash(a.RustcVersion)
-			stripped = yesNo(a.Stripped)
-			crates = crateList(a)
-		}
-		cmd := strings.Join(p.Cmdline, " ")
-		if cmd == "" {
-			cmd = p.Exe
-		}
-		if r := []rune(cmd); len(r) > 80 {
-			cmd = string(r[:79]) + "…"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.User, rustc, stripped, yesNo(p.Container), p.Traceable, orDash(crates), cmd)
-	}
-	tw.Flush()
-	for _, p := range procs {
-		if p.Reason != "" {
-			fmt.Fprintf(stdout, "  %d: %s: %s\n", p.PID, p.Traceable, p.Reason)
-		}
-	}
+	process.PrintList(stdout, procs)
 	if err != nil {
 		fmt.Fprintf(stderr, "rustscope: some processes could not be read: %v\n", err)
 	}
 	return exitOK
-}
-
-func crateList(a *symbols.Analysis) string {
-	var cs []string
-	for _, name := range []string{"axum", "hyper", "hyper-util", "h2", "tonic", "reqwest", "tokio", "tower", "rustls"} {
-		for _, v := range a.Versions(name) {
-			cs = append(cs, name+" "+v)
-		}
-	}
-	return strings.Join(cs, ", ")
 }
 
 func writeJSON(stdout, stderr io.Writer, v any) int {
@@ -96,18 +60,4 @@ func usageCode(err error) int {
 		return exitOK
 	}
 	return exitUsage
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -227,3 +227,16 @@ func Running(pid int) bool {
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }
+
+// ExePath is the path that opens pid's executable, /proc/PID/exe: the
+// running file, even deleted or in another mount namespace.
+func ExePath(pid int) (string, error) {
+	path := procRoot + "/" + strconv.Itoa(pid) + "/exe"
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return "", targetErr(ErrPermission, "pid %d: permission denied: another user's process needs CAP_SYS_PTRACE (or root)", pid)
+		}
+		return "", targetErr(ErrNotFound, "pid %d: no such process", pid)
+	}
+	return path, nil
+}
