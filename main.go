@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"golang.org/x/term"
 
+	"github.com/rustscope/rustscope/config"
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/preflight"
 	"github.com/rustscope/rustscope/process"
@@ -59,16 +60,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdInspect(args[1:], stdout, stderr)
 		}
 	}
-	cfg, err := parseConfig(args, os.Getenv, stderr)
+	cfg, err := config.Parse(args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
-		return exitUsage
+		if _, ok := errors.AsType[*config.UsageError](err); ok {
+			return exitUsage
+		}
+		return exitRuntime
 	}
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
 		}
@@ -78,12 +82,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	interactive := !cfg.headless && !cfg.stdout && cfg.exe == "" && !cfg.all && len(cfg.targets) == 0 && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	interactive := !cfg.Headless && !cfg.Stdout && cfg.Exe == "" && !cfg.All && len(cfg.Targets) == 0 && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 	if interactive {
-		if cfg.logFile == "" {
-			cfg.logFile = defaultLogFile()
+		if cfg.LogFile == "" {
+			cfg.LogFile = config.DefaultLogFile()
 		}
-		log, closeLog, err := openLog(cfg.logFile, stderr)
+		log, closeLog, err := openLog(cfg.LogFile, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "rustscope: %v\n", err)
 			return exitUsage
@@ -95,10 +99,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if cfg.pid == 0 && cfg.exe == "" && !cfg.all && len(cfg.targets) == 0 {
+	if cfg.PID == 0 && cfg.Exe == "" && !cfg.All && len(cfg.Targets) == 0 {
 		read := "none read"
-		if cfg.configFile != "" {
-			read = cfg.configFile + " has none"
+		if cfg.File != "" {
+			read = cfg.File + " has none"
 		}
 		fmt.Fprintf(stderr, "rustscope: no target: set --pid / OTEL_TARGET_PID, --exe / OTEL_TARGET_EXE, --all, or [[target]] in the configuration file (%s)\n", read)
 		return exitUsage
@@ -113,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
-	log, closeLog, err := openLog(cfg.logFile, stderr)
+	log, closeLog, err := openLog(cfg.LogFile, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitUsage
@@ -138,11 +142,29 @@ func exitCode(err error, def int) int {
 	return def
 }
 
+// targets are what the watcher attaches to, in order: the --exe
+// executable, or the configuration file's targets, then with --all (or
+// all = true) every Rust process using an instrumented crate (the empty
+// target).
+func targets(cfg config.Config) []process.Target {
+	var ts []process.Target
+	if cfg.Exe != "" {
+		ts = append(ts, process.Target{Exe: cfg.Exe, ExeSrc: cfg.ExeSrc})
+	}
+	for _, t := range cfg.Targets {
+		ts = append(ts, process.Target{Exe: t.Exe, ExeSrc: t.ExeSrc, Cmdline: t.Cmdline, Crate: t.Crate, Container: (*process.Container)(t.Container), ServiceName: t.ServiceName})
+	}
+	if cfg.All {
+		ts = append(ts, process.Target{})
+	}
+	return ts
+}
+
 // checkExes checks, before anything is loaded, each executable the
 // targets name by path (process.CheckExe).
-func checkExes(cfg config, cache *symbols.Cache, stderr io.Writer) error {
-	for _, t := range cfg.selector(nil).targets {
-		note, err := process.CheckExe(t.exe, t.exeSrc, cfg.wireOnly, cache)
+func checkExes(cfg config.Config, cache *symbols.Cache, stderr io.Writer) error {
+	for _, t := range targets(cfg) {
+		note, err := process.CheckExe(t.Exe, t.ExeSrc, cfg.WireOnly, cache)
 		if err != nil {
 			return err
 		}
@@ -153,26 +175,17 @@ func checkExes(cfg config, cache *symbols.Cache, stderr io.Writer) error {
 	return nil
 }
 
-// defaultLogFile is where the UI logs: nothing may be printed behind it.
-func defaultLogFile() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "rustscope", "rustscope.log")
-}
-
 // runUI runs the terminal UI over one tracer for the program's lifetime.
 // Spans are forwarded to the configured exporters only when the user asked
 // for an exporter or an endpoint; never to stdout, which the UI owns.
-func runUI(cfg config, log *slog.Logger) error {
+func runUI(cfg config.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
 	var pipe *export.Pipeline
 	exportTo := ""
-	if cfg.exportSet {
-		ec := cfg.export
+	if cfg.ExportSet {
+		ec := cfg.Export
 		ec.Exporters = slices.DeleteFunc(slices.Clone(ec.Exporters), func(e string) bool { return e == export.ExporterConsole })
 		if len(ec.Exporters) > 0 {
 			var err error
@@ -184,7 +197,7 @@ func runUI(cfg config, log *slog.Logger) error {
 	}
 	var eng *session.Engine
 	cache := symbols.NewCache(256, symbols.Options{})
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.Exited(pid) }})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.Exited(pid) }})
 	var loadErr error
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
@@ -197,10 +210,10 @@ func runUI(cfg config, log *slog.Logger) error {
 	} else {
 		defer t.Close()
 	}
-	eng = session.New(session.Options{Tracer: t, LoadErr: loadErr, Log: log, Symbols: cache, Buffer: cfg.buffer, Pipe: pipe, To: exportTo, Export: cfg.export})
+	eng = session.New(session.Options{Tracer: t, LoadErr: loadErr, Log: log, Symbols: cache, Buffer: cfg.Buffer, Pipe: pipe, To: exportTo, Export: cfg.Export})
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
-	uiErr := ui.Run(eng, ui.Config{PID: cfg.pid, Buffer: cfg.buffer, StartupError: loadErr})
+	uiErr := ui.Run(eng, ui.Config{PID: cfg.PID, Buffer: cfg.Buffer, StartupError: loadErr})
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("tracer stopped", "err", err)
@@ -240,10 +253,10 @@ const memoryLimit = 96 << 20
 // spans on stderr.
 const dropReportInterval = 10 * time.Second
 
-// headless attaches to cfg.pid, or to every process cfg.exe or cfg.all
+// headless attaches to cfg.PID, or to every process cfg.Exe or cfg.All
 // selects, running or started later, and exports spans until SIGINT/SIGTERM, or until the process
 // given by PID exits. Spans of finished requests are flushed on the way out.
-func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
+func headless(cfg config.Config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
 	}
@@ -256,7 +269,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	// counted and summarised below, so log them at debug level only.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
 
-	pipe, err := export.New(ctx, cfg.export, stdout)
+	pipe, err := export.New(ctx, cfg.Export, stdout)
 	if err != nil {
 		return err
 	}
@@ -267,9 +280,9 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 			w.Execed(pid)
 		}
 	}
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.captureBytes, RingBytes: cfg.ringBytes, WireOnly: cfg.wireOnly, ShowSecrets: cfg.showSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
 		pipe.Remove(pid)
-		if cfg.pid != 0 && int(pid) == cfg.pid {
+		if cfg.PID != 0 && int(pid) == cfg.PID {
 			exited.Store(true)
 			cancel()
 			return
@@ -287,7 +300,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	// sel is the configured target pid matched (nil for --pid): it may name
 	// the service.
 	attach := func(pid int, sel *process.Target) error {
-		note, err := process.CheckPID(pid, cfg.wireOnly, cache)
+		note, err := process.CheckPID(pid, cfg.WireOnly, cache)
 		if err != nil {
 			return err
 		}
@@ -311,16 +324,16 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 			desc += " as service " + service
 		}
 		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, desc,
-			strings.Join(tg.Capture, "; "), cfg.export.Describe())
+			strings.Join(tg.Capture, "; "), cfg.Export.Describe())
 		return nil
 	}
-	if cfg.pid != 0 {
-		if err := attach(cfg.pid, nil); err != nil {
+	if cfg.PID != 0 {
+		if err := attach(cfg.PID, nil); err != nil {
 			pipe.Shutdown(context.Background())
 			return err
 		}
 	} else {
-		sel, err := cfg.selector(cache.Analyze).process()
+		sel, err := process.NewSelector(targets(cfg), cache.Analyze)
 		if err != nil {
 			pipe.Shutdown(context.Background())
 			return err
@@ -353,7 +366,7 @@ func headless(cfg config, cache *symbols.Cache, log *slog.Logger, stdout, stderr
 	}
 	switch {
 	case exited.Load():
-		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", cfg.pid)
+		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", cfg.PID)
 		return nil
 	case errors.Is(runErr, context.Canceled):
 		return nil

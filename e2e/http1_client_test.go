@@ -175,6 +175,12 @@ func checkClientSpans(t *testing.T, spans []jsonSpan, exp libExpect, pid, port i
 // POST mix with 100 kB bodies.
 func TestE2EClientMatrix(t *testing.T) {
 	needE2E(t)
+	clientMatrix(t)
+}
+
+// clientMatrix runs each client build against a recording server and
+// checks every client span.
+func clientMatrix(t *testing.T) {
 	srv := startRecordingServer(t)
 	for _, row := range []struct{ variant, app string }{
 		{"release", "reqwest-client"},

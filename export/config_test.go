@@ -1,152 +1,14 @@
 package export
 
 import (
-	"net/url"
+	"crypto/tls"
+	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
+	"slices"
 	"strings"
 	"testing"
-
-	"go.opentelemetry.io/otel/attribute"
 )
-
-func TestParseExporters(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []string
-		err  string
-	}{
-		{"otlp", []string{"otlp"}, ""},
-		{"console", []string{"console"}, ""},
-		{" otlp , console,otlp", []string{"otlp", "console"}, ""},
-		{"none", nil, ""},
-		{"OTLP", []string{"otlp"}, ""},
-		{"zipkin", nil, "unknown exporter"},
-		{"otlp,", nil, "empty exporter"},
-		{"none,otlp", nil, "cannot be combined"},
-	} {
-		got, err := ParseExporters(tc.in)
-		if !errMatches(err, tc.err) || (tc.err == "" && !reflect.DeepEqual(got, tc.want)) {
-			t.Errorf("ParseExporters(%q) = %v, %v; want %v, %q", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
-func TestParseProtocol(t *testing.T) {
-	for _, tc := range []struct{ in, want, err string }{
-		{"grpc", "grpc", ""},
-		{"http/protobuf", "http/protobuf", ""},
-		{"http/json", "", "not supported"},
-		{"http", "", "unknown protocol"},
-	} {
-		got, err := ParseProtocol(tc.in)
-		if !errMatches(err, tc.err) || got != tc.want {
-			t.Errorf("ParseProtocol(%q) = %q, %v; want %q, %q", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
-func TestParseEndpointAndTracesURL(t *testing.T) {
-	for _, tc := range []struct {
-		in, err    string
-		port       string
-		grpc, http string
-	}{
-		{"http://localhost:4317", "", "4317", "http://localhost:4317", "http://localhost:4318/v1/traces"},
-		{"https://collector.example", "", "443", "https://collector.example", "https://collector.example/v1/traces"},
-		{"http://c:4318/base/", "", "4318", "http://c:4318/base/", "http://c:4318/base/v1/traces"},
-		{"localhost:4317", "scheme", "", "", ""},
-		{"ftp://x", "scheme", "", "", ""},
-		{"http://", "no host", "", "", ""},
-		{"http://x:99999", "out of range", "", "", ""},
-		{"http://x:%zz", "not a URL", "", "", ""},
-	} {
-		u, err := ParseEndpoint(tc.in)
-		if !errMatches(err, tc.err) {
-			t.Errorf("ParseEndpoint(%q): %v, want %q", tc.in, err, tc.err)
-			continue
-		}
-		if err != nil {
-			continue
-		}
-		if p := EndpointPort(u); p != tc.port {
-			t.Errorf("EndpointPort(%q) = %q, want %q", tc.in, p, tc.port)
-		}
-		if g := TracesURL(u, ProtocolGRPC); g != tc.grpc {
-			t.Errorf("TracesURL(%q, grpc) = %q, want %q", tc.in, g, tc.grpc)
-		}
-		want := tc.http
-		if tc.port == "4317" {
-			u2, _ := url.Parse("http://localhost:4318")
-			u = u2
-		}
-		if h := TracesURL(u, ProtocolHTTP); h != want {
-			t.Errorf("TracesURL(%q, http) = %q, want %q", tc.in, h, want)
-		}
-	}
-}
-
-func TestParseHeaders(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want map[string]string
-		err  string
-	}{
-		{"", map[string]string{}, ""},
-		{"api-key=secret", map[string]string{"api-key": "secret"}, ""},
-		{"a=1, b = x%20y ,c=", map[string]string{"a": "1", "b": "x y", "c": ""}, ""},
-		{"a=b=c", map[string]string{"a": "b=c"}, ""},
-		{"novalue", nil, "key=value"},
-		{"=v", nil, "key=value"},
-		{"a b=c", nil, "invalid header name"},
-		{"a=%zz", nil, "percent-encoding"},
-	} {
-		got, err := ParseHeaders(tc.in)
-		if !errMatches(err, tc.err) || (tc.err == "" && !reflect.DeepEqual(got, tc.want)) {
-			t.Errorf("ParseHeaders(%q) = %v, %v; want %v, %q", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
-func TestParseResourceAttributes(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []attribute.KeyValue
-		err  string
-	}{
-		{"", nil, ""},
-		{"deployment.environment.name=prod,team=a%2Cb", []attribute.KeyValue{
-			attribute.String("deployment.environment.name", "prod"), attribute.String("team", "a,b")}, ""},
-		{"service.name=x", []attribute.KeyValue{attribute.String("service.name", "x")}, ""},
-		{"broken", nil, "key=value"},
-		{"k=%", nil, "percent-encoding"},
-	} {
-		got, err := ParseResourceAttributes(tc.in)
-		if !errMatches(err, tc.err) || (tc.err == "" && !reflect.DeepEqual(got, tc.want)) {
-			t.Errorf("ParseResourceAttributes(%q) = %v, %v; want %v, %q", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
-func TestParseSampler(t *testing.T) {
-	for _, tc := range []struct{ name, arg, desc, err string }{
-		{"", "", "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}", ""},
-		{"always_on", "", "AlwaysOnSampler", ""},
-		{"parentbased_always_off", "", "ParentBased{root:AlwaysOffSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}", ""},
-		{"parentbased_", "", "", "unknown sampler"},
-		{"traceidratio", "0.25", "TraceIDRatioBased{0.25}", ""},
-		{"parentbased_traceidratio", "", "ParentBased{root:TraceIDRatioBased{1},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}", ""},
-		{"traceidratio", "1.5", "", "from 0 to 1"},
-		{"traceidratio", "half", "", "from 0 to 1"},
-		{"jaeger_remote", "", "", "unknown sampler"},
-	} {
-		s, err := ParseSampler(tc.name, tc.arg)
-		if !errMatches(err, tc.err) || (err == nil && s.Description() != tc.desc) {
-			t.Errorf("ParseSampler(%q, %q) = %v, %v; want %s, %q", tc.name, tc.arg, s, err, tc.desc, tc.err)
-		}
-	}
-}
 
 func TestLoadCertificate(t *testing.T) {
 	dir := t.TempDir()
@@ -160,9 +22,21 @@ func TestLoadCertificate(t *testing.T) {
 	}
 }
 
-func errMatches(err error, want string) bool {
-	if want == "" {
-		return err == nil
+// TestOTLPOptions: the explicit settings, and only those, become options.
+func TestOTLPOptions(t *testing.T) {
+	opts := func(cfg Config, endpoint string) ([]string, error) {
+		return otlpOptions(cfg, endpoint, func(u string) string { return "url " + u },
+			func(h map[string]string) string { return fmt.Sprint("headers ", h) },
+			func() string { return "insecure" }, func(*tls.Config) string { return "tls" })
 	}
-	return err != nil && strings.Contains(err.Error(), want)
+	got, err := opts(Config{Headers: map[string]string{"a": "b"}, Insecure: true}, "http://c:4318/v1/metrics")
+	if want := []string{"url http://c:4318/v1/metrics", "headers map[a:b]", "insecure"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+	if got, err := opts(Config{}, ""); err != nil || len(got) != 0 {
+		t.Errorf("nothing explicit: %q, %v", got, err)
+	}
+	if _, err := opts(Config{Certificate: filepath.Join(t.TempDir(), "missing.pem")}, ""); err == nil {
+		t.Error("missing certificate: no error")
+	}
 }

@@ -15,6 +15,7 @@ package export
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -134,46 +135,22 @@ func newPipeline(cfg Config, names []string, exps []sdktrace.SpanExporter) *Pipe
 }
 
 func newOTLP(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
-	switch cfg.Protocol {
-	case ProtocolHTTP:
-		var opts []otlptracehttp.Option
-		if cfg.EndpointURL != "" {
-			opts = append(opts, otlptracehttp.WithEndpointURL(cfg.EndpointURL))
-		}
-		if cfg.Headers != nil {
-			opts = append(opts, otlptracehttp.WithHeaders(cfg.Headers))
-		}
-		if cfg.Insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if cfg.Certificate != "" {
-			tc, err := tlsConfig(cfg.Certificate)
-			if err != nil {
-				return nil, err
-			}
-			opts = append(opts, otlptracehttp.WithTLSClientConfig(tc))
+	if cfg.Protocol == ProtocolHTTP {
+		opts, err := otlpOptions(cfg, cfg.EndpointURL, otlptracehttp.WithEndpointURL, otlptracehttp.WithHeaders,
+			otlptracehttp.WithInsecure, otlptracehttp.WithTLSClientConfig)
+		if err != nil {
+			return nil, err
 		}
 		return otlptracehttp.New(ctx, opts...)
-	default:
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithDialOption(reconnectPolicy)}
-		if cfg.EndpointURL != "" {
-			opts = append(opts, otlptracegrpc.WithEndpointURL(cfg.EndpointURL))
-		}
-		if cfg.Headers != nil {
-			opts = append(opts, otlptracegrpc.WithHeaders(cfg.Headers))
-		}
-		if cfg.Insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		if cfg.Certificate != "" {
-			tc, err := tlsConfig(cfg.Certificate)
-			if err != nil {
-				return nil, err
-			}
-			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tc)))
-		}
-		return otlptracegrpc.New(ctx, opts...)
 	}
+	opts, err := otlpOptions(cfg, cfg.EndpointURL, otlptracegrpc.WithEndpointURL, otlptracegrpc.WithHeaders,
+		otlptracegrpc.WithInsecure, func(tc *tls.Config) otlptracegrpc.Option {
+			return otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tc))
+		})
+	if err != nil {
+		return nil, err
+	}
+	return otlptracegrpc.New(ctx, append(opts, otlptracegrpc.WithDialOption(reconnectPolicy))...)
 }
 
 // Add starts exporting the spans of t, under a resource that describes it.

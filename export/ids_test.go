@@ -28,13 +28,17 @@ func randSC(flags trace.TraceFlags, remote bool) trace.SpanContext {
 // child; parent and child are sampled together under every sampler, the
 // child being exported first.
 func TestPipelineTraceContext(t *testing.T) {
-	for _, tc := range []struct{ sampler, arg string }{
-		{"", ""}, {"parentbased_traceidratio", "0.5"}, {"traceidratio", "0.5"}, {"always_off", ""},
+	// The samplers OTEL_TRACES_SAMPLER (and _ARG) name.
+	for _, tc := range []struct {
+		sampler, arg string
+		s            sdktrace.Sampler
+	}{
+		{"", "", sdktrace.ParentBased(sdktrace.AlwaysSample())},
+		{"parentbased_traceidratio", "0.5", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5))},
+		{"traceidratio", "0.5", sdktrace.TraceIDRatioBased(0.5)},
+		{"always_off", "", sdktrace.NeverSample()},
 	} {
-		sampler, err := ParseSampler(tc.sampler, tc.arg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sampler := tc.s
 		mem := newMem()
 		p := newPipeline(Config{Sampler: sampler}, []string{"mem"}, []sdktrace.SpanExporter{mem})
 		if err := p.Add(context.Background(), target(7)); err != nil {

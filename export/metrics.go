@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"crypto/tls"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -120,46 +121,22 @@ func (r *red) record(s *tracer.Span) {
 // endpoint, protocol and settings as spans; the SDK reads the
 // OTEL_EXPORTER_OTLP_METRICS_* variables itself.
 func newMetricExporter(ctx context.Context, cfg Config) (sdkmetric.Exporter, error) {
-	switch cfg.Protocol {
-	case ProtocolHTTP:
-		var opts []otlpmetrichttp.Option
-		if cfg.MetricsEndpointURL != "" {
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(cfg.MetricsEndpointURL))
-		}
-		if cfg.Headers != nil {
-			opts = append(opts, otlpmetrichttp.WithHeaders(cfg.Headers))
-		}
-		if cfg.Insecure {
-			opts = append(opts, otlpmetrichttp.WithInsecure())
-		}
-		if cfg.Certificate != "" {
-			tc, err := tlsConfig(cfg.Certificate)
-			if err != nil {
-				return nil, err
-			}
-			opts = append(opts, otlpmetrichttp.WithTLSClientConfig(tc))
+	if cfg.Protocol == ProtocolHTTP {
+		opts, err := otlpOptions(cfg, cfg.MetricsEndpointURL, otlpmetrichttp.WithEndpointURL, otlpmetrichttp.WithHeaders,
+			otlpmetrichttp.WithInsecure, otlpmetrichttp.WithTLSClientConfig)
+		if err != nil {
+			return nil, err
 		}
 		return otlpmetrichttp.New(ctx, opts...)
-	default:
-		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithDialOption(reconnectPolicy)}
-		if cfg.MetricsEndpointURL != "" {
-			opts = append(opts, otlpmetricgrpc.WithEndpointURL(cfg.MetricsEndpointURL))
-		}
-		if cfg.Headers != nil {
-			opts = append(opts, otlpmetricgrpc.WithHeaders(cfg.Headers))
-		}
-		if cfg.Insecure {
-			opts = append(opts, otlpmetricgrpc.WithInsecure())
-		}
-		if cfg.Certificate != "" {
-			tc, err := tlsConfig(cfg.Certificate)
-			if err != nil {
-				return nil, err
-			}
-			opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tc)))
-		}
-		return otlpmetricgrpc.New(ctx, opts...)
 	}
+	opts, err := otlpOptions(cfg, cfg.MetricsEndpointURL, otlpmetricgrpc.WithEndpointURL, otlpmetricgrpc.WithHeaders,
+		otlpmetricgrpc.WithInsecure, func(tc *tls.Config) otlpmetricgrpc.Option {
+			return otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tc))
+		})
+	if err != nil {
+		return nil, err
+	}
+	return otlpmetricgrpc.New(ctx, append(opts, otlpmetricgrpc.WithDialOption(reconnectPolicy))...)
 }
 
 // sharedMetrics is a metric exporter several readers use: only

@@ -44,6 +44,7 @@ type conn struct {
 	marks         []mark              // library probe hits not yet given to an exchange
 	parked        []http1.Exchange
 	parkedBy      uint64               // thread whose next event releases parked
+	parkedAt      uint64               // when that thread's read parked them
 	writes        []taskMark           // client: recent writes and the task that woke their poll
 	serverCtx     map[uint64]serverCtx // server: contexts given to requests (by start) before their span
 	lastClientEnd uint64               // client: when the last exchange's response ended
@@ -205,7 +206,7 @@ func (a *assembler) handle(ev *event) {
 		}
 		if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
 			if len(xs) > 0 {
-				a.park(tk, k, c, xs)
+				a.park(tk, k, c, xs, ev.hdr.Ts)
 			}
 			break
 		}

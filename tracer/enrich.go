@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rustscope/rustscope/tracer/axumroute"
 	"github.com/rustscope/rustscope/tracer/http1"
@@ -43,6 +44,15 @@ type lib struct {
 // connection (conn.parked) until the reading thread's next event: the hit,
 // or anything else, which means no hit is coming. A connection's
 // exchanges are emitted in order: parked ones go before any later one.
+//
+// Only the stream of events releases a parked exchange, never the reader
+// finding the ring empty: between the read's syscall exit and the parse a
+// thread can be kept off the CPU for longer than a poll interval on a busy
+// machine, and an exchange released then lost its library to timing
+// (reqwest client spans came out as rustscope/wire under load). parkMax
+// only bounds the wait of a thread that never runs again (no hit and no
+// other event: a client the probe does not see, in a process gone quiet).
+const parkMax = uint64(2 * time.Second)
 
 type routeKey struct {
 	pid  uint32
@@ -114,15 +124,16 @@ func probeArgs(data []byte) (args [6]uint64, str []byte) {
 	return args, data[48:]
 }
 
-// park holds c's client exchanges xs until thread tk's next event.
-func (a *assembler) park(tk uint64, k connKey, c *conn, xs []http1.Exchange) {
+// park holds c's client exchanges xs, completed by thread tk's read at
+// ts, until that thread's next event.
+func (a *assembler) park(tk uint64, k connKey, c *conn, xs []http1.Exchange, ts uint64) {
 	if len(c.parked) > 0 && c.parkedBy != tk {
 		a.release(k, c, 0) // parked by another thread that has not moved on
 	}
 	if len(c.parked) == 0 {
 		a.parkedBy[tk] = append(a.parkedBy[tk], k)
 	}
-	c.parked, c.parkedBy = append(c.parked, xs...), tk
+	c.parked, c.parkedBy, c.parkedAt = append(c.parked, xs...), tk, ts
 }
 
 // release emits c's parked exchanges, in order. hit is the time of the
@@ -149,10 +160,23 @@ func (a *assembler) unpark(tk, hit uint64) {
 	}
 }
 
-// unparkAll releases every parked exchange (idle ticks, shutdown).
+// unparkAll releases every parked exchange (shutdown).
 func (a *assembler) unparkAll() {
 	for tk := range a.parkedBy {
 		a.unpark(tk, 0)
+	}
+}
+
+// unparkStale releases the exchanges of threads that parked them more than
+// parkMax before now and did nothing since.
+func (a *assembler) unparkStale(now uint64) {
+	for tk, ks := range a.parkedBy {
+		for _, k := range ks {
+			if c := a.conns[k]; c != nil && c.parkedBy == tk && c.parkedAt+parkMax < now {
+				a.unpark(tk, 0)
+				break
+			}
+		}
 	}
 }
 

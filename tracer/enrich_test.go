@@ -179,11 +179,28 @@ func TestEnrichClientParks(t *testing.T) {
 	if len(spans) != 2 || spans[1].Scope != WireScope {
 		t.Fatalf("second span: %+v", spans[1:])
 	}
-	// Idle: unparkAll releases what waits.
+	// The ring runs dry while the thread is kept off the CPU between its
+	// read and the parse (a busy machine): the span still waits for the
+	// hit, however late, up to parkMax.
 	feed(t, a, withTid(dataRec(9, 0, 2, 6000, resp, 0), 3))
-	a.unparkAll()
+	a.unparkStale(6000 + parkMax/2)
+	if len(spans) != 2 {
+		t.Fatalf("%d spans after an idle period shorter than parkMax, want 2", len(spans))
+	}
+	feed(t, a, probeRec(3, 2, 6000+parkMax/2+1, [6]uint64{}, ""))
+	if len(spans) != 3 || spans[2].Scope.Name != "reqwest" {
+		t.Fatalf("late hit: spans %+v, want a third with scope reqwest", spans[2:])
+	}
+	// A thread that never runs again: parkMax after its read, the span goes.
+	feed(t, a, withTid(dataRec(9, 1, 3, 7000, req, 0), 4),
+		withTid(dataRec(9, 0, 3, 8000, resp, 0), 4))
+	a.unparkStale(8000 + parkMax)
 	if len(spans) != 3 {
-		t.Fatalf("%d spans after unparkAll", len(spans))
+		t.Fatalf("%d spans at parkMax, want 3", len(spans))
+	}
+	a.unparkStale(8000 + parkMax + 1)
+	if len(spans) != 4 || spans[3].Scope != WireScope {
+		t.Fatalf("after parkMax: spans %+v, want a fourth with the wire scope", spans[3:])
 	}
 }
 

@@ -198,15 +198,16 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
-		asm.unparkAll() // idle: nothing more is coming for them now
 		if stopping {
+			asm.unparkAll()
 			asm.releaseCalls(math.MaxUint64)
 			return ctx.Err()
 		}
-		asm.releaseCalls(t.clock.mono())
+		now := t.clock.mono()
+		asm.unparkStale(now)
+		asm.releaseCalls(now)
 		if time.Since(lastCheck) >= time.Second {
 			lastCheck = time.Now()
-			now := t.clock.mono()
 			asm.expire(now)
 			t.reapExited(asm, now)
 			t.removeIdleTasks(now)

@@ -19,8 +19,8 @@ func benchModel(b *testing.B) *Model {
 		rows[i] = newSpanRow(&sp)
 	}
 	m = update(m, spansMsg{session: eng.sessions[4242], spans: rows})
-	if len(m.live.rows) != 10000 || len(m.live.stats.routes) != 100 {
-		b.Fatalf("setup: %d rows, %d routes", len(m.live.rows), len(m.live.stats.routes))
+	if len(m.live.list.rows) != 10000 || len(m.live.stats.routes) != 100 {
+		b.Fatalf("setup: %d rows, %d routes", len(m.live.list.rows), len(m.live.stats.routes))
 	}
 	return m
 }
@@ -37,7 +37,7 @@ func BenchmarkFrameLive(b *testing.B) {
 // BenchmarkFrameStats is one frame of the per-route statistics.
 func BenchmarkFrameStats(b *testing.B) {
 	m := benchModel(b)
-	m.live.showStats = true
+	m.live.stats.shown = true
 	for b.Loop() {
 		m.live.stats.dirty = true // force the sort, as after new spans
 		_ = m.View()
@@ -49,9 +49,9 @@ func BenchmarkFrameStats(b *testing.B) {
 func BenchmarkFrameFiltered(b *testing.B) {
 	m := benchModel(b)
 	f, _ := parseFilter("status>=500 route~route4")
-	m.live.setFilter(f)
+	m.live.list.setFilter(f)
 	for b.Loop() {
-		m.live.refilter()
+		m.live.list.refilter()
 		_ = m.View()
 	}
 }

@@ -70,28 +70,28 @@ func TestLiveFilterKeys(t *testing.T) {
 		m = update(m, runes(string(r)))
 	}
 	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
-	if m.live.typing || len(m.live.vis) != 2 {
-		t.Fatalf("typing %v, %d visible, want 2", m.live.typing, len(m.live.vis))
+	if m.live.list.typing || len(m.live.list.vis) != 2 {
+		t.Fatalf("typing %v, %d visible, want 2", m.live.list.typing, len(m.live.list.vis))
 	}
-	if r, _ := m.live.selected(); r.status != 503 {
+	if r, _ := m.live.list.selected(); r.status != 503 {
 		t.Fatalf("cursor on %d, want the newest match 503", r.status)
 	}
 	m = update(m, runes("k"))
-	if r, _ := m.live.selected(); r.status != 500 {
+	if r, _ := m.live.list.selected(); r.status != 500 {
 		t.Fatalf("k moved to %d, want 500", r.status)
 	}
 	// New spans: only matching ones become visible.
 	sp := testSpan(9, "GET", "/r", 502, time.Millisecond)
 	m = update(m, spansMsg{session: eng.sessions[4242], spans: []spanRow{newSpanRow(&sp)}})
-	if len(m.live.vis) != 3 {
-		t.Fatalf("%d visible after a new 502, want 3", len(m.live.vis))
+	if len(m.live.list.vis) != 3 {
+		t.Fatalf("%d visible after a new 502, want 3", len(m.live.list.vis))
 	}
 	m = update(m, runes("/"), runes("x"), runes(">"), tea.KeyMsg{Type: tea.KeyEnter})
-	if m.err == nil || !m.live.typing {
-		t.Fatalf("bad filter accepted: err %v typing %v", m.err, m.live.typing)
+	if m.err == nil || !m.live.list.typing {
+		t.Fatalf("bad filter accepted: err %v typing %v", m.err, m.live.list.typing)
 	}
 	m = update(m, tea.KeyMsg{Type: tea.KeyEsc})
-	if m.live.typing || !m.live.filter.empty() || len(m.live.vis) != 6 {
-		t.Fatalf("esc: typing %v filter %q visible %d", m.live.typing, m.live.filter.src, len(m.live.vis))
+	if m.live.list.typing || !m.live.list.filter.empty() || len(m.live.list.vis) != 6 {
+		t.Fatalf("esc: typing %v filter %q visible %d", m.live.list.typing, m.live.list.filter.src, len(m.live.list.vis))
 	}
 }

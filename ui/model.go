@@ -1,6 +1,10 @@
 // Package ui is rustscope's terminal UI: pick a Rust process, watch its
 // requests live. Only Run and NewModel are exported; everything the UI
 // needs from the tracer comes through the Engine interface.
+//
+// The Model routes messages to the screen shown (the picker or the live
+// views) and answers only the global keys (help, quit); each component
+// owns its Update, its keys (all from one keyMap) and its help.
 package ui
 
 import (
@@ -41,16 +45,16 @@ type Model struct {
 	engine Engine
 	keys   keyMap
 	styles styles
-	help   help.Model
+	help   help.Model // draws the footer
 	width  int
 	height int
 	now    func() time.Time // the clock, replaceable in tests
 
 	view     view
-	showHelp bool
 	err      error // shown in the footer until the next key
-	picker   picker
-	live     *live
+	picker   *picker
+	helpPage *helpPage
+	live     *live // nil unless attached
 }
 
 // Messages.
@@ -59,17 +63,23 @@ type (
 		procs []Process
 		err   error
 	}
-	refreshMsg  struct{}
+	refreshMsg struct{}
+	// attachMsg asks for the processes to be attached (the picker's enter).
+	attachMsg   struct{ pids []int }
 	attachedMsg struct {
 		pids    []int
 		session Session
 		err     error
 	}
-	spansMsg struct {
+	// detachMsg asks for the session to be closed (the live views' b).
+	detachMsg struct{ session Session }
+	spansMsg  struct {
 		session Session
 		spans   []spanRow
 		closed  bool
 	}
+	// errMsg shows an error in the footer until the next key.
+	errMsg struct{ err error }
 )
 
 // NewModel returns the UI model for engine.
@@ -80,9 +90,15 @@ func NewModel(engine Engine, cfg Config) *Model {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 2 * time.Second
 	}
-	m := &Model{cfg: cfg, engine: engine, keys: defaultKeys(), styles: defaultStyles(), help: help.New(), width: 80, height: 24, now: time.Now}
+	m := &Model{cfg: cfg, engine: engine, keys: defaultKeyMap(), styles: defaultStyles(), help: help.New(), now: time.Now}
+	m.picker = newPicker(m.common())
+	m.helpPage = newHelpPage(m.common(), liveKeys{&m.keys}, m.picker)
+	m.resize(80, 24)
 	return m
 }
+
+// common is what the Model shares with a component it makes.
+func (m *Model) common() common { return common{styles: &m.styles, keys: &m.keys} }
 
 // Run runs the UI on the terminal until the user quits.
 func Run(engine Engine, cfg Config) error {
@@ -119,30 +135,27 @@ func (m *Model) attach(pids []int) tea.Cmd {
 	}
 }
 
-// waitSpans is re-armed after every batch: the one goroutine that touches
-// the model is bubbletea's.
-func waitSpans(s Session) tea.Cmd {
-	return func() tea.Msg {
-		batch, ok := <-s.Spans()
-		if !ok {
-			return spansMsg{session: s, closed: true}
-		}
-		rows := make([]spanRow, len(batch))
-		for i := range batch {
-			rows[i] = newSpanRow(&batch[i])
-		}
-		return spansMsg{session: s, spans: rows}
+// resize gives the components the screen less the title, status and
+// footer lines.
+func (m *Model) resize(width, height int) {
+	m.width, m.height = width, height
+	m.help.Width = width
+	m.picker.SetSize(width, height-3)
+	if m.live != nil {
+		m.live.SetSize(width, height-3)
 	}
 }
 
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
-		m.help.Width = msg.Width
-		return m, nil
+		m.resize(msg.Width, msg.Height)
+	case tea.KeyMsg:
+		return m, m.key(msg)
+	case errMsg:
+		m.err = msg.err
 	case procsMsg:
-		m.picker.set(msg.procs)
+		m.picker.Update(msg)
 		if msg.err != nil {
 			m.err = msg.err
 		}
@@ -151,7 +164,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.view == viewPicker {
 			return m, m.loadProcs()
 		}
-		return m, nil
+	case attachMsg:
+		if m.view != viewPicker {
+			return m, nil // asked twice: the first attach goes on
+		}
+		m.view = viewAttaching
+		return m, m.attach(msg.pids)
 	case attachedMsg:
 		if msg.err != nil {
 			m.err = fmt.Errorf("attach %s: %w", pidList(msg.pids), msg.err)
@@ -159,9 +177,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, m.loadProcs()
 		}
 		m.picker.clearMarks()
-		m.live = newLive(msg.session, m.cfg.Buffer, m.now)
+		m.live = newLive(m.common(), msg.session, m.cfg.Buffer, m.now)
+		m.live.SetSize(m.width, m.height-3)
 		m.view = viewLive
-		return m, waitSpans(msg.session)
+		return m, m.live.Init()
+	case detachMsg:
+		if m.live == nil || msg.session != m.live.session {
+			return m, nil // already detached
+		}
+		if err := msg.session.Close(); err != nil {
+			m.err = err
+		}
+		return m, m.toPicker()
 	case spansMsg:
 		if m.live == nil || msg.session != m.live.session {
 			return m, nil // a batch from a session already closed
@@ -174,191 +201,91 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.err = fmt.Errorf("%w: back to the process list", err)
 			}
 			msg.session.Close()
-			m.live = nil
-			m.view = viewPicker
-			return m, m.loadProcs()
+			return m, m.toPicker()
 		}
-		m.live.add(msg.spans)
-		return m, waitSpans(msg.session)
-	case tea.KeyMsg:
-		return m.key(msg)
+		_, cmd := m.live.Update(msg)
+		return m, cmd
 	}
 	return m, nil
 }
 
-func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+// toPicker leaves the live views for a fresh process list.
+func (m *Model) toPicker() tea.Cmd {
+	m.live = nil
+	m.view = viewPicker
+	return m.loadProcs()
+}
+
+// key answers the global keys and passes the others to the screen shown.
+func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	m.err = nil
-	if m.showHelp {
-		m.showHelp = false // any key closes help
-		return m, nil
+	if m.helpPage.shown {
+		_, cmd := m.helpPage.Update(msg)
+		return cmd
 	}
-	switch {
-	case msg.Type == tea.KeyCtrlC:
-		return m, tea.Quit
-	case key.Matches(msg, m.keys.Help) && !m.typingFilter():
-		m.showHelp = true
-		return m, nil
+	if key.Matches(msg, m.keys.ForceQuit) {
+		return tea.Quit
 	}
+	if !m.typing() { // else q and ? are typed into a filter
+		switch {
+		case key.Matches(msg, m.keys.Help):
+			m.helpPage.shown = true
+			return nil
+		case key.Matches(msg, m.keys.Quit):
+			return tea.Quit
+		}
+	}
+	if c := m.active(); c != nil {
+		_, cmd := c.Update(msg)
+		return cmd
+	}
+	return nil
+}
+
+// active is the component that has the keyboard, nil while attaching.
+func (m *Model) active() component {
 	switch m.view {
 	case viewPicker:
-		return m.pickerKey(msg)
+		return m.picker
 	case viewLive:
-		return m.liveKey(msg)
+		return m.live
 	}
-	if key.Matches(msg, m.keys.Quit) {
-		return m, tea.Quit
-	}
-	return m, nil
+	return nil
 }
 
-// typingFilter is true while the picker's filter takes printable keys.
-func (m *Model) typingFilter() bool { return m.view == viewPicker && m.picker.filter != "" }
-
-func (m *Model) pickerKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
-	// Printable keys type into the filter, so only arrows move here; q
-	// quits while the filter is empty.
-	if msg.Type == tea.KeyRunes {
-		if m.picker.filter == "" && key.Matches(msg, m.keys.Quit) {
-			return m, tea.Quit
-		}
-		m.picker.setFilter(m.picker.filter + string(msg.Runes))
-		return m, nil
+// typing is true while a filter being typed takes printable keys.
+func (m *Model) typing() bool {
+	switch m.view {
+	case viewPicker:
+		return m.picker.typing()
+	case viewLive:
+		return m.live.typing()
 	}
-	switch msg.Type {
-	case tea.KeyUp:
-		m.picker.move(-1)
-	case tea.KeyDown:
-		m.picker.move(1)
-	case tea.KeySpace:
-		m.picker.toggleMark()
-	case tea.KeyEnter:
-		if pids := m.picker.chosen(); len(pids) > 0 {
-			m.view = viewAttaching
-			return m, m.attach(pids)
-		}
-	case tea.KeyEsc:
-		m.picker.setFilter("")
-	case tea.KeyBackspace:
-		if f := []rune(m.picker.filter); len(f) > 0 {
-			m.picker.setFilter(string(f[:len(f)-1]))
-		}
-	}
-	return m, nil
-}
-
-func (m *Model) liveKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
-	l := m.live
-	if l.typing {
-		switch msg.Type {
-		case tea.KeyEnter:
-			f, err := parseFilter(l.input)
-			if err != nil {
-				m.err = fmt.Errorf("filter: %w", err)
-				return m, nil
-			}
-			l.typing = false
-			l.setFilter(f)
-		case tea.KeyEsc:
-			l.typing, l.input = false, ""
-			l.setFilter(filter{})
-		case tea.KeyBackspace:
-			if r := []rune(l.input); len(r) > 0 {
-				l.input = string(r[:len(r)-1])
-			}
-		case tea.KeySpace:
-			l.input += " "
-		case tea.KeyRunes:
-			l.input += string(msg.Runes)
-		}
-		return m, nil
-	}
-	if key.Matches(msg, m.keys.Filter) {
-		l.typing, l.input, l.showStats = true, l.filter.src, false
-		return m, nil
-	}
-	if l.showStats {
-		switch {
-		case key.Matches(msg, m.keys.Up):
-			l.stats.move(-1)
-			return m, nil
-		case key.Matches(msg, m.keys.Down):
-			l.stats.move(1)
-			return m, nil
-		case key.Matches(msg, m.keys.Sort):
-			col := int(msg.Runes[0] - '1')
-			if msg.Runes[0] == '0' {
-				col = 9
-			}
-			l.stats.sortOn(col)
-			return m, nil
-		case key.Matches(msg, m.keys.Stats), key.Matches(msg, m.keys.Back):
-			l.showStats = false
-			return m, nil
-		}
-	}
-	switch {
-	case key.Matches(msg, m.keys.Quit):
-		return m, tea.Quit
-	case key.Matches(msg, m.keys.Stats):
-		l.showStats, l.detail = true, false
-	case key.Matches(msg, m.keys.Up):
-		l.move(-1)
-	case key.Matches(msg, m.keys.Down):
-		l.move(1)
-	case key.Matches(msg, m.keys.Top):
-		l.move(-len(l.vis))
-	case key.Matches(msg, m.keys.Bottom):
-		l.follow = true
-		l.refilter()
-	case key.Matches(msg, m.keys.Pause):
-		l.paused = !l.paused
-	case key.Matches(msg, m.keys.Enter):
-		l.detail = !l.detail
-	case key.Matches(msg, m.keys.Back):
-		if l.detail {
-			l.detail = false
-		} else {
-			l.setFilter(filter{})
-		}
-	case key.Matches(msg, m.keys.Detach):
-		if err := l.session.Close(); err != nil {
-			m.err = err
-		}
-		m.live = nil
-		m.view = viewPicker
-		return m, m.loadProcs()
-	}
-	return m, nil
+	return false
 }
 
 func (m *Model) View() string {
-	var body string
+	var body, status string
 	title := m.styles.Title.Render("rustscope")
+	var keys help.KeyMap = liveKeys{&m.keys} // attaching: what comes next
 	switch m.view {
 	case viewPicker:
-		body = m.picker.view(m.styles, m.width, m.height-3)
+		body, keys = m.picker.View(), m.picker
 	case viewAttaching:
 		body = "\n  attaching... (loading probes)"
 	case viewLive:
 		title += " " + m.live.title()
-		body = m.live.view(m.styles, m.width, m.height-3)
+		body, keys, status = m.live.View(), m.live, m.live.status()
 	}
-	if m.showHelp {
-		body = m.helpView()
+	if m.helpPage.shown {
+		body = m.helpPage.View()
 	}
-	footer := m.help.ShortHelpView(m.keys.ShortHelp())
-	if m.view == viewPicker {
-		footer = m.help.ShortHelpView(m.keys.PickerHelp())
-	}
+	footer := m.help.ShortHelpView(keys.ShortHelp())
 	if m.err != nil {
 		footer = m.styles.Error.Render(clip("error: "+m.err.Error(), m.width))
 	}
 	if e := m.cfg.StartupError; e != nil { // stays until the user quits
 		footer = m.styles.Error.Render(clip(e.Error(), m.width)) + "\n" + footer
-	}
-	status := ""
-	if m.view == viewLive {
-		status = m.live.status(m.styles, m.width)
 	}
 	out := []string{title, body}
 	if status != "" {
@@ -366,20 +293,6 @@ func (m *Model) View() string {
 	}
 	out = append(out, footer)
 	return fitScreen(strings.Join(out, "\n"), m.width, m.height)
-}
-
-// helpView lists every key on its own line, so it fits at 80x24.
-func (m *Model) helpView() string {
-	var b strings.Builder
-	b.WriteString(m.styles.Header.Render("keys") + "  " + m.styles.Dim.Render("(any key closes this)") + "\n")
-	for _, group := range m.keys.FullHelp() {
-		for _, k := range group {
-			h := k.Help()
-			fmt.Fprintf(&b, "  %-9s %s\n", h.Key, h.Desc)
-		}
-	}
-	b.WriteString(m.styles.Dim.Render("  picker: type to filter, space marks (watch several), enter attaches, esc clears") + "\n")
-	return b.String()
 }
 
 // fitScreen cuts s to at most h lines of at most w cells, so the alt screen

@@ -3,10 +3,15 @@ package ui
 import (
 	"fmt"
 	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 )
 
-// picker lists the Rust processes; typing filters them.
+// picker lists the Rust processes; typing filters them, space marks
+// several to watch together, enter attaches.
 type picker struct {
+	common
 	all    []Process
 	shown  []Process
 	filter string
@@ -14,6 +19,64 @@ type picker struct {
 	selPID int          // PID under the cursor, kept across refreshes
 	marked map[int]bool // PIDs marked to be watched together
 	loaded bool
+}
+
+func newPicker(c common) *picker { return &picker{common: c} }
+
+func (p *picker) Init() tea.Cmd { return nil }
+
+// Update takes the process lists and the keys of the picker. Printable
+// keys type into the filter, so only the non-printable ones are bound.
+func (p *picker) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case procsMsg:
+		p.set(msg.procs)
+	case tea.KeyMsg:
+		return p, p.key(msg)
+	}
+	return p, nil
+}
+
+func (p *picker) key(msg tea.KeyMsg) tea.Cmd {
+	if f, ok := typed(p.filter, msg, p.keys, false); ok {
+		if f != p.filter {
+			p.setFilter(f)
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(msg, p.keys.PickUp):
+		p.move(-1)
+	case key.Matches(msg, p.keys.PickDown):
+		p.move(1)
+	case key.Matches(msg, p.keys.Mark):
+		p.toggleMark()
+	case key.Matches(msg, p.keys.Attach):
+		if pids := p.chosen(); len(pids) > 0 {
+			return send(attachMsg{pids})
+		}
+	case key.Matches(msg, p.keys.ClearFilter):
+		p.setFilter("")
+	}
+	return nil
+}
+
+// typing is true while the filter takes printable keys (q and ? too).
+func (p *picker) typing() bool { return p.filter != "" }
+
+// ShortHelp is the picker's footer.
+func (p *picker) ShortHelp() []key.Binding {
+	k := p.keys
+	return []key.Binding{k.Attach, k.Mark, k.EditFilter, k.Help, k.Quit}
+}
+
+// FullHelp is the picker's line on the help page, worded as a sentence.
+func (p *picker) FullHelp() [][]key.Binding {
+	k := p.keys
+	return [][]key.Binding{{
+		described(k.EditFilter, "to filter"), described(k.Mark, "marks (watch several)"),
+		described(k.Attach, "attaches"), described(k.ClearFilter, "clears"),
+	}}
 }
 
 func (p *picker) set(procs []Process) {
@@ -109,7 +172,8 @@ func (p *picker) selected() (Process, bool) {
 	return p.shown[p.cursor], true
 }
 
-func (p *picker) view(st styles, width, height int) string {
+func (p *picker) View() string {
+	st, width, height := p.styles, p.width, p.height
 	var b strings.Builder
 	marks := ""
 	if n := len(p.marked); n > 0 {
@@ -154,24 +218,4 @@ func (p *picker) view(st styles, width, height int) string {
 		b.WriteString(st.Dim.Render(clip("  "+pr.Why, width)) + "\n")
 	}
 	return b.String()
-}
-
-// clip cuts s to n runes, marking the cut.
-func clip(s string, n int) string {
-	r := []rune(s)
-	if n <= 0 || len(r) <= n {
-		return s
-	}
-	if n == 1 {
-		return "…"
-	}
-	return string(r[:n-1]) + "…"
-}
-
-// pad extends s with spaces to n runes.
-func pad(s string, n int) string {
-	if k := n - len([]rune(s)); k > 0 {
-		return s + strings.Repeat(" ", k)
-	}
-	return s
 }

@@ -219,10 +219,8 @@ func runNow(cmd tea.Cmd) tea.Msg {
 	go func() { ch <- cmd() }()
 	select {
 	case msg := <-ch:
-		if _, ok := msg.(procsMsg); ok {
-			return msg
-		}
-		if _, ok := msg.(attachedMsg); ok {
+		switch msg.(type) {
+		case procsMsg, attachMsg, attachedMsg, detachMsg, errMsg:
 			return msg
 		}
 		return nil
@@ -232,85 +230,6 @@ func runNow(cmd tea.Cmd) tea.Msg {
 }
 
 func runes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
-
-func TestPickerFilterAndAttach(t *testing.T) {
-	eng := testEngine()
-	m := NewModel(eng, Config{})
-	m = update(m, m.Init()())
-	if got := len(m.picker.shown); got != 3 {
-		t.Fatalf("picker shows %d processes, want 3", got)
-	}
-	m = update(m, runes("axum"))
-	if got := len(m.picker.shown); got != 1 || m.picker.shown[0].PID != 4242 {
-		t.Fatalf("filter axum: %+v", m.picker.shown)
-	}
-	m = update(m, tea.KeyMsg{Type: tea.KeyEsc})
-	if m.picker.filter != "" || len(m.picker.shown) != 3 {
-		t.Fatalf("esc did not clear the filter")
-	}
-	m = update(m, tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeyUp})
-	if p, _ := m.picker.selected(); p.PID != 4343 {
-		t.Fatalf("cursor on %d, want 4343", p.PID)
-	}
-	// Attaching a process the engine refuses shows the error and stays in the picker.
-	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
-	if m.view != viewPicker || m.err == nil {
-		t.Fatalf("failed attach: view %v err %v", m.view, m.err)
-	}
-	m = update(m, tea.KeyMsg{Type: tea.KeyUp}, tea.KeyMsg{Type: tea.KeyEnter})
-	if m.view != viewLive || m.live == nil {
-		t.Fatalf("attach: view %v", m.view)
-	}
-	m = update(m, runes("b"))
-	if m.view != viewPicker || !eng.sessions[4242].closed {
-		t.Fatalf("detach: view %v closed %v", m.view, eng.sessions[4242].closed)
-	}
-}
-
-// TestPickerMarkSeveral: space marks processes, enter watches them in one
-// session whose spans carry their service; the marks go with the attach.
-func TestPickerMarkSeveral(t *testing.T) {
-	eng := testEngine()
-	m := NewModel(eng, Config{})
-	m = update(m, m.Init()())
-	m = update(m, tea.KeyMsg{Type: tea.KeySpace}) // 4242, cursor moves to 4343
-	m = update(m, tea.KeyMsg{Type: tea.KeySpace}, tea.KeyMsg{Type: tea.KeyUp}, tea.KeyMsg{Type: tea.KeySpace})
-	// 4343 marked then unmarked again: only the cursor moved back over it
-	if got := m.picker.chosen(); len(got) != 1 || got[0] != 4242 {
-		t.Fatalf("marked %v, want [4242]", got)
-	}
-	m = update(m, tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeySpace})
-	if got := m.picker.chosen(); len(got) != 2 || got[0] != 4242 || got[1] != 4444 {
-		t.Fatalf("marked %v, want [4242 4444]", got)
-	}
-	if v := m.View(); !strings.Contains(v, "*4242") || !strings.Contains(v, "*4444") || !strings.Contains(v, "marked: 2") {
-		t.Fatalf("marks not shown:\n%s", v)
-	}
-	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
-	if m.view != viewLive || eng.joint == nil || len(m.live.session.Targets()) != 2 {
-		t.Fatalf("attach several: view %v joint %v", m.view, eng.joint)
-	}
-	if len(m.picker.marked) != 0 {
-		t.Fatalf("marks kept after attach: %v", m.picker.marked)
-	}
-	a, c := testSpan(1, "GET", "/users/7", 200, time.Millisecond), testSpan(2, "GET", "/users/8", 200, time.Millisecond)
-	c.PID = 4444
-	m = update(m, spansMsg{session: eng.joint, spans: []spanRow{newSpanRow(&a), newSpanRow(&c)}})
-	if len(m.live.rows) != 2 || m.live.rows[0].service != "axum-server" || m.live.rows[1].service != "reqwest-client" {
-		t.Fatalf("rows: %+v", m.live.rows)
-	}
-	if got := len(m.live.stats.routes); got != 2 {
-		t.Fatalf("stats: %d routes, want one per service", got)
-	}
-	f, err := parseFilter("service=reqwest-client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.live.setFilter(f)
-	if len(m.live.vis) != 1 || m.live.rows[m.live.vis[0]].span.PID != 4444 {
-		t.Fatalf("service filter shows %v", m.live.vis)
-	}
-}
 
 // TestLiveSeveralGolden: the span list of several processes has a service
 // column, and the status bar names a process that exited while the other
@@ -335,76 +254,6 @@ func TestLiveSeveralGolden(t *testing.T) {
 	teatest.RequireEqualOutput(t, finalView(t, tm))
 }
 
-// TestTargetExitBackToPicker: when the watched process exits the UI says
-// so and shows the process list again.
-func TestTargetExitBackToPicker(t *testing.T) {
-	eng := testEngine()
-	m := NewModel(eng, Config{PID: 4242})
-	m = update(m, m.Init()())
-	if m.view != viewLive {
-		t.Fatalf("view %v, want live", m.view)
-	}
-	s := eng.sessions[4242]
-	s.err = fmt.Errorf("pid 4242 exited")
-	close(s.ch)
-	m = update(m, waitSpans(s)())
-	if m.view != viewPicker || m.live != nil || !s.closed {
-		t.Fatalf("after exit: view %v live %v closed %v", m.view, m.live, s.closed)
-	}
-	if v := m.View(); !strings.Contains(v, "pid 4242 exited: back to the process list") || !strings.Contains(v, "Rust processes (3)") {
-		t.Fatalf("screen after exit:\n%s", v)
-	}
-}
-
-func TestLiveBufferPauseFollow(t *testing.T) {
-	eng := testEngine()
-	m := NewModel(eng, Config{PID: 4242, Buffer: 100})
-	m = update(m, m.Init()())
-	s := eng.sessions[4242]
-	batch := func(from, n int) spansMsg {
-		rows := make([]spanRow, n)
-		for i := range rows {
-			sp := testSpan(from+i, "GET", fmt.Sprintf("/r/%d", from+i), 200, time.Millisecond)
-			rows[i] = newSpanRow(&sp)
-		}
-		return spansMsg{session: s, spans: rows}
-	}
-	m = update(m, batch(0, 150))
-	if len(m.live.rows) != 100 || m.live.rows[0].target != "/r/50" || m.live.total != 150 {
-		t.Fatalf("buffer: %d rows, first %s, total %d", len(m.live.rows), m.live.rows[0].target, m.live.total)
-	}
-	if m.live.cursor != 99 || !m.live.follow {
-		t.Fatalf("not following: cursor %d", m.live.cursor)
-	}
-	m = update(m, runes("p"), batch(150, 10))
-	if len(m.live.held) != 10 || m.live.rows[99].target != "/r/149" {
-		t.Fatalf("pause: held %d, last %s", len(m.live.held), m.live.rows[99].target)
-	}
-	m = update(m, runes("p"), batch(160, 1))
-	if m.live.rows[99].target != "/r/160" || len(m.live.held) != 0 {
-		t.Fatalf("resume: last %s", m.live.rows[99].target)
-	}
-	m = update(m, runes("k"), runes("k"))
-	if m.live.follow || m.live.cursor != 97 {
-		t.Fatalf("scroll up: follow %v cursor %d", m.live.follow, m.live.cursor)
-	}
-	m = update(m, batch(161, 5))
-	if m.live.rows[m.live.cursor].target != "/r/158" {
-		t.Fatalf("cursor moved off its span: %s", m.live.rows[m.live.cursor].target)
-	}
-	m = update(m, tea.KeyMsg{Type: tea.KeyEnter})
-	if !m.live.detail {
-		t.Fatal("enter did not open details")
-	}
-	m = update(m, tea.KeyMsg{Type: tea.KeyEsc}, runes("G"))
-	if m.live.detail || !m.live.follow {
-		t.Fatalf("esc/G: detail %v follow %v", m.live.detail, m.live.follow)
-	}
-	if _, cmd := m.Update(runes("q")); cmd == nil {
-		t.Fatal("q did not quit")
-	}
-}
-
 func TestStatsGolden(t *testing.T) {
 	eng := testEngine()
 	m := NewModel(eng, Config{PID: 4242})
@@ -425,48 +274,6 @@ func TestStatsGolden(t *testing.T) {
 	teatest.RequireEqualOutput(t, finalView(t, tm))
 }
 
-func TestStatsTable(t *testing.T) {
-	st := newStatsTable()
-	var rows []spanRow
-	for i := range 100 {
-		sp := testSpan(i, "GET", fmt.Sprintf("/users/%d", i), 200, time.Duration(i+1)*time.Millisecond)
-		rows = append(rows, newSpanRow(&sp))
-	}
-	for i := range 10 {
-		sp := testSpan(i, "POST", "/orders/3f2a9c1e-aaaa-bbbb-cccc-0123456789ab", 503, time.Millisecond)
-		rows = append(rows, newSpanRow(&sp))
-	}
-	now := t0.Add(3 * time.Second)
-	st.add(rows, t0)
-	got := st.sorted(now)
-	if len(got) != 2 {
-		t.Fatalf("%d routes, want 2 (paths folded)", len(got))
-	}
-	users := got[0]
-	if users.target != "/users/{n}" || users.count != 100 || users.errors != 0 {
-		t.Fatalf("first row %+v", users)
-	}
-	for q, want := range map[float64]time.Duration{50: 50 * time.Millisecond, 90: 90 * time.Millisecond, 99: 99 * time.Millisecond} {
-		if d := users.quantile(q); d < want*98/100 || d > want*102/100 {
-			t.Errorf("p%v = %v, want %v ±2%%", q, d, want)
-		}
-	}
-	if got[1].target != "/orders/{uuid}" || got[1].errPct() != 100 {
-		t.Errorf("second row %s err %.0f%%", got[1].target, got[1].errPct())
-	}
-	if r := users.rate(now); r != 10 {
-		t.Errorf("rate %.1f/s, want 100 spans over 10 s = 10", r)
-	}
-	st.sortOn(5) // ERR%, biggest first
-	if st.sorted(now)[0].target != "/orders/{uuid}" {
-		t.Error("sort by error rate")
-	}
-	st.sortOn(5) // again: reversed
-	if st.sorted(now)[0].target != "/users/{n}" {
-		t.Error("reverse sort")
-	}
-}
-
 // A tracer that could not load still lets the user look at processes, and
 // says why attaching is impossible.
 func TestStartupErrorShown(t *testing.T) {
@@ -475,28 +282,6 @@ func TestStartupErrorShown(t *testing.T) {
 	m = update(m, m.Init()(), runes("x"), tea.KeyMsg{Type: tea.KeyEsc})
 	if v := m.View(); !strings.Contains(v, "cannot trace: operation not permitted") || !strings.Contains(v, "axum-server") {
 		t.Fatalf("view:\n%s", v)
-	}
-}
-
-func TestSparklines(t *testing.T) {
-	st := newStatsTable()
-	var rows []spanRow
-	for i := range 10 {
-		sp := testSpan(i, "GET", "/a", 200, time.Duration(i+1)*time.Millisecond)
-		rows = append(rows, newSpanRow(&sp))
-	}
-	st.add(rows, t0)                        // 10 requests in second t0
-	st.add(rows[:5], t0.Add(2*time.Second)) // 5 in t0+2
-	r := st.sorted(t0)[0]
-	rate, lat := r.sparklines(t0.Add(3*time.Second), 34) // 10 cells: t0-7 .. t0+2
-	if got, want := rate, "       █ ▄"; got != want {
-		t.Errorf("rate sparkline %q, want %q", got, want)
-	}
-	if []rune(lat)[7] == ' ' || []rune(lat)[8] != ' ' || []rune(lat)[9] == ' ' {
-		t.Errorf("latency sparkline %q: want bars at the two busy seconds only", lat)
-	}
-	if spark([]float64{0, 1, 2, 4, 8}) != " ▁▂▄█" {
-		t.Errorf("spark scale: %q", spark([]float64{0, 1, 2, 4, 8}))
 	}
 }
 
@@ -512,11 +297,11 @@ func TestViewsFitTerminal(t *testing.T) {
 	}
 	m = update(m, spansMsg{session: eng.sessions[4242], spans: rows})
 	views := map[string]func(*Model){
-		"live":   func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = false, false, false },
-		"stats":  func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = true, false, false },
-		"detail": func(m *Model) { m.live.showStats, m.live.detail, m.showHelp = false, true, false },
-		"help":   func(m *Model) { m.showHelp = true },
-		"picker": func(m *Model) { m.view, m.showHelp = viewPicker, false },
+		"live":   func(m *Model) { m.live.stats.shown, m.live.detail.open, m.helpPage.shown = false, false, false },
+		"stats":  func(m *Model) { m.live.stats.shown, m.live.detail.open, m.helpPage.shown = true, false, false },
+		"detail": func(m *Model) { m.live.stats.shown, m.live.detail.open, m.helpPage.shown = false, true, false },
+		"help":   func(m *Model) { m.helpPage.shown = true },
+		"picker": func(m *Model) { m.view, m.helpPage.shown = viewPicker, false },
 	}
 	for _, size := range [][2]int{{80, 24}, {200, 60}, {60, 16}, {80, 24}} {
 		m = update(m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
@@ -533,22 +318,6 @@ func TestViewsFitTerminal(t *testing.T) {
 				}
 			}
 			m.view = viewLive
-		}
-	}
-}
-
-func TestGRPCRow(t *testing.T) {
-	for _, tc := range []struct {
-		code   int
-		err    bool
-		name   string
-		status int
-	}{{0, false, "OK", 200}, {5, false, "NotFound", 400}, {13, true, "Internal", 500}} {
-		s := tracer.Span{Name: "demo.v1.Users/GetUser", Kind: trace.SpanKindServer, Error: tc.err, Attrs: []attribute.KeyValue{
-			attribute.String("rpc.system", "grpc"), attribute.Int("rpc.grpc.status_code", tc.code)}}
-		r := newSpanRow(&s)
-		if r.method != "gRPC" || r.target != "demo.v1.Users/GetUser" || r.code != tc.name || r.status != tc.status {
-			t.Errorf("code %d: row %+v", tc.code, r)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"crypto/ecdsa"
@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,16 +19,16 @@ import (
 	"time"
 )
 
-// withConfig runs parseConfig with content as the file RUSTSCOPE_CONFIG
+// withConfig runs Parse with content as the file RUSTSCOPE_CONFIG
 // names (env may override RUSTSCOPE_CONFIG). It returns the file's path.
-func withConfig(t *testing.T, content string, args []string, env map[string]string) (config, string, error) {
+func withConfig(t *testing.T, content string, args []string, env map[string]string) (Config, string, error) {
 	t.Helper()
 	noDefaultConfig(t)
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseConfig(args, func(k string) string {
+	cfg, err := Parse(args, func(k string) string {
 		if v, ok := env[k]; ok || k != "RUSTSCOPE_CONFIG" {
 			return v
 		}
@@ -41,15 +40,15 @@ func withConfig(t *testing.T, content string, args []string, env map[string]stri
 // noDefaultConfig keeps the host's /etc/rustscope/config.toml, if any, out
 // of a test.
 func noDefaultConfig(t *testing.T) {
-	old := defaultConfigPath
-	defaultConfigPath = filepath.Join(t.TempDir(), "no-such-config.toml")
-	t.Cleanup(func() { defaultConfigPath = old })
+	old := defaultPath
+	defaultPath = filepath.Join(t.TempDir(), "no-such-config.toml")
+	t.Cleanup(func() { defaultPath = old })
 }
 
 // docExample is the complete example of docs/configuration.md.
 func docExample(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("docs/configuration.md")
+	b, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +66,7 @@ func TestConfigFileExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec := cfg.export
+	ec := cfg.Export
 	attrs := map[string]string{}
 	for _, kv := range ec.ResourceAttributes {
 		attrs[string(kv.Key)] = kv.Value.Emit()
@@ -76,11 +75,11 @@ func TestConfigFileExample(t *testing.T) {
 		what      string
 		got, want any
 	}{
-		{"config file", cfg.configFile, path},
-		{"headless", cfg.headless, true},
-		{"all", cfg.all, true},
-		{"wire_only", cfg.wireOnly, false},
-		{"log_file", cfg.logFile, "/var/log/rustscope.log"},
+		{"config file", cfg.File, path},
+		{"headless", cfg.Headless, true},
+		{"all", cfg.All, true},
+		{"wire_only", cfg.WireOnly, false},
+		{"log_file", cfg.LogFile, "/var/log/rustscope.log"},
 		{"exporters", ec.Exporters, []string{"otlp"}},
 		{"metrics", ec.Metrics, true},
 		{"endpoint", ec.EndpointURL, "https://collector.example.com:4317"},
@@ -91,29 +90,63 @@ func TestConfigFileExample(t *testing.T) {
 		{"sampler", ec.Sampler.Description(), "ParentBased{root:TraceIDRatioBased{0.25},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"},
 		{"service name", ec.ServiceName, "rust-service"},
 		{"resource attributes", attrs, map[string]string{"deployment.environment.name": "production", "k8s.cluster.name": "eu-1"}},
-		{"show_secrets", cfg.showSecrets, false},
-		{"spans", cfg.buffer, 20000},
-		{"capture_bytes", cfg.captureBytes, 2048},
-		{"ring_bytes", cfg.ringBytes, 16 << 20},
+		{"show_secrets", cfg.ShowSecrets, false},
+		{"spans", cfg.Buffer, 20000},
+		{"capture_bytes", cfg.CaptureBytes, 2048},
+		{"ring_bytes", cfg.RingBytes, 16 << 20},
 	} {
 		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
 			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
 		}
 	}
-	var got []string
-	for _, tg := range cfg.selector(nil).targets {
-		got = append(got, tg.String()+" => "+tg.service)
-	}
+	got := strings.Split(targets(cfg), ", ")
 	want := []string{
-		"processes running /srv/checkout/bin/checkout => checkout",
-		`processes running /srv/*/bin/worker with a command line matching "--queue[= ]payments" => payments-worker`,
-		"Rust processes using tonic in a container => ",
-		"Rust processes using hyper, axum, tonic, reqwest or h2 in container 3f2a9c0d => legacy-api",
-		"Rust processes using hyper, axum, tonic, reqwest or h2 => ", // all = true
+		"exe /srv/checkout/bin/checkout service checkout",
+		"exe /srv/*/bin/worker cmdline --queue[= ]payments service payments-worker",
+		"crate tonic in a container",
+		"in container 3f2a9c0d service legacy-api",
+		"all",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("targets:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	if src := fmt.Sprintf("config %s:12: target.exe", path); cfg.Targets[0].ExeSrc != src {
+		t.Errorf("exe from %q, want %q", cfg.Targets[0].ExeSrc, src)
+	}
+}
+
+// targets lists what c traces, in the watcher's order: the executable,
+// the file's targets, then every Rust process (all).
+func targets(c Config) string {
+	var s []string
+	if c.Exe != "" {
+		s = append(s, "exe "+c.Exe)
+	}
+	for _, t := range c.Targets {
+		var d []string
+		for _, kv := range [][2]string{{"exe", t.Exe}, {"cmdline", t.Cmdline}, {"crate", t.Crate}} {
+			if kv[1] != "" {
+				d = append(d, kv[0]+" "+kv[1])
+			}
+		}
+		switch c := t.Container; {
+		case c == nil:
+		case c.ID != "":
+			d = append(d, "in container "+c.ID)
+		case c.Other:
+			d = append(d, "in a container")
+		default:
+			d = append(d, "outside containers")
+		}
+		if t.ServiceName != "" {
+			d = append(d, "service "+t.ServiceName)
+		}
+		s = append(s, strings.Join(d, " "))
+	}
+	if c.All {
+		s = append(s, "all")
+	}
+	return strings.Join(s, ", ")
 }
 
 // TestConfigFilePrecedence: for settings that exist in several places,
@@ -122,33 +155,33 @@ func TestConfigFilePrecedence(t *testing.T) {
 	certDir := t.TempDir()
 	cert := filepath.Join(certDir, "ca.pem")
 	writeTestCert(t, cert)
-	services := func(c config) string {
+	services := func(c Config) string {
 		var s []string
-		for _, tg := range c.selector(nil).targets {
-			s = append(s, tg.service)
+		for _, tg := range c.Targets {
+			s = append(s, tg.ServiceName)
 		}
-		return c.export.ServiceName + "/" + strings.Join(s, ",")
+		return c.Export.ServiceName + "/" + strings.Join(s, ",")
 	}
 	for _, s := range []struct {
 		name string
 		file string            // the setting in the file
 		env  map[string]string // nil: no variable
 		flag []string          // nil: no flag
-		get  func(config) string
+		get  func(Config) string
 
 		def, fromFile, fromEnv, fromFlag string
 	}{
 		{name: "protocol", file: "[export]\nprotocol = \"http/protobuf\"\n",
 			env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, flag: []string{"--protocol", "http/protobuf"},
-			get: func(c config) string { return c.export.Protocol + " " + c.export.Endpoint },
+			get: func(c Config) string { return c.Export.Protocol + " " + c.Export.Endpoint },
 			def: "grpc http://localhost:4317", fromFile: "http/protobuf http://localhost:4318/v1/traces",
 			fromEnv: "grpc http://localhost:4317", fromFlag: "http/protobuf http://localhost:4318/v1/traces"},
 		// The file's endpoint is passed explicitly; the environment's is read
 		// by the SDK (EndpointURL empty).
 		{name: "endpoint", file: "[export]\nendpoint = \"http://file:4318\"\n",
 			env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4317"}, flag: []string{"--endpoint", "http://flag:4317"},
-			get: func(c config) string {
-				return c.export.Endpoint + " explicit=" + c.export.EndpointURL + " metrics=" + c.export.MetricsEndpointURL
+			get: func(c Config) string {
+				return c.Export.Endpoint + " explicit=" + c.Export.EndpointURL + " metrics=" + c.Export.MetricsEndpointURL
 			},
 			def:      "http://localhost:4317 explicit=http://localhost:4317 metrics=http://localhost:4317",
 			fromFile: "http://file:4318/v1/traces explicit=http://file:4318/v1/traces metrics=http://file:4318/v1/metrics",
@@ -156,42 +189,42 @@ func TestConfigFilePrecedence(t *testing.T) {
 			fromFlag: "http://flag:4317 explicit=http://flag:4317 metrics=http://flag:4317"},
 		{name: "traces endpoint below the environment's general one", file: "[export]\ntraces_endpoint = \"http://file:9999/t\"\n",
 			env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4317"},
-			get: func(c config) string { return c.export.Endpoint },
+			get: func(c Config) string { return c.Export.Endpoint },
 			def: "http://localhost:4317", fromFile: "http://file:9999/t", fromEnv: "http://env:4317"},
 		{name: "headers", file: "[export.headers]\napi-key = \"file key\"\n",
 			env: map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api-key=env"}, flag: []string{"--headers", "api-key=flag"},
-			get: func(c config) string { return fmt.Sprint(c.export.Headers) },
+			get: func(c Config) string { return fmt.Sprint(c.Export.Headers) },
 			def: "map[]", fromFile: "map[api-key:file key]", fromEnv: "map[]", fromFlag: "map[api-key:flag]"},
 		{name: "insecure", file: "[export]\ninsecure = true\n",
 			env: map[string]string{"OTEL_EXPORTER_OTLP_INSECURE": "false"}, flag: []string{"--insecure"},
-			get: func(c config) string { return fmt.Sprint(c.export.Insecure) },
+			get: func(c Config) string { return fmt.Sprint(c.Export.Insecure) },
 			def: "false", fromFile: "true", fromEnv: "false", fromFlag: "true"},
 		{name: "certificate", file: "[export]\ncertificate = \"" + cert + "\"\n",
 			env: map[string]string{"OTEL_EXPORTER_OTLP_CERTIFICATE": cert}, flag: []string{"--certificate", cert},
-			get: func(c config) string { return strings.ReplaceAll(c.export.Certificate, certDir, "DIR") },
+			get: func(c Config) string { return strings.ReplaceAll(c.Export.Certificate, certDir, "DIR") },
 			def: "", fromFile: "DIR/ca.pem", fromEnv: "", fromFlag: "DIR/ca.pem"},
 		{name: "exporters and stdout", file: "[export]\nexporters = [\"otlp\", \"console\"]\n",
 			env: map[string]string{"OTEL_TRACES_EXPORTER": "none"}, flag: []string{"--stdout"},
-			get: func(c config) string { return fmt.Sprint(c.export.Exporters, c.stdout) },
+			get: func(c Config) string { return fmt.Sprint(c.Export.Exporters, c.Stdout) },
 			def: "[otlp] false", fromFile: "[otlp console] false", fromEnv: "[] false", fromFlag: "[console] true"},
 		{name: "stdout", file: "[export]\nstdout = true\n",
 			env: map[string]string{"OTEL_STDOUT": "false"}, flag: []string{"--stdout=true"},
-			get: func(c config) string { return fmt.Sprint(c.export.Exporters, c.stdout) },
+			get: func(c Config) string { return fmt.Sprint(c.Export.Exporters, c.Stdout) },
 			def: "[otlp] false", fromFile: "[console] true", fromEnv: "[otlp] false", fromFlag: "[console] true"},
 		{name: "metrics exporter", file: "[export]\nmetrics_exporter = \"none\"\n",
 			env: map[string]string{"OTEL_METRICS_EXPORTER": "otlp"}, flag: []string{"--metrics-exporter", "none"},
-			get: func(c config) string { return fmt.Sprint(c.export.Metrics) },
+			get: func(c Config) string { return fmt.Sprint(c.Export.Metrics) },
 			def: "true", fromFile: "false", fromEnv: "true", fromFlag: "false"},
 		{name: "sampler", file: "[export]\nsampler = \"traceidratio\"\nsampler_arg = 0.5\n",
 			env: map[string]string{"OTEL_TRACES_SAMPLER_ARG": "0.25"}, flag: []string{"--sampler", "always_off"},
-			get:      func(c config) string { return c.export.Sampler.Description() },
+			get:      func(c Config) string { return c.Export.Sampler.Description() },
 			def:      "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}",
 			fromFile: "TraceIDRatioBased{0.5}", fromEnv: "TraceIDRatioBased{0.25}", fromFlag: "AlwaysOffSampler"},
 		{name: "resource attributes", file: "[export.resource_attributes]\nteam = \"file\"\n",
 			env: map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "team=env"}, flag: []string{"--resource-attributes", "team=flag"},
-			get: func(c config) string {
+			get: func(c Config) string {
 				var kv []string
-				for _, a := range c.export.ResourceAttributes {
+				for _, a := range c.Export.ResourceAttributes {
 					kv = append(kv, string(a.Key)+"="+a.Value.Emit())
 				}
 				return strings.Join(kv, ",")
@@ -207,39 +240,36 @@ func TestConfigFilePrecedence(t *testing.T) {
 			get: services, def: "/", fromFile: "file/grpc", fromEnv: "/"},
 		{name: "show secrets", file: "[redaction]\nshow_secrets = true\n",
 			env: map[string]string{"RUSTSCOPE_SHOW_SECRETS": "false"}, flag: []string{"--show-secrets"},
-			get: func(c config) string { return fmt.Sprint(c.showSecrets) },
+			get: func(c Config) string { return fmt.Sprint(c.ShowSecrets) },
 			def: "false", fromFile: "true", fromEnv: "false", fromFlag: "true"},
 		{name: "spans buffer", file: "[buffers]\nspans = 500\n", flag: []string{"--buffer", "700"},
-			get: func(c config) string { return fmt.Sprint(c.buffer) },
+			get: func(c Config) string { return fmt.Sprint(c.Buffer) },
 			def: "10000", fromFile: "500", fromFlag: "700"},
 		{name: "capture bytes", file: "[buffers]\ncapture_bytes = 1024\n", flag: []string{"--capture-bytes", "512"},
-			get: func(c config) string { return fmt.Sprint(c.captureBytes) },
+			get: func(c Config) string { return fmt.Sprint(c.CaptureBytes) },
 			def: "4096", fromFile: "1024", fromFlag: "512"},
 		{name: "ring bytes", file: "[buffers]\nring_bytes = 4194304\n",
-			get: func(c config) string { return fmt.Sprint(c.ringBytes) },
+			get: func(c Config) string { return fmt.Sprint(c.RingBytes) },
 			def: "0", fromFile: "4194304"},
 		{name: "headless", file: "headless = true\n", flag: []string{"--headless=false"},
-			get: func(c config) string { return fmt.Sprint(c.headless) },
+			get: func(c Config) string { return fmt.Sprint(c.Headless) },
 			def: "false", fromFile: "true", fromFlag: "false"},
 		{name: "wire only", file: "wire_only = true\n", flag: []string{"--wire-only=false"},
-			get: func(c config) string { return fmt.Sprint(c.wireOnly) },
+			get: func(c Config) string { return fmt.Sprint(c.WireOnly) },
 			def: "false", fromFile: "true", fromFlag: "false"},
 		{name: "log file", file: "log_file = \"/var/log/file.log\"\n", flag: []string{"--log-file", "/tmp/flag.log"},
-			get: func(c config) string { return c.logFile },
+			get: func(c Config) string { return c.LogFile },
 			def: "", fromFile: "/var/log/file.log", fromFlag: "/tmp/flag.log"},
 		// Targets: any target from flags or the environment replaces the file's.
 		{name: "targets by executable", file: "all = true\n[[target]]\nexe = \"/srv/a\"\n",
 			env: map[string]string{"OTEL_TARGET_EXE": "/srv/env"}, flag: []string{"--exe", "/srv/flag"},
-			get: func(c config) string { return c.selector(nil).String() },
-			def: "", fromFile: "processes running /srv/a, or Rust processes using hyper, axum, tonic, reqwest or h2",
-			fromEnv: "processes running /srv/env", fromFlag: "processes running /srv/flag"},
+			get: targets, def: "", fromFile: "exe /srv/a, all", fromEnv: "exe /srv/env", fromFlag: "exe /srv/flag"},
 		{name: "targets by pid", file: "[[target]]\nexe = \"/srv/a\"\n",
 			env: map[string]string{"OTEL_TARGET_PID": "42"}, flag: []string{"--pid", "7"},
-			get: func(c config) string { return fmt.Sprint(c.pid, " ", c.selector(nil)) },
-			def: "0 ", fromFile: "0 processes running /srv/a", fromEnv: "42 ", fromFlag: "7 "},
+			get: func(c Config) string { return fmt.Sprint(c.PID, " ", targets(c)) },
+			def: "0 ", fromFile: "0 exe /srv/a", fromEnv: "42 ", fromFlag: "7 "},
 		{name: "targets by --all", file: "[[target]]\nexe = \"/srv/a\"\n", flag: []string{"--all"},
-			get: func(c config) string { return c.selector(nil).String() },
-			def: "", fromFile: "processes running /srv/a", fromFlag: "Rust processes using hyper, axum, tonic, reqwest or h2"},
+			get: targets, def: "", fromFile: "exe /srv/a", fromFlag: "all"},
 	} {
 		t.Run(s.name, func(t *testing.T) {
 			type step struct {
@@ -364,11 +394,11 @@ func TestConfigFileLocation(t *testing.T) {
 		{name: "flag missing", args: []string{"--config", missing}, err: `--config "` + missing + `": no such file`},
 		{name: "a directory", args: []string{"--config", dir}, err: "read config " + dir + ": read " + dir + ": is a directory"},
 	} {
-		defaultConfigPath = filepath.Join(dir, "unset.toml")
+		defaultPath = filepath.Join(dir, "unset.toml")
 		if tc.def != "" {
-			defaultConfigPath = tc.def
+			defaultPath = tc.def
 		}
-		cfg, err := parseConfig(tc.args, func(k string) string {
+		cfg, err := Parse(tc.args, func(k string) string {
 			if k == "RUSTSCOPE_CONFIG" {
 				return tc.env
 			}
@@ -381,63 +411,10 @@ func TestConfigFileLocation(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("%s: %v", tc.name, err)
-		case cfg.export.ServiceName != tc.service:
-			t.Errorf("%s: service name %q, want %q (from the file read)", tc.name, cfg.export.ServiceName, tc.service)
+		case cfg.Export.ServiceName != tc.service:
+			t.Errorf("%s: service name %q, want %q (from the file read)", tc.name, cfg.Export.ServiceName, tc.service)
 		}
 	}
-}
-
-// TestRunConfigFileError: run exits 2 with one line naming the file and
-// the line, before anything needs root.
-func TestRunConfigFileError(t *testing.T) {
-	noDefaultConfig(t)
-	path := filepath.Join(t.TempDir(), "config.toml")
-	os.WriteFile(path, []byte("headless = true\n[[target]]\ncrate = \"axum\"\ntargts = 1\n"), 0o600)
-	t.Setenv("RUSTSCOPE_CONFIG", path)
-	var stderr strings.Builder
-	code := run(nil, io.Discard, &stderr)
-	want := fmt.Sprintf("rustscope: config %s:4: unknown key \"target.targts\"\n", path)
-	if code != exitUsage || stderr.String() != want {
-		t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr.String(), exitUsage, want)
-	}
-}
-
-// TestConfigFileKeysDocumented: every key the file takes is documented in
-// docs/configuration.md's key table.
-func TestConfigFileKeysDocumented(t *testing.T) {
-	b, err := os.ReadFile("docs/configuration.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	keys := tomlKeys(reflect.TypeFor[fileConfig](), "")
-	if len(keys) < 20 {
-		t.Fatalf("only %d keys found: %v", len(keys), keys)
-	}
-	for _, k := range keys {
-		if !strings.Contains(doc, "| `"+k+"` |") {
-			t.Errorf("key %s is not in docs/configuration.md's tables (| `%s` |)", k, k)
-		}
-	}
-}
-
-// tomlKeys lists the dotted keys of t's toml tags.
-func tomlKeys(t reflect.Type, prefix string) []string {
-	var out []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name := f.Tag.Get("toml")
-		ft := f.Type
-		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
-			ft = ft.Elem()
-		}
-		if ft.Kind() == reflect.Struct {
-			out = append(out, tomlKeys(ft, prefix+name+".")...)
-			continue
-		}
-		out = append(out, prefix+name)
-	}
-	return out
 }
 
 // writeTestCert writes a self-signed PEM certificate to path.

@@ -1,6 +1,8 @@
-package main
+package config
 
 import (
+	"errors"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -119,7 +121,7 @@ func TestParseConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			getenv := func(k string) string { return tc.env[k] }
-			cfg, err := parseConfig(tc.args, getenv, io.Discard)
+			cfg, err := Parse(tc.args, getenv, io.Discard)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one containing %q", err, tc.err)
@@ -130,45 +132,18 @@ func TestParseConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := def(tc.want)
-			ec := cfg.export
+			ec := cfg.Export
 			exps := ec.Exporters
 			if exps == nil {
 				exps = []string{}
 			}
-			got := want{pid: cfg.pid, exe: cfg.exe, exporters: exps, protocol: ec.Protocol, endpoint: ec.Endpoint,
+			got := want{pid: cfg.PID, exe: cfg.Exe, exporters: exps, protocol: ec.Protocol, endpoint: ec.Endpoint,
 				endpointURL: ec.EndpointURL, service: ec.ServiceName, headers: ec.Headers, insecure: ec.Insecure,
 				sampler: ec.Sampler.Description(), attrs: ec.ResourceAttributes}
 			if !reflect.DeepEqual(got, w) {
 				t.Errorf("got  %+v\nwant %+v", got, w)
 			}
 		})
-	}
-}
-
-// TestRunExitCodes: invalid configuration exits 2 with one line naming the
-// variable; --help exits 0 and lists every variable.
-func TestRunExitCodes(t *testing.T) {
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
-	var stderr strings.Builder
-	if code := run([]string{"--headless"}, io.Discard, &stderr); code != exitUsage {
-		t.Errorf("exit %d, want %d", code, exitUsage)
-	}
-	if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "OTEL_EXPORTER_OTLP_PROTOCOL") {
-		t.Errorf("want one line naming the variable, got %q", s)
-	}
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
-	stderr.Reset()
-	if code := run([]string{"--headless"}, io.Discard, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "no target") {
-		t.Errorf("no target: exit %d, %q", code, stderr.String())
-	}
-	stderr.Reset()
-	if code := run([]string{"--help"}, io.Discard, &stderr); code != exitOK {
-		t.Errorf("--help: exit %d", code)
-	}
-	for _, o := range envOptions {
-		if !strings.Contains(stderr.String(), "-"+o.flag) || !strings.Contains(stderr.String(), o.env) {
-			t.Errorf("--help does not list --%s / %s", o.flag, o.env)
-		}
 	}
 }
 
@@ -195,7 +170,7 @@ func TestParseConfigMetrics(t *testing.T) {
 		{name: "bad endpoint", env: map[string]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "nope"}, err: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			cfg, err := Parse(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -205,8 +180,8 @@ func TestParseConfigMetrics(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.export.Metrics != tc.metrics || (tc.metrics && cfg.export.MetricsEndpointURL != tc.url) {
-				t.Errorf("metrics %v at %q, want %v at %q", cfg.export.Metrics, cfg.export.MetricsEndpointURL, tc.metrics, tc.url)
+			if cfg.Export.Metrics != tc.metrics || (tc.metrics && cfg.Export.MetricsEndpointURL != tc.url) {
+				t.Errorf("metrics %v at %q, want %v at %q", cfg.Export.Metrics, cfg.Export.MetricsEndpointURL, tc.metrics, tc.url)
 			}
 		})
 	}
@@ -227,7 +202,7 @@ func TestParseConfigShowSecrets(t *testing.T) {
 		{args: []string{"--show-secrets=false"}, env: "true", want: false},
 		{env: "yes", err: `RUSTSCOPE_SHOW_SECRETS="yes": want true or false`},
 	} {
-		cfg, err := parseConfig(tc.args, func(k string) string {
+		cfg, err := Parse(tc.args, func(k string) string {
 			if k == "RUSTSCOPE_SHOW_SECRETS" {
 				return tc.env
 			}
@@ -239,8 +214,27 @@ func TestParseConfigShowSecrets(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || cfg.showSecrets != tc.want {
-			t.Errorf("%v %q: show %v, %v; want %v", tc.args, tc.env, cfg.showSecrets, err, tc.want)
+		if err != nil || cfg.ShowSecrets != tc.want {
+			t.Errorf("%v %q: show %v, %v; want %v", tc.args, tc.env, cfg.ShowSecrets, err, tc.want)
+		}
+	}
+}
+
+// TestParseErrorKinds: --help writes the usage and is flag.ErrHelp; every
+// bad input is a *UsageError (exit code 2), a bad flag too.
+func TestParseErrorKinds(t *testing.T) {
+	noDefaultConfig(t)
+	var help strings.Builder
+	if _, err := Parse([]string{"--help"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
+	}
+	if !strings.HasPrefix(help.String(), "Usage:\n  rustscope [flags]") || !strings.Contains(help.String(), "\nFlags:\n  -all\n") {
+		t.Errorf("--help wrote %q", help.String())
+	}
+	for _, args := range [][]string{{"--bogus"}, {"--buffer", "x"}, {"--pid", "x"}, {"--config", "/no/such.toml"}} {
+		_, err := Parse(args, func(string) string { return "" }, io.Discard)
+		if ue, ok := errors.AsType[*UsageError](err); !ok || ue.Err == nil {
+			t.Errorf("%v: %T %v, want a *UsageError", args, err, err)
 		}
 	}
 }
