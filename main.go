@@ -20,8 +20,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -249,169 +247,24 @@ func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
 // what they hold before collecting.
 const memoryLimit = 96 << 20
 
-// dropReportInterval is how often, at most, headless mode reports dropped
-// spans on stderr.
-const dropReportInterval = 10 * time.Second
-
-// headless attaches to cfg.PID, or to every process cfg.Exe or cfg.All
-// selects, running or started later, and exports spans until SIGINT/SIGTERM, or until the process
-// given by PID exits. Spans of finished requests are flushed on the way out.
+// headless runs session.Headless over cfg until SIGINT or SIGTERM.
 func headless(cfg config.Config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 
 	// The SDK reports export failures through the global handler: they are
-	// counted and summarised below, so log them at debug level only.
+	// counted and summarised, so log them at debug level only.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
 
-	pipe, err := export.New(ctx, cfg.Export, stdout)
-	if err != nil {
-		return err
-	}
-	var exited atomic.Bool
-	var w *process.Watcher // set before t runs
-	onExec := func(pid uint32) {
-		if w != nil {
-			w.Execed(pid)
-		}
-	}
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
-		pipe.Remove(pid)
-		if cfg.PID != 0 && int(pid) == cfg.PID {
-			exited.Store(true)
-			cancel()
-			return
-		}
-		if w != nil {
-			w.Exited(pid)
-		}
-	}})
-	if err != nil {
-		pipe.Shutdown(context.Background())
-		return err
-	}
-	defer t.Close()
-
-	// sel is the configured target pid matched (nil for --pid): it may name
-	// the service.
-	attach := func(pid int, sel *process.Target) error {
-		note, err := process.CheckPID(pid, cfg.WireOnly, cache)
-		if err != nil {
-			return err
-		}
-		tg, err := t.Attach(pid)
-		if err != nil {
-			return err
-		}
-		service := ""
-		if sel != nil {
-			service = sel.ServiceName
-		}
-		if err := pipe.AddService(ctx, tg, service); err != nil {
-			t.Detach(pid)
-			return err
-		}
-		if note != "" {
-			fmt.Fprintf(stderr, "rustscope: %s\n", note)
-		}
-		desc := describeTarget(tg)
-		if service != "" {
-			desc += " as service " + service
-		}
-		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, desc,
-			strings.Join(tg.Capture, "; "), cfg.Export.Describe())
-		return nil
-	}
-	if cfg.PID != 0 {
-		if err := attach(cfg.PID, nil); err != nil {
-			pipe.Shutdown(context.Background())
-			return err
-		}
-	} else {
-		sel, err := process.NewSelector(targets(cfg), cache.Analyze)
-		if err != nil {
-			pipe.Shutdown(context.Background())
-			return err
-		}
-		w = process.NewWatcher(sel, log, stderr, attach, func(pid int) {
-			pipe.Remove(uint32(pid))
-			if err := t.Detach(pid); err != nil {
-				log.Warn("detach", "pid", pid, "err", err)
-			}
-		})
-		fmt.Fprintf(stderr, "rustscope: waiting for %s\n", sel)
-		go w.Run(ctx)
-	}
-
-	go reportDrops(ctx, pipe, t, stderr)
-	runErr := t.Run(ctx, pipe.Export)
-
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := pipe.Shutdown(sctx); err != nil {
-		log.Warn("flush spans", "err", err)
-	}
-	c := t.Counters()
-	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost(),
-		"exported", pipe.Exported(), "dropped", pipe.Dropped(), "probe_hits", c.Hits.Load(),
-		"routes_refused", c.RoutesRefused.Load(), "links", c.Links.Load(), "links_refused", c.LinksRefused.Load(),
-		"requests_dropped", c.Dropped.Load(), "conns", c.Conns.Load())
-	if n := pipe.Dropped(); n > 0 {
-		fmt.Fprintf(stderr, "rustscope: %d spans dropped in all\n", n)
-	}
-	switch {
-	case exited.Load():
-		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", cfg.PID)
-		return nil
-	case errors.Is(runErr, context.Canceled):
-		return nil
-	default:
-		return runErr
-	}
-}
-
-func describeTarget(tg *tracer.Target) string {
-	desc := tg.Comm
-	if tg.Analysis != nil {
-		if s := tg.Analysis.Summary("hyper", "axum", "tonic", "reqwest"); s != "" {
-			desc += " (" + s + ")"
-		}
-	}
-	return desc
-}
-
-// reportDrops prints a line on stderr when spans were dropped, or capture
-// records lost in the kernel, since the last report, at most once per
-// dropReportInterval each.
-func reportDrops(ctx context.Context, pipe *export.Pipeline, t *tracer.Tracer, stderr io.Writer) {
-	tick := time.NewTicker(dropReportInterval)
-	defer tick.Stop()
-	var last, lastLost uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if lost := t.Lost(); lost != lastLost {
-			fmt.Fprintf(stderr, "rustscope: ring buffer full: %d capture records lost in the last %v (%d in all; %d requests without a span so far)\n",
-				lost-lastLost, dropReportInterval, lost, t.Counters().Dropped.Load())
-			lastLost = lost
-		}
-		n := pipe.Dropped()
-		if n == last {
-			continue
-		}
-		msg := fmt.Sprintf("rustscope: %d spans dropped in the last %v (%d in all)", n-last, dropReportInterval, n)
-		if err := pipe.LastError(); err != nil {
-			msg += ": " + err.Error()
-		}
-		fmt.Fprintln(stderr, msg)
-		last = n
-	}
+	return session.Headless{
+		PID:     cfg.PID,
+		Targets: targets(cfg),
+		Tracer:  tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache},
+		Export:  cfg.Export,
+		Stdout:  stdout,
+		Stderr:  stderr,
+	}.Run(ctx)
 }

@@ -1,6 +1,7 @@
 // Package session fans the tracer's spans out to the terminal UI and the
-// exporters: it serves the UI's process list and attaches, and routes the
-// spans of the processes the UI watches to it.
+// exporters. With the UI, an Engine serves its process list and attaches
+// and routes the spans of the processes it watches to it; without,
+// Headless attaches to the selected processes and exports their spans.
 package session
 
 import (
