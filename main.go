@@ -20,8 +20,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +29,8 @@ import (
 	"github.com/rustscope/rustscope/config"
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/preflight"
+	"github.com/rustscope/rustscope/process"
+	"github.com/rustscope/rustscope/session"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
@@ -107,7 +107,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// One cache for the checks and the attaches: an executable is analysed once.
 	cache := symbols.NewCache(256, symbols.Options{})
-	if err := checkStart(cfg, cache, stderr); err != nil {
+	if err := preflight.Check(); err != nil {
+		fmt.Fprintf(stderr, "rustscope: %v\n", err)
+		return exitEnv
+	}
+	if err := checkExes(cfg, cache, stderr); err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
@@ -122,6 +126,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCode(err, exitRuntime)
 	}
 	return exitOK
+}
+
+// exitCode is the documented exit code of err (README, "Exit codes"), or
+// def.
+func exitCode(err error, def int) int {
+	switch {
+	case errors.Is(err, process.ErrPermission):
+		return exitEnv
+	case errors.As(err, new(*process.Error)):
+		return exitTarget
+	}
+	return def
+}
+
+// targets are what the watcher attaches to, in order: the --exe
+// executable, or the configuration file's targets, then with --all (or
+// all = true) every Rust process using an instrumented crate (the empty
+// target).
+func targets(cfg config.Config) []process.Target {
+	var ts []process.Target
+	if cfg.Exe != "" {
+		ts = append(ts, process.Target{Exe: cfg.Exe, ExeSrc: cfg.ExeSrc})
+	}
+	for _, t := range cfg.Targets {
+		ts = append(ts, process.Target{Exe: t.Exe, ExeSrc: t.ExeSrc, Cmdline: t.Cmdline, Crate: t.Crate, Container: (*process.Container)(t.Container), ServiceName: t.ServiceName})
+	}
+	if cfg.All {
+		ts = append(ts, process.Target{})
+	}
+	return ts
+}
+
+// checkExes checks, before anything is loaded, each executable the
+// targets name by path (process.CheckExe).
+func checkExes(cfg config.Config, cache *symbols.Cache, stderr io.Writer) error {
+	for _, t := range targets(cfg) {
+		note, err := process.CheckExe(t.Exe, t.ExeSrc, cfg.WireOnly, cache)
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintf(stderr, "rustscope: %s\n", note)
+		}
+	}
+	return nil
 }
 
 // runUI runs the terminal UI over one tracer for the program's lifetime.
@@ -144,9 +193,10 @@ func runUI(cfg config.Config, log *slog.Logger) error {
 			exportTo = ec.Describe()
 		}
 	}
-	var eng *engine
+	var eng *session.Engine
 	cache := symbols.NewCache(256, symbols.Options{})
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.exited(pid) }})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.Exited(pid) }})
+	var loadErr error
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
 		// says why it cannot, in the UI.
@@ -154,16 +204,14 @@ func runUI(cfg config.Config, log *slog.Logger) error {
 		if perr := preflight.Check(); perr != nil {
 			err = perr // names what is missing
 		}
-		err = fmt.Errorf("cannot trace: %w", err)
-		eng = newEngine(nil, log, cache, cfg.Buffer, pipe, exportTo, cfg.Export)
-		eng.loadErr = err
+		t, loadErr = nil, fmt.Errorf("cannot trace: %w", err)
 	} else {
 		defer t.Close()
-		eng = newEngine(t, log, cache, cfg.Buffer, pipe, exportTo, cfg.Export)
 	}
+	eng = session.New(session.Options{Tracer: t, LoadErr: loadErr, Log: log, Symbols: cache, Buffer: cfg.Buffer, Pipe: pipe, To: exportTo, Export: cfg.Export})
 	done := make(chan error, 1)
-	go func() { done <- eng.run(ctx) }()
-	uiErr := ui.Run(eng, ui.Config{PID: cfg.PID, Buffer: cfg.Buffer, StartupError: eng.loadErr})
+	go func() { done <- eng.Run(ctx) }()
+	uiErr := ui.Run(eng, ui.Config{PID: cfg.PID, Buffer: cfg.Buffer, StartupError: loadErr})
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("tracer stopped", "err", err)
@@ -199,165 +247,24 @@ func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
 // what they hold before collecting.
 const memoryLimit = 96 << 20
 
-// dropReportInterval is how often, at most, headless mode reports dropped
-// spans on stderr.
-const dropReportInterval = 10 * time.Second
-
-// headless attaches to cfg.PID, or to every process cfg.Exe or cfg.All
-// selects, running or started later, and exports spans until SIGINT/SIGTERM, or until the process
-// given by PID exits. Spans of finished requests are flushed on the way out.
+// headless runs session.Headless over cfg until SIGINT or SIGTERM.
 func headless(cfg config.Config, cache *symbols.Cache, log *slog.Logger, stdout, stderr io.Writer) error {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 
 	// The SDK reports export failures through the global handler: they are
-	// counted and summarised below, so log them at debug level only.
+	// counted and summarised, so log them at debug level only.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Debug("export", "err", err) }))
 
-	pipe, err := export.New(ctx, cfg.Export, stdout)
-	if err != nil {
-		return err
-	}
-	var exited atomic.Bool
-	var w *watcher // set before t runs
-	onExec := func(pid uint32) {
-		if w != nil {
-			w.execed(pid)
-		}
-	}
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExec: onExec, OnExit: func(pid uint32) {
-		pipe.Remove(pid)
-		if cfg.PID != 0 && int(pid) == cfg.PID {
-			exited.Store(true)
-			cancel()
-			return
-		}
-		if w != nil {
-			w.exited(pid)
-		}
-	}})
-	if err != nil {
-		pipe.Shutdown(context.Background())
-		return err
-	}
-	defer t.Close()
-
-	// sel is the configured target pid matched (nil for --pid): it may name
-	// the service.
-	attach := func(pid int, sel *target) error {
-		note, err := checkPID(pid, cfg.WireOnly, cache)
-		if err != nil {
-			return err
-		}
-		tg, err := t.Attach(pid)
-		if err != nil {
-			return err
-		}
-		service := ""
-		if sel != nil {
-			service = sel.service
-		}
-		if err := pipe.AddService(ctx, tg, service); err != nil {
-			t.Detach(pid)
-			return err
-		}
-		if note != "" {
-			fmt.Fprintf(stderr, "rustscope: %s\n", note)
-		}
-		desc := describeTarget(tg)
-		if service != "" {
-			desc += " as service " + service
-		}
-		fmt.Fprintf(stderr, "rustscope: attached pid %d %s: %s; spans to %s\n", tg.PID, desc,
-			strings.Join(tg.Capture, "; "), cfg.Export.Describe())
-		return nil
-	}
-	if cfg.PID != 0 {
-		if err := attach(cfg.PID, nil); err != nil {
-			pipe.Shutdown(context.Background())
-			return err
-		}
-	} else {
-		sel := newSelector(cfg, cache.Analyze)
-		w = newWatcher(sel, log, stderr, attach, func(pid int) {
-			pipe.Remove(uint32(pid))
-			if err := t.Detach(pid); err != nil {
-				log.Warn("detach", "pid", pid, "err", err)
-			}
-		})
-		fmt.Fprintf(stderr, "rustscope: waiting for %s\n", sel)
-		go w.run(ctx)
-	}
-
-	go reportDrops(ctx, pipe, t, stderr)
-	runErr := t.Run(ctx, pipe.Export)
-
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := pipe.Shutdown(sctx); err != nil {
-		log.Warn("flush spans", "err", err)
-	}
-	c := t.Counters()
-	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost(),
-		"exported", pipe.Exported(), "dropped", pipe.Dropped(), "probe_hits", c.Hits.Load(),
-		"routes_refused", c.RoutesRefused.Load(), "links", c.Links.Load(), "links_refused", c.LinksRefused.Load(),
-		"requests_dropped", c.Dropped.Load(), "conns", c.Conns.Load())
-	if n := pipe.Dropped(); n > 0 {
-		fmt.Fprintf(stderr, "rustscope: %d spans dropped in all\n", n)
-	}
-	switch {
-	case exited.Load():
-		fmt.Fprintf(stderr, "rustscope: pid %d exited\n", cfg.PID)
-		return nil
-	case errors.Is(runErr, context.Canceled):
-		return nil
-	default:
-		return runErr
-	}
-}
-
-func describeTarget(tg *tracer.Target) string {
-	desc := tg.Comm
-	if tg.Analysis != nil {
-		if s := tg.Analysis.Summary("hyper", "axum", "tonic", "reqwest"); s != "" {
-			desc += " (" + s + ")"
-		}
-	}
-	return desc
-}
-
-// reportDrops prints a line on stderr when spans were dropped, or capture
-// records lost in the kernel, since the last report, at most once per
-// dropReportInterval each.
-func reportDrops(ctx context.Context, pipe *export.Pipeline, t *tracer.Tracer, stderr io.Writer) {
-	tick := time.NewTicker(dropReportInterval)
-	defer tick.Stop()
-	var last, lastLost uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if lost := t.Lost(); lost != lastLost {
-			fmt.Fprintf(stderr, "rustscope: ring buffer full: %d capture records lost in the last %v (%d in all; %d requests without a span so far)\n",
-				lost-lastLost, dropReportInterval, lost, t.Counters().Dropped.Load())
-			lastLost = lost
-		}
-		n := pipe.Dropped()
-		if n == last {
-			continue
-		}
-		msg := fmt.Sprintf("rustscope: %d spans dropped in the last %v (%d in all)", n-last, dropReportInterval, n)
-		if err := pipe.LastError(); err != nil {
-			msg += ": " + err.Error()
-		}
-		fmt.Fprintln(stderr, msg)
-		last = n
-	}
+	return session.Headless{
+		PID:     cfg.PID,
+		Targets: targets(cfg),
+		Tracer:  tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache},
+		Export:  cfg.Export,
+		Stdout:  stdout,
+		Stderr:  stderr,
+	}.Run(ctx)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rustscope/rustscope/config"
+	"github.com/rustscope/rustscope/process"
 )
 
 // TestRunExitCodes: invalid configuration exits 2 with one line naming the
@@ -55,7 +56,7 @@ func TestRunConfigFileError(t *testing.T) {
 }
 
 // TestSelectorFromConfig: the configuration file's targets, and all =
-// true, become the watcher's selector in order.
+// true, become the watcher's targets in order.
 func TestSelectorFromConfig(t *testing.T) {
 	cfg := config.Config{All: true, Targets: []config.Target{
 		{Exe: "/srv/checkout/bin/checkout", ServiceName: "checkout"},
@@ -65,8 +66,8 @@ func TestSelectorFromConfig(t *testing.T) {
 		{Crate: "axum", Container: &config.Container{}},
 	}}
 	var got []string
-	for _, tg := range newSelector(cfg, nil).targets {
-		got = append(got, tg.String()+" => "+tg.service)
+	for _, tg := range targets(cfg) {
+		got = append(got, tg.String()+" => "+tg.ServiceName)
 	}
 	want := []string{
 		"processes running /srv/checkout/bin/checkout => checkout",
@@ -79,7 +80,11 @@ func TestSelectorFromConfig(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("targets:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if s := newSelector(config.Config{Exe: "/srv/a", ExeSrc: "--exe"}, nil).String(); s != "processes running /srv/a" {
+	sel, err := process.NewSelector(targets(config.Config{Exe: "/srv/a", ExeSrc: "--exe"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sel.String(); s != "processes running /srv/a" {
 		t.Errorf("--exe: %q", s)
 	}
 }

@@ -9,22 +9,19 @@
 package tracer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/symbols"
 )
 
@@ -223,7 +220,7 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) {
 	t.mu.Lock()
 	var gone []uint32
 	for pid := range t.targets {
-		if !running(pid) {
+		if !process.Running(int(pid)) {
 			gone = append(gone, pid)
 		}
 	}
@@ -240,19 +237,6 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) {
 	}
 }
 
-// running is false once pid has exited, reaped or not: a zombie waiting
-// for its parent serves nothing.
-func running(pid uint32) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command, which is in parentheses and may
-	// hold anything: look after the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
-}
-
 // Close detaches everything and unloads the programs.
 func (t *Tracer) Close() error {
 	t.mu.Lock()
@@ -265,30 +249,11 @@ func (t *Tracer) Close() error {
 	return errors.Join(append(closeLinks(links), t.w.close())...)
 }
 
-// describe reads what /proc says about pid and analyses its executable
-// through /proc/PID/exe, which works for deleted files and for processes in
-// other mount namespaces alike.
+// describe is the Target of pid as /proc describes it.
 func describe(pid int, cache *symbols.Cache) (*Target, error) {
-	proc := "/proc/" + strconv.Itoa(pid)
-	exe, err := os.Readlink(proc + "/exe")
+	p, err := process.Describe(pid, cache)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no such process")
-		}
-		return nil, fmt.Errorf("read executable link: %w", err)
+		return nil, err
 	}
-	tg := &Target{PID: uint32(pid), Exe: exe}
-	if b, err := os.ReadFile(proc + "/cmdline"); err == nil {
-		tg.Cmdline = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-	}
-	if b, err := os.ReadFile(proc + "/comm"); err == nil {
-		tg.Comm = strings.TrimSpace(string(b))
-	}
-	if tg.Comm == "" {
-		tg.Comm = filepath.Base(exe)
-	}
-	if a, err := cache.Analyze(proc + "/exe"); err == nil {
-		tg.Analysis = a
-	}
-	return tg, nil
+	return &Target{PID: uint32(pid), Exe: p.Exe, Cmdline: p.Cmdline, Comm: p.Comm, Analysis: p.Analysis}, nil
 }

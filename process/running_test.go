@@ -1,4 +1,4 @@
-package tracer
+package process
 
 import (
 	"os"
@@ -10,27 +10,27 @@ import (
 // TestRunning: a process killed but not yet reaped (a zombie) counts as
 // exited, as does one that is gone.
 func TestRunning(t *testing.T) {
-	if !running(uint32(os.Getpid())) {
+	if !Running(os.Getpid()) {
 		t.Fatal("this process is not running?")
 	}
 	cmd := exec.Command("sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid := uint32(cmd.Process.Pid)
-	if !running(pid) {
+	pid := cmd.Process.Pid
+	if !Running(pid) {
 		t.Fatal("sleep is not running")
 	}
 	cmd.Process.Kill()
 	deadline := time.Now().Add(5 * time.Second)
-	for running(pid) { // a zombie until Wait
+	for Running(pid) { // a zombie until Wait
 		if time.Now().After(deadline) {
 			t.Fatal("a killed, unreaped process still counts as running")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Wait()
-	if running(pid) {
+	if Running(pid) {
 		t.Fatal("a reaped process counts as running")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Bad input, end to end: each one ends the built rustscope with one line on
 // stderr naming what is wrong and the exit code README documents.
@@ -94,7 +94,7 @@ func TestBadInputTarget(t *testing.T) {
 	rs := startRustscope(t, []string{"--pid", sleepPID, "--stdout", "--wire-only"})
 	rs.stop(t)
 
-	plain, _ := startPlainRust(t) // e2e_agent_test.go
+	plain, _ := startPlainRust(t) // agent_test.go
 	rs = startRustscope(t, []string{"--pid", strconv.Itoa(plain.Process.Pid), "--stdout"})
 	rs.stop(t)
 	for _, want := range []string{fmt.Sprintf("rustscope: pid %d (plain-rust) uses none of the crates rustscope instruments (", plain.Process.Pid),

@@ -1,13 +1,12 @@
-package main
+package process
 
-// Bad input found before tracing starts: each check ends rustscope with
-// one line naming what is wrong and what to do, and an exit code scripts
-// can tell apart (README, "Exit codes").
+// Checks before tracing starts: each names what is wrong and what to do
+// in one line, and its error's kind (ErrNotFound, ErrNotRust, ...) tells
+// main which documented exit code to end with (README, "Exit codes").
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -15,84 +14,70 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rustscope/rustscope/config"
-	"github.com/rustscope/rustscope/preflight"
 	"github.com/rustscope/rustscope/symbols"
 )
 
-// codedError ends rustscope with its own exit code.
-type codedError struct {
-	code int
-	err  error
+// The kinds of Error.
+var (
+	ErrNotFound     = errors.New("no such process or executable")
+	ErrNotRust      = errors.New("not a Rust program")
+	ErrNoExecutable = errors.New("no executable to trace") // a kernel thread, a zombie, an unreadable or non-ELF file
+	ErrPermission   = errors.New("permission denied")      // needs CAP_SYS_PTRACE (or root)
+)
+
+// Error is a target that cannot be traced: errors.Is(err, Kind) holds, and
+// its message is Err's.
+type Error struct {
+	Kind error
+	Err  error
 }
 
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
+func (e *Error) Error() string   { return e.Err.Error() }
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 
-func withCode(code int, err error) error { return &codedError{code, err} }
-
-// exitCode is err's own exit code, or def.
-func exitCode(err error, def int) int {
-	if ce, ok := errors.AsType[*codedError](err); ok {
-		return ce.code
-	}
-	return def
+func targetErr(kind error, format string, a ...any) error {
+	return &Error{Kind: kind, Err: fmt.Errorf(format, a...)}
 }
 
-// checkStart runs in headless mode before anything is loaded: the host
-// can trace (capabilities, kernel features) and an executable named by
-// path, not glob, is there and is a Rust program. In a container of its
-// own rustscope may not see the path yet (the target's container has not
-// started): it says so on stderr and waits.
-func checkStart(cfg config.Config, cache *symbols.Cache, stderr io.Writer) error {
-	if err := preflight.Check(); err != nil {
-		return withCode(exitEnv, err)
+// CheckExe checks, before anything is loaded, that exe (named by src, as
+// "--exe", "OTEL_TARGET_EXE" or "config FILE:LINE: target.exe"), when a
+// path and not a glob, is there and is a Rust program (any program with
+// wireOnly). In a container of its own rustscope may not see the path yet
+// (the target's container has not started): then note says so, and that
+// it waits.
+func CheckExe(exe, src string, wireOnly bool, cache *symbols.Cache) (note string, err error) {
+	if exe == "" || IsGlob(exe) {
+		return "", nil
 	}
-	for _, t := range cfg.Targets { // the configuration file's, checked as --exe is
-		c := cfg
-		c.Exe, c.ExeSrc = t.Exe, t.ExeSrc
-		if err := checkExe(c, cache, stderr); err != nil {
-			return err
-		}
+	name := src + " " + exe
+	if !strings.HasPrefix(src, "--") && !strings.HasPrefix(src, "config ") {
+		name = src + "=" + exe
 	}
-	return checkExe(cfg, cache, stderr)
-}
-
-// checkExe is checkStart's check of cfg.Exe.
-func checkExe(cfg config.Config, cache *symbols.Cache, stderr io.Writer) error {
-	if cfg.Exe == "" || isGlob(cfg.Exe) {
-		return nil
-	}
-	name := cfg.ExeSrc + " " + cfg.Exe
-	if !strings.HasPrefix(cfg.ExeSrc, "--") && !strings.HasPrefix(cfg.ExeSrc, "config ") {
-		name = cfg.ExeSrc + "=" + cfg.Exe
-	}
-	f, where, err := openExe(cfg.Exe)
+	f, where, err := openExe(exe)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !hostMountNS():
-		fmt.Fprintf(stderr, "rustscope: %s: no such file in this container or on the host, and no process runs it yet: waiting for one\n", name)
-		return nil
+		return fmt.Sprintf("%s: no such file in this container or on the host, and no process runs it yet: waiting for one", name), nil
 	case errors.Is(err, fs.ErrNotExist):
-		return withCode(exitTarget, fmt.Errorf("%s: no such file: give the path of the service's executable (or a glob)", name))
+		return "", targetErr(ErrNotFound, "%s: no such file: give the path of the service's executable (or a glob)", name)
 	case err != nil:
-		return withCode(exitTarget, fmt.Errorf("%s: %w", name, err))
+		return "", targetErr(ErrNoExecutable, "%s: %w", name, err)
 	}
 	defer f.Close()
-	if cfg.WireOnly {
-		return nil
+	if wireOnly {
+		return "", nil
 	}
-	path := cfg.Exe
+	path := exe
 	if where != "" {
 		path = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
 	}
 	a, err := cache.Analyze(path)
 	if err != nil { // it names the file
-		return withCode(exitTarget, fmt.Errorf("%s%s: %w", cfg.ExeSrc, where, err))
+		return "", targetErr(ErrNoExecutable, "%s%s: %w", src, where, err)
 	}
 	if !a.Rust {
-		return withCode(exitTarget, fmt.Errorf("%s%s is not a Rust program: rustscope traces Rust services (--wire-only captures any program's HTTP from its sockets)", name, where))
+		return "", targetErr(ErrNotRust, "%s%s is not a Rust program: rustscope traces Rust services (--wire-only captures any program's HTTP from its sockets)", name, where)
 	}
-	return nil
+	return "", nil
 }
 
 // openExe opens the executable an --exe path names. In a container of its
@@ -162,14 +147,14 @@ func hostMountNS() bool {
 	return string(comm) == "kthreadd\n" && err == nil && ns == self
 }
 
-// checkPID says whether pid can be traced: it exists, its executable can
+// CheckPID says whether pid can be traced: it exists, its executable can
 // be read, and it is a Rust program (any program with wireOnly). note,
 // when not empty, tells a Rust program without any crate rustscope
 // instruments that it gets wire capture only.
-func checkPID(pid int, wireOnly bool, cache *symbols.Cache) (note string, err error) {
+func CheckPID(pid int, wireOnly bool, cache *symbols.Cache) (note string, err error) {
 	proc := "/proc/" + strconv.Itoa(pid)
 	if _, err := os.Stat(proc); err != nil {
-		return "", withCode(exitTarget, fmt.Errorf("pid %d: no such process (`rustscope list` shows the Rust processes)", pid))
+		return "", targetErr(ErrNotFound, "pid %d: no such process (`rustscope list` shows the Rust processes)", pid)
 	}
 	who := "pid " + strconv.Itoa(pid)
 	if b, err := os.ReadFile(proc + "/comm"); err == nil {
@@ -178,26 +163,26 @@ func checkPID(pid int, wireOnly bool, cache *symbols.Cache) (note string, err er
 	exe, err := os.Readlink(proc + "/exe")
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		return "", withCode(exitEnv, fmt.Errorf("%s: read %s/exe: permission denied: tracing another user's process needs CAP_SYS_PTRACE (or root)", who, proc))
+		return "", targetErr(ErrPermission, "%s: read %s/exe: permission denied: tracing another user's process needs CAP_SYS_PTRACE (or root)", who, proc)
 	case errors.Is(err, fs.ErrNotExist):
-		return "", withCode(exitTarget, fmt.Errorf("%s is a kernel thread or a zombie: it has no executable to trace", who))
+		return "", targetErr(ErrNoExecutable, "%s is a kernel thread or a zombie: it has no executable to trace", who)
 	case err != nil:
-		return "", withCode(exitTarget, fmt.Errorf("%s: %w", who, err))
+		return "", targetErr(ErrNoExecutable, "%s: %w", who, err)
 	case wireOnly:
 		return "", nil
 	}
 	a, err := cache.Analyze(proc + "/exe")
 	if err != nil {
-		return "", withCode(exitTarget, fmt.Errorf("%s: read its executable %s: %w", who, exe, err))
+		return "", targetErr(ErrNoExecutable, "%s: read its executable %s: %w", who, exe, err)
 	}
 	if !a.Rust {
-		return "", withCode(exitTarget, fmt.Errorf("%s is not a Rust program (%s): rustscope traces Rust services (--wire-only captures any program's HTTP from its sockets)", who, exe))
+		return "", targetErr(ErrNotRust, "%s is not a Rust program (%s): rustscope traces Rust services (--wire-only captures any program's HTTP from its sockets)", who, exe)
 	}
-	for _, c := range instrumented {
+	for _, c := range Instrumented {
 		if _, ok := a.Crate(c); ok {
 			return "", nil
 		}
 	}
 	return fmt.Sprintf("%s uses none of the crates rustscope instruments (%s): wire capture only, spans without http.route",
-		who, strings.Join(instrumented, ", ")), nil
+		who, strings.Join(Instrumented, ", ")), nil
 }

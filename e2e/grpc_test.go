@@ -2,7 +2,7 @@
 
 // End-to-end tests of HTTP/2 and gRPC capture: real tonic, hyper and
 // reqwest binaries, real traffic, every span checked.
-package main
+package e2e
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -69,10 +69,7 @@ func TestE2EAllTargets(t *testing.T) {
 // the file where a target sets one, else the executable's; stdout export
 // and a resource attribute from the file.
 func TestE2EConfigFile(t *testing.T) {
-	bin, err := filepath.Abs(filepath.Join("testapps", "bin", "release"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := repoPath("testapps", "bin", "release")
 	path := filepath.Join(t.TempDir(), "config.toml")
 	conf := fmt.Sprintf(`headless = true
 all = true   # the axum app: no target below selects it

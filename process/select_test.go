@@ -1,11 +1,10 @@
-package main
+package process
 
 import (
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +14,7 @@ import (
 )
 
 // matching lists the PIDs under proc that sel selects.
-func matching(t *testing.T, proc string, sel selector) []int {
+func matching(t *testing.T, proc string, sel *Selector) []int {
 	t.Helper()
 	ents, err := os.ReadDir(proc)
 	if err != nil {
@@ -23,7 +22,7 @@ func matching(t *testing.T, proc string, sel selector) []int {
 	}
 	var pids []int
 	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && sel.match(filepath.Join(proc, e.Name())) != nil {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && sel.Match(filepath.Join(proc, e.Name())) != nil {
 			pids = append(pids, pid)
 		}
 	}
@@ -72,7 +71,7 @@ func TestSelectorExe(t *testing.T) {
 		{"/bin/ap?", []int{13}},
 		{filepath.Join(dir, "bin", "[o]*"), []int{12}},
 	} {
-		if got := matching(t, proc, selector{targets: []target{{exe: tc.exe}}}); !slices.Equal(got, tc.want) {
+		if got := matching(t, proc, newSelector(t, nil, Target{Exe: tc.exe})); !slices.Equal(got, tc.want) {
 			t.Errorf("exe %s: selected %v, want %v", tc.exe, got, tc.want)
 		}
 	}
@@ -86,13 +85,13 @@ func TestSelectorRealProc(t *testing.T) {
 		t.Skip(err)
 	}
 	self := filepath.Join("/proc", strconv.Itoa(os.Getpid()))
-	for _, sel := range []selector{{targets: []target{{exe: exe}}}, {targets: []target{{exe: filepath.Join(filepath.Dir(exe), "*")}}}} {
-		if sel.match(self) == nil {
+	for _, sel := range []*Selector{newSelector(t, nil, Target{Exe: exe}), newSelector(t, nil, Target{Exe: filepath.Join(filepath.Dir(exe), "*")})} {
+		if sel.Match(self) == nil {
 			t.Errorf("%s: own process not selected", sel)
 		}
 	}
 	cache := symbols.NewCache(4, symbols.Options{})
-	if (selector{targets: []target{{}}, analyze: cache.Analyze}).match(self) != nil {
+	if newSelector(t, cache.Analyze, Target{}).Match(self) != nil {
 		t.Errorf("--all selected the Go test binary")
 	}
 }
@@ -139,23 +138,12 @@ func fakeProc(t *testing.T, selfNS string, procs ...fakeProcess) string {
 	return proc
 }
 
-// rustApps returns the paths of release test apps, skipping (failing in
-// CI) when they are not built: crate selectors need real Rust binaries.
+// rustApps returns the paths of release test apps (appPath).
 func rustApps(t *testing.T, apps ...string) []string {
 	t.Helper()
 	var paths []string
 	for _, a := range apps {
-		p, err := filepath.Abs(appPath("release", a))
-		if err == nil {
-			_, err = os.Stat(p)
-		}
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("Rust test apps not built: %v", err)
-			}
-			t.Skipf("Rust test apps not built (run `make testapps`): %v", err)
-		}
-		paths = append(paths, p)
+		paths = append(paths, appPath(t, "release", a))
 	}
 	return paths
 }
@@ -189,43 +177,41 @@ func TestSelectorTargets(t *testing.T) {
 			mountinfo: "612 600 8:1 /var/lib/docker/containers/" + idMount + "/hostname /etc/hostname rw,relatime - ext4 /dev/sda1 rw\n"},
 	)
 	cache := symbols.NewCache(8, symbols.Options{})
-	re := regexp.MustCompile
 	for _, tc := range []struct {
 		name string
-		t    target
+		t    Target
 		want []int
 	}{
-		{"all: Rust with an instrumented crate", target{}, []int{20, 21, 22, 24}},
-		{"crate", target{crate: "axum"}, []int{20}},
-		{"crate in several", target{crate: "tonic"}, []int{20, 22}}, // the axum app links tonic too
-		{"crate absent", target{crate: "rocket"}, nil},
-		{"crate spelt with _", target{crate: "axum_core"}, []int{20}}, // axum-core
-		{"cmdline", target{cmdline: re(`\s--addr\s`)}, []int{22}},     // 23 too, but it is not Rust
-		{"cmdline anchored", target{cmdline: re(`^hyper-server( |$)`)}, []int{21, 24}},
-		{"cmdline and crate", target{cmdline: re(`--listen`), crate: "tonic"}, []int{20}},
-		{"exe takes any program", target{exe: goBin, cmdline: re(`--addr`)}, []int{23}},
-		{"exe glob", target{exe: filepath.Join(filepath.Dir(apps[0]), "*-server")}, []int{20, 21, 24}},
-		{"in a container", target{container: &containerSel{other: true}}, []int{20, 21, 24}},
-		{"outside containers", target{container: &containerSel{}}, []int{22}},
-		{"docker ID prefix", target{container: &containerSel{id: idDocker[:12]}}, []int{20}},
-		{"docker ID and exe", target{exe: goBin, container: &containerSel{id: idDocker}}, []int{23}},
-		{"kubernetes ID", target{container: &containerSel{id: idK8s[:5]}}, []int{21}},
-		{"ID from mounts", target{container: &containerSel{id: idMount}}, []int{24}},
-		{"ID no match", target{container: &containerSel{id: "ffff"}}, nil},
-		{"all selectors", target{exe: apps[1], cmdline: re(`80`), crate: "hyper", container: &containerSel{id: idK8s}}, []int{21}},
+		{"all: Rust with an instrumented crate", Target{}, []int{20, 21, 22, 24}},
+		{"crate", Target{Crate: "axum"}, []int{20}},
+		{"crate in several", Target{Crate: "tonic"}, []int{20, 22}}, // the axum app links tonic too
+		{"crate absent", Target{Crate: "rocket"}, nil},
+		{"crate spelt with _", Target{Crate: "axum_core"}, []int{20}}, // axum-core
+		{"cmdline", Target{Cmdline: `\s--addr\s`}, []int{22}},         // 23 too, but it is not Rust
+		{"cmdline anchored", Target{Cmdline: `^hyper-server( |$)`}, []int{21, 24}},
+		{"cmdline and crate", Target{Cmdline: `--listen`, Crate: "tonic"}, []int{20}},
+		{"exe takes any program", Target{Exe: goBin, Cmdline: `--addr`}, []int{23}},
+		{"exe glob", Target{Exe: filepath.Join(filepath.Dir(apps[0]), "*-server")}, []int{20, 21, 24}},
+		{"in a container", Target{Container: &Container{Other: true}}, []int{20, 21, 24}},
+		{"outside containers", Target{Container: &Container{}}, []int{22}},
+		{"docker ID prefix", Target{Container: &Container{ID: idDocker[:12]}}, []int{20}},
+		{"docker ID and exe", Target{Exe: goBin, Container: &Container{ID: idDocker}}, []int{23}},
+		{"kubernetes ID", Target{Container: &Container{ID: idK8s[:5]}}, []int{21}},
+		{"ID from mounts", Target{Container: &Container{ID: idMount}}, []int{24}},
+		{"ID no match", Target{Container: &Container{ID: "ffff"}}, nil},
+		{"all selectors", Target{Exe: apps[1], Cmdline: `80`, Crate: "hyper", Container: &Container{ID: idK8s}}, []int{21}},
 	} {
-		if got := matching(t, proc, selector{targets: []target{tc.t}, analyze: cache.Analyze}); !slices.Equal(got, tc.want) {
-			t.Errorf("%s (%s): selected %v, want %v", tc.name, &tc.t, got, tc.want)
+		if got := matching(t, proc, newSelector(t, cache.Analyze, tc.t)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s (%s): selected %v, want %v", tc.name, tc.t, got, tc.want)
 		}
 	}
 
 	// The first target that matches names the service.
-	sel := selector{targets: []target{{crate: "tonic", service: "grpc"}, {container: &containerSel{other: true}, service: "boxed"}, {service: "rest"}},
-		analyze: cache.Analyze}
+	sel := newSelector(t, cache.Analyze, Target{Crate: "tonic", ServiceName: "grpc"}, Target{Container: &Container{Other: true}, ServiceName: "boxed"}, Target{ServiceName: "rest"})
 	got := map[string]string{}
 	for _, pid := range []string{"20", "21", "22", "23", "24"} {
-		if m := sel.match(filepath.Join(proc, pid)); m != nil {
-			got[pid] = m.service
+		if m := sel.Match(filepath.Join(proc, pid)); m != nil {
+			got[pid] = m.ServiceName
 		}
 	}
 	if want := map[string]string{"20": "grpc", "21": "boxed", "22": "grpc", "24": "boxed"}; !maps.Equal(got, want) {
@@ -259,35 +245,54 @@ func TestContainerID(t *testing.T) {
 // real processes: the axum app, and the hyper app in a mount namespace of
 // its own (unshare -m), as a container has.
 func TestSelectorRealProcesses(t *testing.T) {
-	needE2E(t, "release/hyper-server")
+	if testing.Short() {
+		t.Skip("needs root and the Rust test apps: skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root (unshare -m) in CI")
+		}
+		t.Skip("needs root (unshare -m)")
+	}
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("unshare (util-linux) not installed")
 	}
-	axum := exec.Command(appPath("release", "axum-server"), "--listen", "127.0.0.1:0")
-	boxed := exec.Command("unshare", "--mount", "--propagation", "private", appPath("release", "hyper-server"), "--listen", "127.0.0.1:0")
+	apps := rustApps(t, "axum-server", "hyper-server")
+	axum := exec.Command(apps[0], "--listen", "127.0.0.1:0")
+	boxed := exec.Command("unshare", "--mount", "--propagation", "private", apps[1], "--listen", "127.0.0.1:0")
 	for _, c := range []*exec.Cmd{axum, boxed} {
-		startListener(t, c.Path, c)
+		startWait(t, c, "listening on")
 	}
 	dir := func(c *exec.Cmd) string { return "/proc/" + strconv.Itoa(c.Process.Pid) }
 	cache := symbols.NewCache(4, symbols.Options{})
 	for _, tc := range []struct {
-		t          target
+		t          Target
 		axum, hypr bool
 	}{
-		{target{}, true, true},
-		{target{crate: "axum"}, true, false},
-		{target{crate: "hyper"}, true, true},
-		{target{container: &containerSel{other: true}}, false, true},
-		{target{container: &containerSel{other: false}, crate: "hyper"}, true, false},
-		{target{cmdline: regexp.MustCompile(`hyper-server --listen 127\.0\.0\.1:0$`)}, false, true},
-		{target{cmdline: regexp.MustCompile(`^\S+/axum-server --listen`), container: &containerSel{}}, true, false},
+		{Target{}, true, true},
+		{Target{Crate: "axum"}, true, false},
+		{Target{Crate: "hyper"}, true, true},
+		{Target{Container: &Container{Other: true}}, false, true},
+		{Target{Container: &Container{Other: false}, Crate: "hyper"}, true, false},
+		{Target{Cmdline: `hyper-server --listen 127\.0\.0\.1:0$`}, false, true},
+		{Target{Cmdline: `^\S+/axum-server --listen`, Container: &Container{}}, true, false},
 	} {
-		sel := selector{targets: []target{tc.t}, analyze: cache.Analyze}
-		if got := sel.match(dir(axum)) != nil; got != tc.axum {
-			t.Errorf("%s: axum app selected %v, want %v", &tc.t, got, tc.axum)
+		sel := newSelector(t, cache.Analyze, tc.t)
+		if got := sel.Match(dir(axum)) != nil; got != tc.axum {
+			t.Errorf("%s: axum app selected %v, want %v", tc.t, got, tc.axum)
 		}
-		if got := sel.match(dir(boxed)) != nil; got != tc.hypr {
-			t.Errorf("%s: hyper app in its own mount namespace selected %v, want %v", &tc.t, got, tc.hypr)
+		if got := sel.Match(dir(boxed)) != nil; got != tc.hypr {
+			t.Errorf("%s: hyper app in its own mount namespace selected %v, want %v", tc.t, got, tc.hypr)
 		}
 	}
+}
+
+// newSelector is NewSelector of targets, which must compile.
+func newSelector(t *testing.T, analyze func(string) (*symbols.Analysis, error), targets ...Target) *Selector {
+	t.Helper()
+	s, err := NewSelector(targets, analyze)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end test of the container image: rustscope in one container
 // traces the release axum app in another and exports to an OTLP receiver
@@ -36,7 +36,7 @@ func TestDockerE2E(t *testing.T) {
 	t0 := time.Now()
 	id := fmt.Sprintf("rustscope-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	rsImg, appImg := id+":rustscope", id+":axum"
-	if out, err := exec.Command("make", "docker-build", "IMG="+rsImg).CombinedOutput(); err != nil {
+	if out, err := exec.Command("make", "-C", repoRoot, "docker-build", "IMG="+rsImg).CombinedOutput(); err != nil {
 		t.Fatalf("make docker-build: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", rsImg).Run() })

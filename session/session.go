@@ -1,4 +1,8 @@
-package main
+// Package session fans the tracer's spans out to the terminal UI and the
+// exporters. With the UI, an Engine serves its process list and attaches
+// and routes the spans of the processes it watches to it; without,
+// Headless attaches to the selected processes and exports their spans.
+package session
 
 import (
 	"context"
@@ -12,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rustscope/rustscope/export"
+	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
@@ -21,31 +26,44 @@ import (
 // instead of one per span keeps rendering cheap under load.
 const uiBatch = 100 * time.Millisecond
 
-// engine connects one Tracer to the UI: it runs the tracer's read loop for
-// the program's lifetime and routes the spans of the watched process to
-// its session.
-type engine struct {
-	t      *tracer.Tracer
-	log    *slog.Logger
-	cache  *symbols.Cache
-	buffer int
-	pipe   *export.Pipeline // optional: every span is forwarded there too
-	to     string           // where pipe sends spans, for the status bar
-	// exportCfg names the services (service.name) even when nothing is exported.
+// Options are what an Engine connects.
+type Options struct {
+	// Tracer is nil when it could not be loaded; LoadErr says why.
+	Tracer  *tracer.Tracer
+	LoadErr error
+	Log     *slog.Logger
+	Symbols *symbols.Cache
+	Buffer  int              // the UI's span buffer
+	Pipe    *export.Pipeline // optional: every span is forwarded there too
+	To      string           // where Pipe sends spans, for the status bar
+	// Export names the services (service.name) even when nothing is exported.
+	Export export.Config
+}
+
+// Engine connects one Tracer to the UI (it is the UI's ui.Engine): it runs
+// the tracer's read loop for the program's lifetime and routes the spans of
+// the watched processes to their session.
+type Engine struct {
+	t         *tracer.Tracer
+	log       *slog.Logger
+	cache     *symbols.Cache
+	buffer    int
+	pipe      *export.Pipeline
+	to        string
 	exportCfg export.Config
-	// loadErr is why the tracer could not be loaded (t is nil then).
-	loadErr error
+	loadErr   error
 
 	mu  sync.Mutex
 	cur *session
 }
 
-func newEngine(t *tracer.Tracer, log *slog.Logger, cache *symbols.Cache, buffer int, pipe *export.Pipeline, to string, exportCfg export.Config) *engine {
-	return &engine{t: t, log: log, cache: cache, buffer: buffer, pipe: pipe, to: to, exportCfg: exportCfg}
+// New returns an Engine over o.
+func New(o Options) *Engine {
+	return &Engine{t: o.Tracer, log: o.Log, cache: o.Symbols, buffer: o.Buffer, pipe: o.Pipe, to: o.To, exportCfg: o.Export, loadErr: o.LoadErr}
 }
 
-// run is the tracer loop; it ends with ctx.
-func (e *engine) run(ctx context.Context) error {
+// Run is the tracer loop; it ends with ctx.
+func (e *Engine) Run(ctx context.Context) error {
 	if e.t == nil {
 		<-ctx.Done()
 		return ctx.Err()
@@ -53,7 +71,7 @@ func (e *engine) run(ctx context.Context) error {
 	return e.t.Run(ctx, e.emit)
 }
 
-func (e *engine) emit(s tracer.Span) {
+func (e *Engine) emit(s tracer.Span) {
 	e.mu.Lock()
 	cur := e.cur
 	e.mu.Unlock()
@@ -65,8 +83,8 @@ func (e *engine) emit(s tracer.Span) {
 	}
 }
 
-// exited is the tracer's OnExit hook.
-func (e *engine) exited(pid uint32) {
+// Exited is the tracer's OnExit hook.
+func (e *Engine) Exited(pid uint32) {
 	e.mu.Lock()
 	cur := e.cur
 	e.mu.Unlock()
@@ -78,8 +96,9 @@ func (e *engine) exited(pid uint32) {
 	}
 }
 
-func (e *engine) Processes() ([]ui.Process, error) {
-	procs, err := symbols.Processes(e.cache)
+// Processes lists the processes for the UI's picker.
+func (e *Engine) Processes() ([]ui.Process, error) {
+	procs, err := process.Processes(e.cache)
 	rows := make([]ui.Process, 0, len(procs))
 	for _, p := range procs {
 		rows = append(rows, uiProcess(p))
@@ -87,7 +106,7 @@ func (e *engine) Processes() ([]ui.Process, error) {
 	return rows, err
 }
 
-func uiProcess(p symbols.Process) ui.Process {
+func uiProcess(p process.Process) ui.Process {
 	r := ui.Process{PID: p.PID, User: p.User, Container: p.Container, Traceable: p.Traceable, Why: p.Reason}
 	// The program's name first: a long directory would hide it.
 	if len(p.Cmdline) > 0 && p.Cmdline[0] != "" {
@@ -110,7 +129,7 @@ func uiProcess(p symbols.Process) ui.Process {
 
 // Attach attaches every pid, or none: a failure detaches those already
 // attached.
-func (e *engine) Attach(pids []int) (ui.Session, error) {
+func (e *Engine) Attach(pids []int) (ui.Session, error) {
 	if e.t == nil {
 		return nil, e.loadErr
 	}
@@ -138,7 +157,7 @@ func (e *engine) Attach(pids []int) (ui.Session, error) {
 	return s, nil
 }
 
-func (e *engine) attachOne(pid int) (*tracer.Target, error) {
+func (e *Engine) attachOne(pid int) (*tracer.Target, error) {
 	tg, err := e.t.Attach(pid)
 	if err != nil {
 		return nil, err
@@ -154,7 +173,7 @@ func (e *engine) attachOne(pid int) (*tracer.Target, error) {
 
 // session is the UI's view of the processes watched together.
 type session struct {
-	e       *engine
+	e       *Engine
 	targets []*tracer.Target
 	ch      chan []tracer.Span
 	cap     int

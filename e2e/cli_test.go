@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/symbols"
 )
 
@@ -44,7 +45,7 @@ func TestListShowsRunningApps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rustscope list: %v", err)
 	}
-	var procs []symbols.Process
+	var procs []process.Process
 	if err := json.Unmarshal(out, &procs); err != nil {
 		t.Fatalf("list --json: %v\n%s", err, out)
 	}

@@ -1,4 +1,4 @@
-package symbols
+package process
 
 import (
 	"bufio"
@@ -8,9 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rustscope/rustscope/symbols"
 )
 
 // startApp starts a test-app server and waits for its "listening on" line.
@@ -58,6 +59,9 @@ func startWait(t *testing.T, cmd *exec.Cmd, ready string) *exec.Cmd {
 }
 
 func TestProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts the Rust test apps")
+	}
 	axum := appPath(t, "release", "axum-server")
 	hyperStripped := appPath(t, "release-strip", "hyper-server")
 	tonic := appPath(t, "release", "tonic-server")
@@ -87,7 +91,7 @@ func TestProcesses(t *testing.T) {
 	}
 	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
 
-	c := NewCache(0, Options{})
+	c := symbols.NewCache(0, symbols.Options{})
 	t0 := time.Now()
 	procs, err := Processes(c)
 	if err != nil {
@@ -136,20 +140,20 @@ func TestProcesses(t *testing.T) {
 		}
 		return p
 	}
-	pa := check("axum-server", a, "axum", TraceFull)
+	pa := check("axum-server", a, "axum", symbols.TraceFull)
 	if pa.Deleted || pa.Container {
 		t.Errorf("axum-server: deleted %v container %v", pa.Deleted, pa.Container)
 	}
-	ph := check("stripped hyper-server", h, "hyper-util", TraceWire)
+	ph := check("stripped hyper-server", h, "hyper-util", symbols.TraceWire)
 	if !strings.Contains(ph.Reason, "stripped") {
 		t.Errorf("stripped: reason %q", ph.Reason)
 	}
-	pd := check("deleted tonic-server", d, "tonic", TraceFull)
+	pd := check("deleted tonic-server", d, "tonic", symbols.TraceFull)
 	if !pd.Deleted || !strings.HasSuffix(pd.Exe, " (deleted)") {
 		t.Errorf("deleted: %v %q", pd.Deleted, pd.Exe)
 	}
 	if ns != nil {
-		pn := check("axum-server in a mount namespace", ns, "axum", TraceFull)
+		pn := check("axum-server in a mount namespace", ns, "axum", symbols.TraceFull)
 		if !pn.Container {
 			t.Errorf("unshare --mount: container %v (ns %s)", pn.Container, pn.MountNS)
 		}
@@ -186,56 +190,5 @@ func TestProcesses(t *testing.T) {
 		if !strings.Contains(string(js), k) {
 			t.Errorf("process JSON lacks %s: %s", k, js[:min(len(js), 300)])
 		}
-	}
-}
-
-func TestCache(t *testing.T) {
-	c := NewCache(2, Options{})
-	var wg sync.WaitGroup
-	results := make([]*Analysis, 16)
-	for i := range results {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			a, err := c.Analyze(tinyHyper)
-			if err != nil {
-				t.Error(err)
-			}
-			results[i] = a
-		}(i)
-	}
-	wg.Wait()
-	for _, a := range results {
-		if a != results[0] {
-			t.Fatal("concurrent requests got different analyses")
-		}
-	}
-	if n, hits, misses := c.Stats(); n != 1 || misses != 1 || hits != 15 {
-		t.Errorf("entries %d hits %d misses %d, want 1 15 1", n, hits, misses)
-	}
-	// A new version of the file (new inode, mtime) is analysed again.
-	dir := t.TempDir()
-	p := filepath.Join(dir, "x")
-	b, _ := os.ReadFile(tinyHyper)
-	os.WriteFile(p, b, 0o755)
-	if _, err := c.Analyze(p); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(p, append(b, 0), 0o755)
-	if _, err := c.Analyze(p); err != nil {
-		t.Fatal(err)
-	}
-	if n, _, misses := c.Stats(); n != 2 || misses != 3 {
-		t.Errorf("bounded cache: %d entries, %d misses", n, misses)
-	}
-	// Failures are cached too (not ELF), transient ones are not.
-	os.WriteFile(filepath.Join(dir, "txt"), []byte("hello"), 0o644)
-	for i := 0; i < 2; i++ {
-		if _, err := c.Analyze(filepath.Join(dir, "txt")); err == nil {
-			t.Error("text file analysed")
-		}
-	}
-	if _, err := c.Analyze(filepath.Join(dir, "missing")); err == nil {
-		t.Error("missing file analysed")
 	}
 }

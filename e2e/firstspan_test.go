@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests: the real rustscope binary attached to the real Rust
 // test apps (testapps/, built by `make testapps`), driven with real

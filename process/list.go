@@ -1,8 +1,12 @@
-package symbols
+// Package process lists, describes, selects and watches the processes
+// rustscope may trace, reading /proc: the Rust programs running, the
+// targets a configuration selects (executable path or glob, command line,
+// crate, container), the checks before attaching, and a watcher that
+// attaches to the selected processes as they start.
+package process
 
 import (
 	"bytes"
-	"container/list"
 	"errors"
 	"fmt"
 	"os"
@@ -11,8 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
+
+	"github.com/rustscope/rustscope/symbols"
 )
 
 // Process is a running Rust program rustscope could trace.
@@ -34,7 +38,7 @@ type Process struct {
 	MountNS   string `json:"mount_ns,omitempty"` // "mnt:[4026531841]"
 	// Analysis was read through /proc/PID/exe (works for deleted files and
 	// other mount namespaces alike). Shared via the Cache: read-only.
-	Analysis *Analysis `json:"analysis"`
+	Analysis *symbols.Analysis `json:"analysis"`
 	// Traceable: "full", "wire" or "none" (see Analysis.Traceability).
 	Traceable string `json:"traceable"`
 	Reason    string `json:"reason,omitempty"`
@@ -52,17 +56,14 @@ var procRoot = "/proc"
 // threads, rustscope itself and non-Rust programs are skipped; processes
 // that vanish or cannot be inspected (permissions) are skipped silently.
 // c may be nil (no caching, every executable analysed afresh).
-func Processes(c *Cache) ([]Process, error) {
+func Processes(c *symbols.Cache) ([]Process, error) {
 	ents, err := os.ReadDir(procRoot)
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
 	self := os.Getpid()
 	selfNS, _ := os.Readlink(procRoot + "/self/ns/mnt")
-	var selfExe fileKey
-	if st, err := os.Stat(procRoot + "/self/exe"); err == nil {
-		selfExe = keyOf(st)
-	}
+	selfExe, _ := os.Stat(procRoot + "/self/exe")
 	users := map[int]string{}
 	var out []Process
 	for _, e := range ents {
@@ -82,7 +83,7 @@ func Processes(c *Cache) ([]Process, error) {
 // PF_KTHREAD in /proc/PID/stat flags.
 const pfKthread = 0x00200000
 
-func inspect(pid int, c *Cache, selfNS string, selfExe fileKey, users map[int]string) (Process, bool) {
+func inspect(pid int, c *symbols.Cache, selfNS string, selfExe os.FileInfo, users map[int]string) (Process, bool) {
 	dir := procRoot + "/" + strconv.Itoa(pid)
 	if isKernelThread(dir) {
 		return Process{}, false
@@ -95,29 +96,21 @@ func inspect(pid int, c *Cache, selfNS string, selfExe fileKey, users map[int]st
 	if err != nil {
 		return Process{}, false
 	}
-	if selfExe != (fileKey{}) && keyOf(st) == selfExe {
+	if sameVersion(st, selfExe) {
 		return Process{}, false // another rustscope
 	}
-	var a *Analysis
+	var a *symbols.Analysis
 	if c != nil {
-		a, err = c.analyzeStat(dir+"/exe", st)
+		a, err = c.AnalyzeStat(dir+"/exe", st)
 	} else {
-		a, err = AnalyzeFile(dir + "/exe")
+		a, err = symbols.AnalyzeFile(dir + "/exe")
 	}
 	if err != nil || a == nil || !a.Rust {
 		return Process{}, false
 	}
 	p := Process{PID: pid, Exe: exe, Analysis: a, UID: -1}
 	p.Deleted = strings.HasSuffix(exe, " (deleted)")
-	if b, err := os.ReadFile(dir + "/cmdline"); err == nil && len(b) > 0 {
-		p.Cmdline = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-	}
-	if b, err := os.ReadFile(dir + "/comm"); err == nil {
-		p.Comm = strings.TrimSpace(string(b))
-	}
-	if p.Comm == "" {
-		p.Comm = filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
-	}
+	p.Cmdline, p.Comm = cmdlineComm(dir, strings.TrimSuffix(exe, " (deleted)"))
 	if ns, err := os.Readlink(dir + "/ns/mnt"); err == nil {
 		p.MountNS = ns
 		p.Container = selfNS != "" && ns != selfNS
@@ -180,114 +173,70 @@ func userName(uid int, cache map[int]string) string {
 	return n
 }
 
-// fileKey identifies one version of an executable file.
-type fileKey struct {
-	dev, ino uint64
-	mtime    int64 // ns
-	size     int64
+// sameVersion reports whether a and b are the same version of one file
+// (device, inode, modification time and size); b may be nil.
+func sameVersion(a, b os.FileInfo) bool {
+	return b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
-func keyOf(st os.FileInfo) fileKey {
-	k := fileKey{mtime: st.ModTime().UnixNano(), size: st.Size()}
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		k.dev, k.ino = uint64(s.Dev), s.Ino
+// cmdlineComm reads the command line (nil when empty: a zombie) and the
+// command name of the process at dir; the name falls back to exe's base.
+func cmdlineComm(dir, exe string) (cmdline []string, comm string) {
+	if b, err := os.ReadFile(dir + "/cmdline"); err == nil && len(b) > 0 {
+		cmdline = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 	}
-	return k
-}
-
-// Cache keeps analyses per executable file: (device, inode, mtime, size),
-// stat'ed through /proc/PID/exe, so a picker refreshing every second only
-// stats each process. It is safe for concurrent use; concurrent requests
-// for the same file share one analysis. It holds at most Max entries
-// (least recently used go first), failures included, so non-ELF or
-// unreadable files are not retried every refresh.
-type Cache struct {
-	opts Options
-	max  int
-
-	mu      sync.Mutex
-	entries map[fileKey]*list.Element
-	lru     *list.List // of *cacheEntry, front = most recent
-	hits    uint64
-	misses  uint64
-}
-
-type cacheEntry struct {
-	key  fileKey
-	done chan struct{}
-	a    *Analysis
-	err  error
-}
-
-// DefaultCacheSize bounds a Cache created with max <= 0.
-const DefaultCacheSize = 256
-
-// NewCache returns a cache of at most max analyses made with opts.
-func NewCache(max int, opts Options) *Cache {
-	if max <= 0 {
-		max = DefaultCacheSize
+	if b, err := os.ReadFile(dir + "/comm"); err == nil {
+		comm = strings.TrimSpace(string(b))
 	}
-	return &Cache{opts: opts, max: max, entries: map[fileKey]*list.Element{}, lru: list.New()}
+	if comm == "" {
+		comm = filepath.Base(exe)
+	}
+	return cmdline, comm
 }
 
-// Analyze returns the (possibly cached) analysis of the file at path.
-func (c *Cache) Analyze(path string) (*Analysis, error) {
-	st, err := os.Stat(path)
+// Describe reads what /proc says about pid (executable, command line,
+// name) and analyses its executable through /proc/PID/exe, which works for
+// deleted files and for processes in other mount namespaces alike. Only
+// PID, Exe, Cmdline, Comm and Analysis (nil when unreadable) are set.
+func Describe(pid int, cache *symbols.Cache) (Process, error) {
+	dir := procRoot + "/" + strconv.Itoa(pid)
+	exe, err := os.Readlink(dir + "/exe")
 	if err != nil {
-		return nil, fmt.Errorf("stat executable: %w", err)
-	}
-	return c.analyzeStat(path, st)
-}
-
-func (c *Cache) analyzeStat(path string, st os.FileInfo) (*Analysis, error) {
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory: %w", path, ErrNotELF)
-	}
-	k := keyOf(st)
-	if k.ino == 0 {
-		return AnalyzeFileWith(path, c.opts) // no identity: do not cache
-	}
-	c.mu.Lock()
-	if el, ok := c.entries[k]; ok {
-		c.lru.MoveToFront(el)
-		e := el.Value.(*cacheEntry)
-		c.hits++
-		c.mu.Unlock()
-		<-e.done
-		return e.a, e.err
-	}
-	e := &cacheEntry{key: k, done: make(chan struct{})}
-	c.entries[k] = c.lru.PushFront(e)
-	c.misses++
-	for c.lru.Len() > c.max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.entries, old.Value.(*cacheEntry).key)
-	}
-	c.mu.Unlock()
-
-	e.a, e.err = AnalyzeFileWith(path, c.opts)
-	if e.err != nil && isTransient(e.err) {
-		// Do not remember errors that may go away (the process exited
-		// under us, EINTR, ...).
-		c.mu.Lock()
-		if el, ok := c.entries[k]; ok && el.Value.(*cacheEntry) == e {
-			c.lru.Remove(el)
-			delete(c.entries, k)
+		if errors.Is(err, os.ErrNotExist) {
+			return Process{}, errors.New("no such process")
 		}
-		c.mu.Unlock()
+		return Process{}, fmt.Errorf("read executable link: %w", err)
 	}
-	close(e.done)
-	return e.a, e.err
+	p := Process{PID: pid, Exe: exe}
+	p.Cmdline, p.Comm = cmdlineComm(dir, strings.TrimSuffix(exe, " (deleted)"))
+	if a, err := cache.Analyze(dir + "/exe"); err == nil {
+		p.Analysis = a
+	}
+	return p, nil
 }
 
-func isTransient(err error) bool {
-	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.ESRCH)
+// Running is false once pid has exited, reaped or not: a zombie waiting
+// for its parent serves nothing.
+func Running(pid int) bool {
+	stat, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command, which is in parentheses and may
+	// hold anything: look after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }
 
-// Stats returns the number of cached entries, hits and misses.
-func (c *Cache) Stats() (entries int, hits, misses uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len(), c.hits, c.misses
+// ExePath is the path that opens pid's executable, /proc/PID/exe: the
+// running file, even deleted or in another mount namespace.
+func ExePath(pid int) (string, error) {
+	path := procRoot + "/" + strconv.Itoa(pid) + "/exe"
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return "", targetErr(ErrPermission, "pid %d: permission denied: another user's process needs CAP_SYS_PTRACE (or root)", pid)
+		}
+		return "", targetErr(ErrNotFound, "pid %d: no such process", pid)
+	}
+	return path, nil
 }

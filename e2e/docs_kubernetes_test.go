@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // docs/kubernetes.md's manifests are decoded strictly into the Kubernetes
 // API types, as the API server does (case-sensitive field names, no
@@ -25,7 +25,7 @@ import (
 )
 
 func TestKubernetesManifests(t *testing.T) {
-	md, err := os.ReadFile("docs/kubernetes.md")
+	md, err := os.ReadFile(repoPath("docs", "kubernetes.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

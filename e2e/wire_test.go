@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Wire-layer edge cases the Rust apps do not produce on demand: responses
 // written as one writev of many iovecs, chunk-size lines split across

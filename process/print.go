@@ -1,0 +1,117 @@
+package process
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/rustscope/rustscope/symbols"
+)
+
+// PrintList writes procs as `rustscope list` shows them: a table, then
+// why each process that cannot be fully traced cannot.
+func PrintList(w io.Writer, procs []Process) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PID\tUSER\tRUSTC\tSTRIPPED\tCONTAINER\tTRACE\tCRATES\tCOMMAND")
+	for _, p := range procs {
+		a := p.Analysis
+		rustc, stripped, crates := "?", "?", ""
+		if a != nil {
+			rustc = orDash(a.RustcVersion)
+			stripped = yesNo(a.Stripped)
+			crates = crateList(a)
+		}
+		cmd := strings.Join(p.Cmdline, " ")
+		if cmd == "" {
+			cmd = p.Exe
+		}
+		if r := []rune(cmd); len(r) > 80 {
+			cmd = string(r[:79]) + "…"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.User, rustc, stripped, yesNo(p.Container), p.Traceable, orDash(crates), cmd)
+	}
+	tw.Flush()
+	for _, p := range procs {
+		if p.Reason != "" {
+			fmt.Fprintf(w, "  %d: %s: %s\n", p.PID, p.Traceable, p.Reason)
+		}
+	}
+}
+
+// PrintAnalysis writes a as `rustscope inspect` shows the binary at path.
+func PrintAnalysis(w io.Writer, path string, a *symbols.Analysis) {
+	level, reason := a.Traceability()
+	fmt.Fprintf(w, "binary        %s\n", path)
+	fmt.Fprintf(w, "rust          %s", yesNo(a.Rust))
+	if len(a.Evidence) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(a.Evidence, "; "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "rustc         %s", orDash(a.RustcVersion))
+	if a.RustcCommit != "" {
+		fmt.Fprintf(w, " (commit %s)", a.RustcCommit)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "crates        %s\n", orDash(crateListAll(a)))
+	fmt.Fprintf(w, "machine       %s, pie %s, build-id %s\n", a.Machine, yesNo(a.PIE), orDash(a.BuildID))
+	fmt.Fprintf(w, "symbols       %s", a.SymbolSource)
+	if a.SymbolFile != "" {
+		fmt.Fprintf(w, " (%s)", a.SymbolFile)
+	}
+	fmt.Fprintf(w, ", stripped %s, mangling %s, %d functions, dwarf %s, lto likely %s\n",
+		yesNo(a.Stripped), orDash(strings.Join(a.Manglings, "+")), a.Functions, yesNo(a.DebugInfo), yesNo(a.LTO))
+	fmt.Fprintf(w, "traceable     %s: %s\n", level, reason)
+	for _, warn := range a.Warnings {
+		fmt.Fprintf(w, "warning       %s\n", warn)
+	}
+	fmt.Fprintln(w, "\nprobe points")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ID\tFOUND\tVADDR\tFILE OFFSET\tFIRST INSTRUCTION\tUPROBE COST\tFUNCTION")
+	for _, p := range a.Probes {
+		if !p.Found {
+			fmt.Fprintf(tw, "  %s\tno\t-\t-\t-\t-\t%s: %s\n", p.ID, p.Function, p.Reason)
+			continue
+		}
+		for _, c := range p.Copies {
+			cost := "single-step (~10 us)"
+			if c.Emulated {
+				cost = "emulated (~1 us)"
+			}
+			fmt.Fprintf(tw, "  %s\tyes\t%#x\t%#x\t%s\t%s\t%s\n", p.ID, c.Address, c.FileOffset, orDash(c.FirstInsn), cost, c.Demangled)
+		}
+	}
+	tw.Flush()
+}
+
+func crateListAll(a *symbols.Analysis) string {
+	cs := make([]string, len(a.Crates))
+	for i, c := range a.Crates {
+		cs[i] = c.Name + " " + c.Version
+	}
+	return strings.Join(cs, ", ")
+}
+
+func crateList(a *symbols.Analysis) string {
+	var cs []string
+	for _, name := range []string{"axum", "hyper", "hyper-util", "h2", "tonic", "reqwest", "tokio", "tower", "rustls"} {
+		for _, v := range a.Versions(name) {
+			cs = append(cs, name+" "+v)
+		}
+	}
+	return strings.Join(cs, ", ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
