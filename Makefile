@@ -54,7 +54,7 @@ soak: build testapps ## SOAK (default 10m) at 2,000 requests/s, rustscope headle
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer/http1:FuzzRoundTrip \
 	./tracer/http2:FuzzFeed ./tracer/http2:FuzzRoundTrip ./tracer:FuzzGRPCSpan ./tracer:FuzzDecodeAndAssemble \
-	./tracer/axumroute:FuzzRead ./tracer/axumroute:FuzzMatch ./symbols:FuzzAnalyze
+	./lib/axum:FuzzRead ./lib/axum:FuzzMatch ./symbols:FuzzAnalyze
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	@for t in $(FUZZ_TARGETS); do \

@@ -54,9 +54,8 @@ func Demangle(name string) string {
 // manifest matches on, the same for both manglings and every
 // monomorphization:
 //
-//   - generic arguments are removed: Dispatcher<D,Bs,I,T>::poll_catch and
-//     <Dispatcher<Server<..>, ..>>::poll_catch (v0) both become
-//     hyper::proto::h1::dispatch::Dispatcher::poll_catch;
+//   - generic arguments are removed: Conn<I,T>::poll and
+//     <Conn<Io<..>, ..>>::poll (v0) both become krate::conn::Conn::poll;
 //   - a v0 inherent-impl path <Type>::f becomes Type::f;
 //   - qualified paths <A as B>::f keep their shape, with A and B normalized;
 //   - v0 closures {closure#0} become legacy's {{closure}}, shims likewise;

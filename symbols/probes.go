@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/rustscope/rustscope/lib"
+	"github.com/rustscope/rustscope/probe"
 )
 
 // ProbePoint is one manifest entry resolved in a binary.
@@ -103,15 +106,6 @@ func matchesAny(name string, patterns []string) bool {
 	return false
 }
 
-// impliedGroups: a group is also in use when one of these is, because it
-// serves them (the h1 dispatcher runs both roles; the h2 codec frames every
-// HTTP/2 user). Without this a group whose only point is inlined would
-// look unused.
-var impliedGroups = map[string][]string{
-	"hyper-h1-conn": {"hyper-h1-server", "hyper-h1-client"},
-	"h2-codec":      {"hyper-h2-server", "tonic-server", "tonic-client", "hyper-util-client", "hyper-client", "reqwest"},
-}
-
 func usedGroups(points []ProbePoint) map[string]bool {
 	used := map[string]bool{}
 	for _, p := range points {
@@ -129,7 +123,7 @@ func usedGroups(points []ProbePoint) map[string]bool {
 	return used
 }
 
-func notFoundReason(a *Analysis, w Want, groupUsed bool) string {
+func notFoundReason(a *Analysis, w probe.Want, groupUsed bool) string {
 	versions := a.Versions(w.Crate)
 	if len(versions) == 0 {
 		return fmt.Sprintf("crate %s not present", w.Crate)
@@ -209,7 +203,7 @@ func (a *Analysis) Traceability() (level, reason string) {
 		return TraceNone, "not a Rust program"
 	}
 	var http []string
-	for _, c := range []string{"hyper", "h2", "hyper-util", "axum", "tonic", "reqwest"} {
+	for _, c := range lib.Crates() {
 		if _, ok := a.Crate(c); ok {
 			http = append(http, c)
 		}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/rustscope/rustscope/probe"
 )
 
 // symtab is what the analysis keeps from a symbol table. Names are only
@@ -432,7 +434,7 @@ var compiledManifestKeys = compileKeys(Manifest)
 
 func manifestKeys() []*compiledKey { return compiledManifestKeys }
 
-func compileKeys(manifest []Want) []*compiledKey {
+func compileKeys(manifest []probe.Want) []*compiledKey {
 	byFinal := map[string]*compiledKey{}
 	var order []string
 	for _, w := range manifest {

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rustscope/rustscope/tracer/axumroute"
+	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
 )
@@ -90,7 +90,7 @@ type assembler struct {
 	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
 	clientSeen func(pid uint32, ts uint64)        // an event on a client connection (tasks.go)
 	execed     func(pid uint32)                   // a process ran a new executable (Options.OnExec)
-	readRoutes func(pid uint32, node uint64) (*axumroute.Table, error)
+	readRoutes func(pid uint32, node uint64) (*axum.Table, error)
 	lastRead   map[uint64]connKey // thread (tgid<<32|tid) -> connection it last read
 	taskConn   map[taskKey]*conn  // tokio task -> server connection it reads (link.go)
 	taskClient map[taskKey]*conn  // tokio task -> client connection it reads

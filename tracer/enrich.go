@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rustscope/rustscope/tracer/axumroute"
+	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/tracer/http1"
 )
 
@@ -26,14 +26,15 @@ const maxMarks = 16
 
 // mark is a library probe hit tied to a connection.
 type mark struct {
-	ts   uint64
-	kind hitKind
-	node uint64 // hitRoute: address of axum's path_router::Node
-	path string // hitRoute: the path axum was asked to match
+	ts    uint64
+	kind  hitKind
+	scope string // the crate it names as the span's scope
+	node  uint64 // hitRoute: the router
+	path  string // hitRoute: the path the router was asked to match
 }
 
-// lib is what library probes add to one exchange's span.
-type lib struct {
+// libAdds is what library probes add to one exchange's span.
+type libAdds struct {
 	scope Scope // zero: no probe saw the exchange
 	route string
 }
@@ -60,7 +61,7 @@ type routeKey struct {
 }
 
 type routeEntry struct {
-	tab *axumroute.Table
+	tab *axum.Table
 	err error
 }
 
@@ -80,7 +81,7 @@ func (a *assembler) probeHit(tk uint64, ev *event) {
 	if k, ok := a.lastRead[tk]; ok {
 		c = a.conns[k]
 	}
-	m := mark{ts: ev.hdr.Ts, kind: ref.kind}
+	m := mark{ts: ev.hdr.Ts, kind: ref.kind, scope: ref.scope}
 	if ref.kind == hitRoute {
 		args, str := probeArgs(ev.data)
 		m.node, m.path = args[1], string(str)
@@ -183,8 +184,8 @@ func (a *assembler) unparkStale(now uint64) {
 // enrich collects what the marks on c say about exchange x and drops the
 // marks it used or that are too old to belong to a later exchange. hit is
 // the time of the probe hit that released a parked exchange, else 0.
-func (a *assembler) enrich(pid uint32, c *conn, role http1.Role, x *http1.Exchange, tg *Target, hit uint64) lib {
-	var l lib
+func (a *assembler) enrich(pid uint32, c *conn, role http1.Role, x *http1.Exchange, tg *Target, hit uint64) libAdds {
+	var l libAdds
 	if len(c.marks) == 0 || tg == nil {
 		return l
 	}
@@ -210,41 +211,27 @@ func (a *assembler) enrich(pid uint32, c *conn, role http1.Role, x *http1.Exchan
 		switch m.kind {
 		case hitServer:
 			if l.scope.Name == "" {
-				l.scope = tg.crateScope("hyper")
+				l.scope = tg.crateScope(m.scope)
 			}
 		case hitRoute:
-			l.scope = tg.crateScope("axum")
+			l.scope = tg.crateScope(m.scope)
 			if l.route == "" {
 				l.route = a.route(pid, path, m)
 			}
 		case hitClient:
-			l.scope = tg.crateScope("hyper")
-			if tg.Analysis == nil {
-				break
-			}
-			if _, ok := tg.Analysis.Crate("reqwest"); ok {
-				// hyper's client inside a program that links reqwest:
-				// reqwest drives it (it is how reqwest sends).
-				l.scope = tg.crateScope("reqwest")
-			}
+			l.scope = tg.crateScope(m.scope)
 		}
 	}
 	c.marks = keep
 	return l
 }
 
-// route returns the axum route template m's lookup matched, "" if none.
+// route returns the route template m's lookup matched, "" if none.
 func (a *assembler) route(pid uint32, reqPath string, m mark) string {
-	match := m.path
-	switch {
-	case len(m.path) == probeStrMax && strings.HasPrefix(reqPath, m.path):
-		match = reqPath // the probe copied a prefix of a long path
-	case m.path == "" || m.path[0] != '/' || !strings.HasSuffix(reqPath, m.path):
-		// Not the request's path (or its tail, under a nested service):
-		// the arguments are not where this build was expected to pass
-		// them. Refuse rather than guess.
+	prefix, match, ok := axum.LookupPath(reqPath, m.path, probeStrMax)
+	if !ok {
 		a.counters.RoutesRefused.Add(1)
-		a.warnOnce(pid, "route-args", "axum Node::at: path argument does not match the request path; no http.route for this process",
+		a.warnOnce(pid, "route-args", "axum route lookup: path argument does not match the request path; no http.route for this process",
 			"probe_path", m.path, "request_path", reqPath)
 		return ""
 	}
@@ -252,11 +239,7 @@ func (a *assembler) route(pid uint32, reqPath string, m mark) string {
 	if e.err != nil {
 		return ""
 	}
-	r, ok := e.tab.Match(match)
-	if !ok {
-		return ""
-	}
-	return reqPath[:len(reqPath)-len(m.path)] + r
+	return axum.Route(e.tab, prefix, match)
 }
 
 // routeTable returns the (cached) route table of the router at node.
@@ -277,13 +260,13 @@ func (a *assembler) routeTable(pid uint32, node uint64) *routeEntry {
 }
 
 // readRoutesProc reads an axum route table from the process's memory.
-func readRoutesProc(pid uint32, node uint64) (*axumroute.Table, error) {
+func readRoutesProc(pid uint32, node uint64) (*axum.Table, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
 	if err != nil {
 		return nil, fmt.Errorf("open process memory: %w", err)
 	}
 	defer f.Close()
-	return axumroute.Read(f, node)
+	return axum.Read(f, node)
 }
 
 func (a *assembler) warnOnce(pid uint32, what, msg string, args ...any) {

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/rustscope/rustscope/bpf"
+	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/symbols"
-	"github.com/rustscope/rustscope/tracer/axumroute"
 )
 
 const testNode = 0x55550000
@@ -43,19 +43,22 @@ func probedAssembler(spans *[]Span, c *Counters) *assembler {
 		{Name: "axum", Version: "0.7.9"}, {Name: "hyper", Version: "1.5.2"}, {Name: "reqwest", Version: "0.12.15"}}}}
 	tg.probed[hitServer], tg.probed[hitRoute], tg.probed[hitClient] = true, true, true
 	a := newAssembler(clock{}, c, func(uint32) *Target { return tg }, func(s Span) { *spans = append(*spans, s) })
-	refs := []hitRef{{42, hitServer, "hyper.h1.server.parse"}, {42, hitRoute, "axum.path_router.node_at"}, {42, hitClient, "hyper.h1.client.parse"}}
+	an := tg.Analysis
+	refs := []hitRef{{42, hitServer, "hyper.h1.server.parse", scopeOf(an, "hyper", hitServer)},
+		{42, hitRoute, "axum.path_router.node_at", scopeOf(an, "axum", hitRoute)},
+		{42, hitClient, "hyper.h1.client.parse", scopeOf(an, "hyper", hitClient)}}
 	a.hit = func(i uint32) (hitRef, bool) {
 		if int(i) >= len(refs) {
 			return hitRef{}, false
 		}
 		return refs[i], true
 	}
-	a.readRoutes = func(pid uint32, node uint64) (*axumroute.Table, error) {
+	a.readRoutes = func(pid uint32, node uint64) (*axum.Table, error) {
 		switch node {
 		case testNode:
-			return axumroute.NewTable([]string{"/health", "/users/:id", "/users/new"}), nil
+			return axum.NewTable([]string{"/health", "/users/:id", "/users/new"}), nil
 		case testNode + 0x1000:
-			return axumroute.NewTable([]string{"/", "/*__private__axum_fallback"}), nil
+			return axum.NewTable([]string{"/", "/*__private__axum_fallback"}), nil
 		}
 		return nil, errors.New("no such router")
 	}

@@ -11,9 +11,11 @@ import (
 
 	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
+
+	"github.com/rustscope/rustscope/lib/tonic"
 )
 
-// HTTP/2 streams get from axum's Node::at what HTTP/1 exchanges get (the
+// HTTP/2 streams get from axum's route lookup what HTTP/1 exchanges get (the
 // route, the scope) and, on a connection opened before attach whose HPACK
 // table was never seen, the one header that matters most: the path.
 //
@@ -40,6 +42,7 @@ const maxPendingStreams = 256
 type h2Lookup struct {
 	path  string // as the router saw it
 	route string // the template it matched, "" if none
+	scope string // the crate of the router's probe
 }
 
 // h2Waiting is a stream waiting for its route lookup.
@@ -172,7 +175,7 @@ func (a *assembler) h2RouteHit(pid uint32, c *conn, m mark) {
 	if i < 0 && c != nil && len(c.h2queue) > 0 && !c.h2queue[0].known {
 		i = 0
 	}
-	l := h2Lookup{path: m.path}
+	l := h2Lookup{path: m.path, scope: m.scope}
 	if i >= 0 && owner.h2queue[i].known {
 		l.path = owner.h2queue[i].path // whole, where the probe copied a prefix
 	}
@@ -216,9 +219,9 @@ func (a *assembler) h2Emit(k connKey, c *conn, sts []http2.Stream) {
 		}
 		s := h2Span(a.clock, k.pid, c, c.h2.Role(), st, look)
 		if look != nil && tg != nil {
-			s.Scope = tg.crateScope("axum")
-			if strings.HasSuffix(l.route, tonicServiceRoute) {
-				s.Scope = tg.crateScope("tonic")
+			s.Scope = tg.crateScope(l.scope)
+			if tonic.ServiceRoute(l.route) {
+				s.Scope = tg.crateScope(tonic.Library.Crate)
 			}
 		}
 		if c.h2.Role() == http1.RoleClient && tg != nil && tg.probed[hitH2Frames] {
@@ -250,10 +253,6 @@ func (c *conn) h2Borrow(sid uint32, path string) (h2Lookup, bool) {
 func (c *conn) h2Unqueue(sid uint32) {
 	c.h2queue = slices.DeleteFunc(c.h2queue, func(w h2Waiting) bool { return w.sid == sid })
 }
-
-// tonicServiceRoute ends the route tonic's router registers per service:
-// "/demo.v1.Users/*rest".
-const tonicServiceRoute = "/*rest"
 
 // serverRole decides the role of a connection first seen mid-stream (its
 // accept or connect happened before attach): it is the server side when

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/rustscope/rustscope/tracer/axumroute"
+	"github.com/rustscope/rustscope/lib/axum"
 	http2p "github.com/rustscope/rustscope/tracer/http2"
 )
 
@@ -126,8 +126,8 @@ func TestH2RouteLookups(t *testing.T) {
 			var spans []Span
 			var c Counters
 			a := probedAssembler(&spans, &c)
-			a.readRoutes = func(uint32, uint64) (*axumroute.Table, error) {
-				return axumroute.NewTable([]string{"/users/:id", "/demo.v1.Users/*rest"}), nil
+			a.readRoutes = func(uint32, uint64) (*axum.Table, error) {
+				return axum.NewTable([]string{"/users/:id", "/demo.v1.Users/*rest"}), nil
 			}
 			feed(t, a, tc.recs(&h2Server{t: t, seq: map[[2]int32]uint32{}})...)
 			got := map[string]int{}

@@ -15,15 +15,14 @@ import (
 
 	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
+
+	"github.com/rustscope/rustscope/lib/axum"
+	"github.com/rustscope/rustscope/lib/tonic"
 )
 
 // HeadersUnknown is the value of rustscope.http2.headers on a stream whose
 // header block could not be decoded.
 const HeadersUnknown = "unknown: the connection was opened before rustscope attached, so the HPACK table its headers refer to was not seen"
-
-// HeadersRecovered says a stream's path came from tonic's router (a uprobe
-// on axum's Node::at) because its header block could not be decoded.
-const HeadersRecovered = "path from tonic's router (uprobe on axum's Node::at); the other request headers unknown: the connection was opened before rustscope attached"
 
 // grpcServerErrors are the codes a gRPC server span marks as errors
 // (OpenTelemetry RPC conventions); a client marks every non-OK code.
@@ -69,9 +68,9 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, l
 		s.Attrs = append(s.Attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
 	}
 	if !req.Known {
-		if look != nil && strings.HasSuffix(look.route, tonicServiceRoute) {
+		if look != nil && tonic.ServiceRoute(look.route) {
 			// tonic's router matched it: a gRPC call to that service.
-			s.Attrs = append(s.Attrs, attribute.String("rustscope.http2.headers", HeadersRecovered))
+			s.Attrs = append(s.Attrs, attribute.String("rustscope.http2.headers", axum.HeadersRecovered))
 			return grpcSpan(s, role, st, look.path)
 		}
 		s.Attrs = append(s.Attrs, attribute.String("rustscope.http2.headers", HeadersUnknown))

@@ -25,7 +25,7 @@ var WireScope = Scope{Name: "rustscope/wire", Version: Version}
 
 // httpSpan builds the span of one HTTP/1.x exchange seen on c.
 // l is what library probes added; its zero value means none saw it.
-func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange, l lib) Span {
+func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange, l libAdds) Span {
 	req, resp := x.Request, x.Response
 	path, query, _ := strings.Cut(req.Target, "?")
 	s := Span{

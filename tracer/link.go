@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rustscope/rustscope/tracer/http1"
+
+	"github.com/rustscope/rustscope/lib/h2"
 )
 
 // In-process parent/child links (docs/how-it-works.md, "Client calls under
@@ -174,7 +176,7 @@ type callCand struct {
 }
 
 // bodyRead is the Dir of a task event that says the task read an HTTP/2
-// stream's body (BPF h2_resp, cookie 1).
+// stream's body (BPF h2_resp, cookie h2.RecvStream).
 const bodyRead = 2
 
 // taskPolled handles a task event: task ev.Task was polled because task
@@ -223,7 +225,7 @@ func (a *assembler) taskPolled(ev *event) {
 		// future the waker polled, or the body the caller reads, names
 		// the stream.
 		l := a.respLayout(pid)
-		half, ok := l.trusted()
+		half, _, ok := l.ref.Trusted()
 		if !ok {
 			if len(l.pending) < maxRespPending {
 				l.pending = append(l.pending, *ev)
@@ -233,7 +235,7 @@ func (a *assembler) taskPolled(ev *event) {
 		if cc = l.stores[store]; cc == nil || cc.closed || cc.h2 == nil || cc.h2.Role() != http1.RoleClient {
 			return
 		}
-		id = key >> (32 * half) & 0xffffffff
+		id = uint64(h2.StreamID(key, half))
 	default:
 		return
 	}
@@ -249,20 +251,15 @@ func (a *assembler) taskPolled(ev *event) {
 }
 
 // respLayout is what one process's wakes have taught about h2's client
-// ResponseFuture, whose first 16 bytes BPF h2_resp reads: a stream store
-// pointer (one per connection), then a slab key whose one half is the
-// stream id. Rust does not fix that layout, so it is learnt from wakes
-// that also name the stream by its frame (hop 1 through the response
-// task), and used only once those agree.
+// stream handles (h2.StreamRef), and which client connection each stream
+// store pointer belongs to.
 type respLayout struct {
-	half    [2]int           // samples whose stream id was the key's low / high half alone
-	misses  int              // samples where neither half was
+	ref     h2.StreamRef
 	stores  map[uint64]*conn // store pointer -> client connection (nil: seen with two)
 	pending []event          // events that came before the layout was known
 }
 
 const (
-	respSamples    = 4    // agreeing samples before the layout is used
 	maxRespPending = 256  // events kept until then
 	maxRespStores  = 4096 // store pointers remembered per process
 )
@@ -276,17 +273,6 @@ func (a *assembler) respLayout(pid uint32) *respLayout {
 	return l
 }
 
-// trusted returns which half of the key holds the stream id, once enough
-// samples say so and none contradicts.
-func (l *respLayout) trusted() (int, bool) {
-	for h := range 2 {
-		if l.half[h] >= respSamples && l.half[1-h] == 0 && l.misses == 0 {
-			return h, true
-		}
-	}
-	return 0, false
-}
-
 // learnResp takes a sample from a task event that names the stream both
 // by frame (ev.Origin read stream ev.Seq) and by the response future its
 // waker polled.
@@ -296,18 +282,10 @@ func (a *assembler) learnResp(ev *event, store, key uint64) {
 		return
 	}
 	l := a.respLayout(ev.hdr.Tgid)
-	_, was := l.trusted()
-	lo, hi := uint32(key) == ev.hdr.Seq, uint32(key>>32) == ev.hdr.Seq
-	switch {
-	case lo && !hi:
-		l.half[0]++
-	case hi && !lo:
-		l.half[1]++
-	case !lo && !hi:
-		if l.misses++; l.misses == 1 {
-			a.log.Warn("h2 response futures do not name their stream where expected: calls whose response came before their task polled stay unlinked",
-				"pid", ev.hdr.Tgid, "stream", ev.hdr.Seq, "key", fmt.Sprintf("%#x", key))
-		}
+	_, _, was := l.ref.Trusted()
+	if l.ref.Learn(key, ev.hdr.Seq) {
+		a.warnOnce(ev.hdr.Tgid, "h2-stream-ref", "h2 response futures do not name their stream where expected: calls whose response came before their task polled stay unlinked",
+			"stream", ev.hdr.Seq, "key", fmt.Sprintf("%#x", key))
 	}
 	if len(l.stores) >= maxRespStores {
 		clear(l.stores)
@@ -317,8 +295,8 @@ func (a *assembler) learnResp(ev *event, store, key uint64) {
 	} else if old != cc {
 		l.stores[store] = nil
 	}
-	if h, now := l.trusted(); now && !was {
-		a.log.Info("h2 response futures: stream id layout learnt", "pid", ev.hdr.Tgid, "half", h, "samples", l.half[h], "pending", len(l.pending))
+	if h, n, now := l.ref.Trusted(); now && !was {
+		a.log.Info("h2 response futures: stream id layout learnt", "pid", ev.hdr.Tgid, "half", h, "samples", n, "pending", len(l.pending))
 		pending := l.pending
 		l.pending = nil
 		for i := range pending {

@@ -2,54 +2,45 @@ package tracer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf/link"
 
+	"github.com/rustscope/rustscope/lib"
+	"github.com/rustscope/rustscope/lib/h2"
+	"github.com/rustscope/rustscope/probe"
 	"github.com/rustscope/rustscope/symbols"
 )
 
-// hitKind is what a library probe hit tells the assembler. Every kind is
-// tied to a connection by the thread's last read: hyper parses a head, and
-// axum matches its path, on the thread that has just read it.
-type hitKind uint8
+// The one loader of library uprobes: it places what each library's home
+// declares (package lib), where the binary has it, and says for people
+// what is placed and what is missing and why. The probes only read
+// registers and memory; the target's text is untouched except for the
+// kernel's breakpoint, which it removes on detach.
+
+// hitKind is what a library probe hit tells the assembler: the kinds of
+// probe.Hit, and two that never come as hits but say what is placed.
+type hitKind = probe.Hit
 
 const (
-	hitServer hitKind = iota + 1 // hyper's server parsed a request head
-	hitRoute                     // axum looked a path up: args[1] is the router Node, str the path
-	hitClient                    // hyper's client parsed a response head
-	// hitTasks never comes as a hit: the tokio task probes only keep BPF
-	// state that data events carry (which task, woken by which task).
-	hitTasks
-	// hitH2Frames: h2's frame decoder is probed with the tasks, so polls
-	// scheduled by an HTTP/2 response name its stream (task events).
-	hitH2Frames
+	hitServer = probe.HitServer
+	hitRoute  = probe.HitRoute
+	hitClient = probe.HitClient
+	// hitTasks: the task probes are placed (they only keep BPF state that
+	// data events carry: which task, woken by which task).
+	hitTasks = probe.HitClient + 1
+	// hitH2Frames: the HTTP/2 frame decoder is probed with the tasks, so
+	// polls scheduled by an HTTP/2 response name its stream (task events).
+	hitH2Frames = hitTasks + 1
 )
 
-// enrichment is one thing library probes add to wire spans, with the
-// manifest points that give it in order of preference: the first found is
-// attached. Few and cheap on purpose: one entry uprobe per request and
-// role (plus one per axum lookup), all at instructions the kernel emulates
-// in release builds (about 1 us a hit here).
-type enrichment struct {
-	kind   hitKind
-	crate  string   // the crate whose presence makes it expected
-	points []string // manifest IDs
-	strArg int      // argument register (1-based) of a (ptr, len) string
-	gives  string
-}
-
-var enrichments = []enrichment{
-	{hitRoute, "axum", []string{"axum.path_router.node_at"}, 3, "http.route from axum's router"},
-	{hitServer, "hyper", []string{"hyper.h1.server.parse", "hyper.h1.server.recv_msg"}, 0, "hyper as the server spans' scope"},
-	{hitClient, "hyper", []string{"hyper.h1.client.parse", "hyper.h1.client.recv_msg"}, 0, "hyper/reqwest as the client spans' scope"},
-}
-
-// hitRef is what a probe's cookie stands for.
+// hitRef is what a hit probe's cookie stands for.
 type hitRef struct {
 	pid   uint32
 	kind  hitKind
 	point string
+	scope string // the crate the hit names as the span's scope
 }
 
 // hit returns the meaning of cookie idx.
@@ -62,10 +53,37 @@ func (t *Tracer) hit(idx uint32) (hitRef, bool) {
 	return t.hits[idx], true
 }
 
-// attachProbes places the library uprobes tg's binary allows and says, for
-// people, what is attached and what is missing and why. The probes only
-// read registers and memory; the target's text is untouched except for the
-// kernel's breakpoint, which it removes on detach.
+// firstFound returns the first of the points a finds, or the reason the
+// first known one is missing.
+func firstFound(a *symbols.Analysis, points []string) (pt *symbols.ProbePoint, why string) {
+	for _, id := range points {
+		p, ok := a.Probe(id)
+		if !ok {
+			continue
+		}
+		if p.Found {
+			return p, ""
+		}
+		if why == "" {
+			why = p.Reason
+		}
+	}
+	return nil, why
+}
+
+// scopeOf is the crate a hit of kind from crate's probe names as its
+// span's scope in a: a linked library that drives crate's code claims it.
+func scopeOf(a *symbols.Analysis, crate string, kind hitKind) string {
+	for _, l := range lib.All {
+		if _, ok := a.Crate(l.Crate); ok && slices.Contains(l.ScopeOf, kind) {
+			return l.Crate
+		}
+	}
+	return crate
+}
+
+// attachProbes places the hit probes tg's binary allows (one uprobe_multi
+// link for all), then the task probes.
 func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 	if t.wireOnly {
 		return nil, []string{"library probes: off (--wire-only)"}
@@ -78,49 +96,38 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 	var attached []string
 	var missing []string           // reasons, in order
 	lacks := map[string][]string{} // reason -> what is missing for it
-	for _, e := range enrichments {
-		if _, ok := a.Crate(e.crate); !ok {
+	for _, l := range lib.All {
+		if _, ok := a.Crate(l.Crate); !ok {
 			continue
 		}
-		if e.kind == hitServer && tg.probed[hitRoute] {
-			continue // every request axum serves passes Node::at: one hit is enough
-		}
-		var pt *symbols.ProbePoint
-		why := ""
-		for _, id := range e.points {
-			p, ok := a.Probe(id)
-			if !ok {
+		for _, u := range l.Uprobes {
+			if u.When != probe.Always || u.Unless != 0 && tg.probed[u.Unless] {
+				continue // e.g. every request axum serves passes its route lookup: one hit is enough
+			}
+			pt, why := firstFound(a, u.Points)
+			if pt == nil {
+				// Say so when stripping or LTO took the point (the user
+				// can act on it), not when the program does not use that
+				// side.
+				if strings.Contains(why, symbols.ReasonStripped) || strings.Contains(why, symbols.ReasonLTO) {
+					if lacks[why] == nil {
+						missing = append(missing, why)
+					}
+					lacks[why] = append(lacks[why], u.Gives)
+				}
 				continue
 			}
-			if p.Found {
-				pt = p
-				break
+			tg.probed[u.Hit] = true
+			t.mu.Lock()
+			idx := len(t.hits)
+			t.hits = append(t.hits, hitRef{pid: tg.PID, kind: u.Hit, point: pt.ID, scope: scopeOf(a, l.Crate, u.Hit)})
+			t.mu.Unlock()
+			for _, c := range pt.Copies {
+				addrs = append(addrs, c.FileOffset)
+				cookies = append(cookies, uint64(idx)|uint64(u.StrArg)<<32)
 			}
-			if why == "" {
-				why = p.Reason
-			}
+			attached = append(attached, fmt.Sprintf("%s (%s, %d %s)", pt.ID, u.Gives, len(pt.Copies), plural(len(pt.Copies), "copy", "copies")))
 		}
-		if pt == nil {
-			// Say so when stripping or LTO took the point (the user can
-			// act on it), not when the program does not use that side.
-			if strings.Contains(why, symbols.ReasonStripped) || strings.Contains(why, symbols.ReasonLTO) {
-				if lacks[why] == nil {
-					missing = append(missing, why)
-				}
-				lacks[why] = append(lacks[why], e.gives)
-			}
-			continue
-		}
-		tg.probed[e.kind] = true
-		t.mu.Lock()
-		idx := len(t.hits)
-		t.hits = append(t.hits, hitRef{pid: tg.PID, kind: e.kind, point: pt.ID})
-		t.mu.Unlock()
-		for _, c := range pt.Copies {
-			addrs = append(addrs, c.FileOffset)
-			cookies = append(cookies, uint64(idx)|uint64(e.strArg)<<32)
-		}
-		attached = append(attached, fmt.Sprintf("%s (%s, %d %s)", pt.ID, e.gives, len(pt.Copies), plural(len(pt.Copies), "copy", "copies")))
 	}
 	for _, why := range missing {
 		notes = append(notes, fmt.Sprintf("without %s: %s", strings.Join(lacks[why], ", "), why))
@@ -149,79 +156,85 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 	return links, append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
 }
 
-// attachTaskProbes places the tokio task probes where a handler's client
-// calls can be linked to its server span: the binary serves HTTP/1
-// (hyper's server) and makes client calls, over HTTP/1 (hyper's client) or
-// HTTP/2 (h2's frame decoder, whose frames name the stream a wake
-// delivers).
+// attachTaskProbes places the probes the libraries want only while the
+// process makes client calls (probe.WhileClientCalls: the task probes and
+// those that serve them) where a handler's client calls can be linked to
+// its server span: the binary serves HTTP/1 and makes client calls, over
+// HTTP/1 (a client hit is placed) or HTTP/2 (the frame decoder is found).
+// Each library's such probes are all needed, except where the library is
+// only an addition (h2): placed where found.
 func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 	a := tg.Analysis
-	frames, _ := a.Probe("h2.codec.decode_frame")
+	frames, _ := a.Probe(h2.FramesID)
 	hasFrames := frames != nil && frames.Found
-	if _, ok := a.Crate("tokio"); !ok || !(tg.probed[hitClient] || hasFrames) || !(tg.probed[hitServer] || tg.probed[hitRoute]) {
+	if !(tg.probed[hitClient] || hasFrames) || !(tg.probed[hitServer] || tg.probed[hitRoute]) {
 		return nil, ""
 	}
-	const gives = "parent links for client calls"
-	var offs [4][]uint64
-	ids := []string{"tokio.task.poll", "tokio.waker.wake_by_val", "tokio.waker.wake_by_ref", "tokio.task.bind"}
-	for i, id := range ids {
-		p, ok := a.Probe(id)
-		if !ok || !p.Found {
-			why := "not found"
-			if ok {
-				why = p.Reason
+	var sites []taskSite
+	var parts []string
+	for _, l := range lib.All {
+		if _, ok := a.Crate(l.Crate); !ok {
+			continue
+		}
+		var found []string
+		var gives []string
+		polls := 0 // copies of the task poll: task types
+		for _, u := range l.Uprobes {
+			if u.When != probe.WhileClientCalls {
+				continue
 			}
-			return nil, fmt.Sprintf("without %s: %s %s", gives, id, why)
-		}
-		for _, c := range p.Copies {
-			offs[i] = append(offs[i], c.FileOffset)
-		}
-	}
-	// The cookie names the argument register holding the task: the first
-	// for the wakers, the second for bind_inner(&self, task, notified).
-	var wakes, cookies []uint64
-	for i, reg := range map[int]uint64{1: 1, 2: 1, 3: 2} {
-		for _, off := range offs[i] {
-			wakes = append(wakes, off)
-			cookies = append(cookies, reg)
-		}
-	}
-	// h2's stream handles, read by the task that awaits a response (cookie
-	// 0) or reads its body (1): for responses that came before anyone
-	// polled for them, so no frame woke anyone.
-	var frameOffs, streamOffs, streamCookies []uint64
-	var streamPoints []string
-	if hasFrames {
-		for _, c := range frames.Copies {
-			frameOffs = append(frameOffs, c.FileOffset)
-		}
-		for cookie, id := range []string{"h2.client.response_future.poll", "h2.recv_stream.poll_data"} {
-			if p, ok := a.Probe(id); ok && p.Found {
-				streamPoints = append(streamPoints, id)
-				for _, c := range p.Copies {
-					streamOffs = append(streamOffs, c.FileOffset)
-					streamCookies = append(streamCookies, uint64(cookie))
+			pt, why := firstFound(a, u.Points)
+			if pt == nil && u.Optional {
+				continue
+			}
+			if pt == nil {
+				if why == "" {
+					why = "not found"
 				}
+				return nil, fmt.Sprintf("without %s: %s %s", u.Gives, u.Points[0], why)
+			}
+			// One site per program: one link each where the kernel has
+			// uprobe_multi.
+			i := slices.IndexFunc(sites, func(s taskSite) bool { return s.prog == u.Program })
+			if i < 0 {
+				i = len(sites)
+				sites = append(sites, taskSite{prog: u.Program})
+			}
+			for _, c := range pt.Copies {
+				sites[i].offs = append(sites[i].offs, c.FileOffset)
+				sites[i].cookies = append(sites[i].cookies, u.Cookie)
+			}
+			if !slices.Contains(found, pt.ID) {
+				found = append(found, pt.ID)
+			}
+			if !slices.Contains(gives, u.Gives) {
+				gives = append(gives, u.Gives)
+			}
+			if u.Program == probe.ProgTaskPoll {
+				polls = len(pt.Copies)
 			}
 		}
+		if len(found) == 0 {
+			continue
+		}
+		note := strings.Join(found, ", ") + " (" + strings.Join(gives, "; ")
+		if polls > 0 {
+			note += fmt.Sprintf(", %d task types; placed while the process makes client calls, removed after %v without", polls, taskIdle)
+		}
+		parts = append(parts, note+")")
 	}
-	sites := taskSites{polls: offs[0], wakes: wakes, wakeCookies: cookies, frames: frameOffs, streams: streamOffs, streamCookies: streamCookies}
+	if !slices.ContainsFunc(sites, func(s taskSite) bool { return s.prog == probe.ProgTaskPoll }) {
+		return nil, "" // no runtime whose tasks can be followed
+	}
 	links, err := t.w.attachTasks(tg.PID, sites)
 	if err != nil {
 		t.log.Warn("attach task probes", "pid", tg.PID, "err", err)
-		return nil, fmt.Sprintf("without %s: %v", gives, err)
+		return nil, fmt.Sprintf("without parent links for client calls: %v", err)
 	}
-	tg.tasks.sites = &sites
+	tg.tasks.sites = sites
 	tg.probed[hitTasks] = true
-	note := fmt.Sprintf("tokio.task.poll, wakers and spawns (%s, %d task types; placed while the process makes client calls, removed after %v without)", gives, len(offs[0]), taskIdle)
-	if hasFrames {
-		tg.probed[hitH2Frames] = true
-		note += ", h2.codec.decode_frame (HTTP/2 calls)"
-	}
-	if len(streamPoints) > 0 {
-		note += ", " + strings.Join(streamPoints, ", ") + " (HTTP/2 responses that came before anyone polled for them)"
-	}
-	return links, note
+	tg.probed[hitH2Frames] = hasFrames
+	return links, strings.Join(parts, ", ")
 }
 
 func plural(n int, one, many string) string {

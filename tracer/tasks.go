@@ -20,7 +20,7 @@ const taskIdle = 10 * time.Second
 
 // taskProbes is the state of one target's task probes.
 type taskProbes struct {
-	sites      *taskSites  // where they go; nil: the binary does not get them
+	sites      []taskSite  // where they go; nil: the binary does not get them
 	links      []link.Link // placed now (guarded by Tracer.mu)
 	lastClient atomic.Uint64
 	busy       atomic.Bool // a placement is under way
@@ -44,7 +44,7 @@ func (t *Tracer) clientSeen(pid uint32, ts uint64) {
 	}
 	go func() {
 		defer tg.tasks.busy.Store(false)
-		links, err := t.w.attachTasks(tg.PID, *tg.tasks.sites)
+		links, err := t.w.attachTasks(tg.PID, tg.tasks.sites)
 		if err != nil {
 			t.log.Warn("place task probes again", "pid", pid, "err", err)
 			return

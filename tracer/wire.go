@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rustscope/rustscope/bpf"
+	"github.com/rustscope/rustscope/probe"
 )
 
 // Event kinds, directions and roles as the BPF program writes them.
@@ -57,7 +58,7 @@ type event struct {
 }
 
 // respFuture is, in a task event, the first 16 bytes of the h2 client
-// ResponseFuture its waker polled (0, 0: none).
+// stream handle its waker polled (0, 0: none; see h2.StreamRef).
 func (e *event) respFuture() (store, key uint64) {
 	return binary.LittleEndian.Uint64(e.hdr.Laddr[:8]), binary.LittleEndian.Uint64(e.hdr.Laddr[8:])
 }
@@ -246,17 +247,15 @@ func (w *wire) attachUprobes(pid uint32, offsets, cookies []uint64) ([]link.Link
 	return links, nil
 }
 
-// taskSites are the file offsets of the tokio task probes in an
-// executable: polls (entry and return) at raw::poll's copies, wakes and
-// spawns at theirs, each cookie naming the task's argument register, h2's
-// frame decoder at frames and its stream handles' polls at streams, each
-// cookie naming the kind of handle (none: no HTTP/2 links).
-type taskSites struct {
-	polls, wakes, wakeCookies, frames, streams, streamCookies []uint64
+// taskSite is where one of the programs that follow tasks goes: file
+// offsets in an executable, each with its cookie.
+type taskSite struct {
+	prog          probe.Program
+	offs, cookies []uint64
 }
 
-// attachTasks places the tokio task probes in pid's executable.
-func (w *wire) attachTasks(pid uint32, ts taskSites) ([]link.Link, error) {
+// attachTasks places the task probes in pid's executable.
+func (w *wire) attachTasks(pid uint32, sites []taskSite) ([]link.Link, error) {
 	exe := fmt.Sprintf("/proc/%d/exe", pid)
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
@@ -271,32 +270,27 @@ func (w *wire) attachTasks(pid uint32, ts taskSites) ([]link.Link, error) {
 		return nil
 	}
 	p := &w.objs.WirePrograms
-	for _, a := range []struct {
-		prog    *ebpf.Program
-		offs    []uint64
-		cookies []uint64
-		ret     bool
-	}{{p.TaskPoll, ts.polls, nil, false}, {p.TaskPollRet, ts.polls, nil, true}, {p.TaskWake, ts.wakes, ts.wakeCookies, false},
-		{p.H2Frame, ts.frames, nil, false}, {p.H2Resp, ts.streams, ts.streamCookies, false}} {
-		if len(a.offs) == 0 {
-			continue
+	progs := map[probe.Program]*ebpf.Program{probe.ProgTaskPoll: p.TaskPoll, probe.ProgTaskPollRet: p.TaskPollRet,
+		probe.ProgTaskWake: p.TaskWake, probe.ProgH2Frame: p.H2Frame, probe.ProgH2Resp: p.H2Resp}
+	for _, s := range sites {
+		prog, ret := progs[s.prog], s.prog == probe.ProgTaskPollRet
+		if prog == nil {
+			closeLinks(links)
+			return nil, fmt.Errorf("attach task probes: no program %d", s.prog)
 		}
 		var err error
 		switch {
-		case w.multi && a.ret:
-			err = add(ex.UretprobeMulti(nil, a.prog, &link.UprobeMultiOptions{Addresses: a.offs, PID: pid}))
+		case w.multi && ret:
+			err = add(ex.UretprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: s.offs, PID: pid}))
 		case w.multi:
-			err = add(ex.UprobeMulti(nil, a.prog, &link.UprobeMultiOptions{Addresses: a.offs, Cookies: a.cookies, PID: pid}))
+			err = add(ex.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: s.offs, Cookies: s.cookies, PID: pid}))
 		default:
-			for i, off := range a.offs {
-				opts := &link.UprobeOptions{Address: off, PID: int(pid)}
-				if a.cookies != nil {
-					opts.Cookie = a.cookies[i]
-				}
-				if a.ret {
-					err = add(ex.Uretprobe("", a.prog, opts))
+			for i, off := range s.offs {
+				opts := &link.UprobeOptions{Address: off, PID: int(pid), Cookie: s.cookies[i]}
+				if ret {
+					err = add(ex.Uretprobe("", prog, opts))
 				} else {
-					err = add(ex.Uprobe("", a.prog, opts))
+					err = add(ex.Uprobe("", prog, opts))
 				}
 				if err != nil {
 					break

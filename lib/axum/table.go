@@ -1,16 +1,17 @@
-// Package axumroute reads an axum router's route templates out of a running
-// process and matches request paths against them the way axum does.
+// Route tables: an axum router's route templates read out of a running
+// process, matched against request paths the way axum does (match.go).
 //
 // axum keeps, beside its matchit tree, a map from route id to the template
 // each route was registered with (`route_id_to_path: HashMap<RouteId,
 // Arc<str>>`, and its inverse). A uprobe on `path_router::Node::at` gives
-// the address of that Node; this package finds the maps in it, walks their
+// the address of that Node; Read finds the maps in it, walks their
 // hashbrown tables and returns the templates. Nothing is assumed about the
 // Node's field order: every candidate table is validated (power-of-two
 // bucket mask, control bytes counting exactly `items` full slots, every
 // slot an Arc<str> whose counts are sane and whose text is a UTF-8 path),
 // and a Node without such a table is refused with the reason.
-package axumroute
+
+package axum
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package axumroute
+package axum
 
 import (
 	"encoding/binary"
