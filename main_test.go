@@ -73,9 +73,9 @@ func TestSelectorFromConfig(t *testing.T) {
 		"processes running /srv/checkout/bin/checkout => checkout",
 		`processes running /srv/*/bin/worker with a command line matching "--queue[= ]payments" => payments-worker`,
 		"Rust processes using tonic in a container => ",
-		"Rust processes using hyper, axum, tonic, reqwest or h2 in container 3f2a9c0d => legacy-api",
+		"Rust processes using axum, hyper, h2, tonic or reqwest in container 3f2a9c0d => legacy-api",
 		"Rust processes using axum outside containers => ",
-		"Rust processes using hyper, axum, tonic, reqwest or h2 => ", // all = true
+		"Rust processes using axum, hyper, h2, tonic or reqwest => ", // all = true
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("targets:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/rustscope/rustscope/symbols"
+
+	"github.com/rustscope/rustscope/lib"
 )
 
 // Target selects processes: every selector it sets must match. A target
@@ -95,7 +97,7 @@ func (t Target) String() string {
 }
 
 // Instrumented are the crates --all looks for.
-var Instrumented = []string{"hyper", "axum", "tonic", "reqwest", "h2"}
+var Instrumented = lib.Crates()
 
 // Match returns the first target that selects the process at dir
 // (/proc/PID), or nil.

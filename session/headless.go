@@ -15,6 +15,8 @@ import (
 	"github.com/rustscope/rustscope/export"
 	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/tracer"
+
+	"github.com/rustscope/rustscope/lib"
 )
 
 // dropReportInterval is how often, at most, headless mode reports dropped
@@ -155,7 +157,7 @@ func (h Headless) Run(ctx context.Context) error {
 func describeTarget(tg *tracer.Target) string {
 	desc := tg.Comm
 	if tg.Analysis != nil {
-		if s := tg.Analysis.Summary("hyper", "axum", "tonic", "reqwest"); s != "" {
+		if s := tg.Analysis.Summary(lib.Crates()...); s != "" {
 			desc += " (" + s + ")"
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
+
+	"github.com/rustscope/rustscope/lib"
 )
 
 // uiBatch is how often spans are handed to the UI: one message per tick
@@ -117,7 +119,7 @@ func uiProcess(p process.Process) ui.Process {
 	if a := p.Analysis; a != nil {
 		r.Rustc, r.Stripped = a.RustcVersion, a.Stripped
 		var cs []string
-		for _, name := range []string{"axum", "hyper", "tonic", "reqwest", "h2"} {
+		for _, name := range lib.Crates() {
 			if v, ok := a.Crate(name); ok {
 				cs = append(cs, name+" "+v)
 			}
