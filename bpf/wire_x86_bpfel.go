@@ -13,6 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type WireBodyEvent struct {
+	_    structs.HostLayout
+	Head WireEventHead
+	Task uint64
+	Recv [2]uint64
+}
+
+type WireCloseEvent struct {
+	_    structs.HostLayout
+	Head WireEventHead
+	Fd   int32
+	Pad  [4]uint8
+}
+
 type WireConnInfo struct {
 	_      structs.HostLayout
 	Seq    [2]uint32
@@ -40,6 +54,29 @@ type WireConnKey struct {
 	Fd   int32
 }
 
+type WireDataEvent struct {
+	_       structs.HostLayout
+	Head    WireEventHead
+	Fd      int32
+	Seq     uint32
+	Size    uint32
+	Len     uint32
+	Dir     uint8
+	Pad     [7]uint8
+	Task    uint64
+	WokenBy uint64
+	WokenAt uint64
+}
+
+type WireEventHead struct {
+	_    structs.HostLayout
+	Ts   uint64
+	Tgid uint32
+	Tid  uint32
+	Kind uint8
+	Pad  [7]uint8
+}
+
 type WireInflight struct {
 	_      structs.HostLayout
 	Buf    uint64
@@ -52,16 +89,31 @@ type WireInflight struct {
 	Pad2   uint32
 }
 
+type WireOpenEvent struct {
+	_      structs.HostLayout
+	Head   WireEventHead
+	Fd     int32
+	Role   uint8
+	Family uint8
+	Lport  uint16
+	Rport  uint16
+	Pad    [6]uint8
+	Laddr  [16]uint8
+	Raddr  [16]uint8
+}
+
 type WireProbeEvent struct {
-	_    structs.HostLayout
-	Hdr  WireWireEvent
-	Args [6]uint64
-	Str  [256]uint8
+	_      structs.HostLayout
+	Head   WireEventHead
+	Probe  uint32
+	StrLen uint32
+	Args   [6]uint64
+	Str    [256]uint8
 }
 
 type WireScratch struct {
 	_    structs.HostLayout
-	Ev   WireWireEvent
+	Ev   WireDataEvent
 	Data [16384]uint8
 }
 
@@ -79,6 +131,19 @@ type WireTaskCur struct {
 	Pad          [6]uint8
 	Resp         [2]uint64
 	Body         [2]uint64
+}
+
+type WireTaskEvent struct {
+	_        structs.HostLayout
+	Head     WireEventHead
+	Task     uint64
+	WokenBy  uint64
+	Origin   uint64
+	OriginAt uint64
+	Resp     [2]uint64
+	Stream   uint32
+	Hop      uint8
+	Pad      [3]uint8
 }
 
 type WireTaskKey struct {
@@ -137,29 +202,6 @@ type WireWalk struct {
 	}
 }
 
-type WireWireEvent struct {
-	_       structs.HostLayout
-	Ts      uint64
-	Tgid    uint32
-	Tid     uint32
-	Fd      int32
-	Seq     uint32
-	Size    uint32
-	Len     uint32
-	Kind    uint8
-	Dir     uint8
-	Role    uint8
-	Family  uint8
-	Lport   uint16
-	Rport   uint16
-	Laddr   [16]uint8
-	Raddr   [16]uint8
-	Task    uint64
-	WokenBy uint64
-	WokenAt uint64
-	Origin  uint64
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -207,8 +249,13 @@ const (
 	WireVarCaptureMax       = "capture_max"
 	WireVarPidnsDev         = "pidns_dev"
 	WireVarPidnsIno         = "pidns_ino"
+	WireVarUnusedBodyEvent  = "unused_body_event"
+	WireVarUnusedCloseEvent = "unused_close_event"
+	WireVarUnusedDataEvent  = "unused_data_event"
+	WireVarUnusedEventHead  = "unused_event_head"
+	WireVarUnusedOpenEvent  = "unused_open_event"
 	WireVarUnusedProbeEvent = "unused_probe_event"
-	WireVarUnusedWireEvent  = "unused_wire_event"
+	WireVarUnusedTaskEvent  = "unused_task_event"
 	WireVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -309,8 +356,13 @@ type WireVariableSpecs struct {
 	CaptureMax       *ebpf.VariableSpec `ebpf:"capture_max"`
 	PidnsDev         *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno         *ebpf.VariableSpec `ebpf:"pidns_ino"`
+	UnusedBodyEvent  *ebpf.VariableSpec `ebpf:"unused_body_event"`
+	UnusedCloseEvent *ebpf.VariableSpec `ebpf:"unused_close_event"`
+	UnusedDataEvent  *ebpf.VariableSpec `ebpf:"unused_data_event"`
+	UnusedEventHead  *ebpf.VariableSpec `ebpf:"unused_event_head"`
+	UnusedOpenEvent  *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedProbeEvent *ebpf.VariableSpec `ebpf:"unused_probe_event"`
-	UnusedWireEvent  *ebpf.VariableSpec `ebpf:"unused_wire_event"`
+	UnusedTaskEvent  *ebpf.VariableSpec `ebpf:"unused_task_event"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -366,8 +418,13 @@ type WireVariables struct {
 	CaptureMax       *ebpf.Variable `ebpf:"capture_max"`
 	PidnsDev         *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno         *ebpf.Variable `ebpf:"pidns_ino"`
+	UnusedBodyEvent  *ebpf.Variable `ebpf:"unused_body_event"`
+	UnusedCloseEvent *ebpf.Variable `ebpf:"unused_close_event"`
+	UnusedDataEvent  *ebpf.Variable `ebpf:"unused_data_event"`
+	UnusedEventHead  *ebpf.Variable `ebpf:"unused_event_head"`
+	UnusedOpenEvent  *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedProbeEvent *ebpf.Variable `ebpf:"unused_probe_event"`
-	UnusedWireEvent  *ebpf.Variable `ebpf:"unused_wire_event"`
+	UnusedTaskEvent  *ebpf.Variable `ebpf:"unused_task_event"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
