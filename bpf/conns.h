@@ -110,6 +110,17 @@ static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u8 
 	return 0;
 }
 
+// take_call removes the syscall thread id entered from calls into call.
+static __always_inline bool take_call(__u64 id, struct inflight *call)
+{
+	struct inflight *in = bpf_map_lookup_elem(&calls, &id);
+	if (!in)
+		return false;
+	*call = *in;
+	bpf_map_delete_elem(&calls, &id);
+	return true;
+}
+
 // accept/accept4 and connect: remember the role the new connection has.
 static __always_inline int enter_conn(struct trace_event_raw_sys_enter *ctx, __u8 role)
 {
@@ -124,11 +135,9 @@ static __always_inline int enter_conn(struct trace_event_raw_sys_enter *ctx, __u
 static __always_inline int exit_conn(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = current_pid_tgid();
-	struct inflight *in = bpf_map_lookup_elem(&calls, &id);
-	if (!in)
+	struct inflight call;
+	if (!take_call(id, &call))
 		return 0;
-	struct inflight call = *in;
-	bpf_map_delete_elem(&calls, &id);
 	long ret = ctx->ret;
 	__s32 fd;
 	if (call.role == ROLE_SERVER) {

@@ -43,11 +43,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = current_pid_tgid();
-	struct inflight *in = bpf_map_lookup_elem(&calls, &id);
-	if (!in)
+	struct inflight call;
+	if (!take_call(id, &call))
 		return 0;
-	struct inflight call = *in;
-	bpf_map_delete_elem(&calls, &id);
 	struct task_cur *tc = bpf_map_lookup_elem(&task_cur, &id);
 	if (tc)
 		tc->frame_stream = 0; // the thread left the frames it decoded
