@@ -102,7 +102,8 @@ struct body_event {
 	__u64 recv[2];
 };
 
-// Referenced so that the types are in the object's BTF for bpf2go.
+// Referenced so that the types are in the object's BTF for bpf2go, which
+// turns the enums into Go constants.
 const struct event_head *unused_event_head __attribute__((unused));
 const struct data_event *unused_data_event __attribute__((unused));
 const struct open_event *unused_open_event __attribute__((unused));
@@ -110,5 +111,8 @@ const struct close_event *unused_close_event __attribute__((unused));
 const struct probe_event *unused_probe_event __attribute__((unused));
 const struct task_event *unused_task_event __attribute__((unused));
 const struct body_event *unused_body_event __attribute__((unused));
+const enum ev_kind *unused_ev_kind __attribute__((unused));
+const enum direction *unused_direction __attribute__((unused));
+const enum role *unused_role __attribute__((unused));
 
 #endif

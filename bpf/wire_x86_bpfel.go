@@ -68,6 +68,25 @@ type WireDataEvent struct {
 	WokenAt uint64
 }
 
+type WireDirection uint32
+
+const (
+	WireDirectionDIR_INGRESS WireDirection = 0
+	WireDirectionDIR_EGRESS  WireDirection = 1
+)
+
+type WireEvKind uint32
+
+const (
+	WireEvKindEV_DATA  WireEvKind = 1
+	WireEvKindEV_OPEN  WireEvKind = 2
+	WireEvKindEV_CLOSE WireEvKind = 3
+	WireEvKindEV_PROBE WireEvKind = 4
+	WireEvKindEV_TASK  WireEvKind = 5
+	WireEvKindEV_EXEC  WireEvKind = 6
+	WireEvKindEV_BODY  WireEvKind = 7
+)
+
 type WireEventHead struct {
 	_    structs.HostLayout
 	Ts   uint64
@@ -110,6 +129,14 @@ type WireProbeEvent struct {
 	Args   [6]uint64
 	Str    [256]uint8
 }
+
+type WireRole uint32
+
+const (
+	WireRoleROLE_UNKNOWN WireRole = 0
+	WireRoleROLE_SERVER  WireRole = 1
+	WireRoleROLE_CLIENT  WireRole = 2
+)
 
 type WireScratch struct {
 	_    structs.HostLayout
@@ -252,9 +279,12 @@ const (
 	WireVarUnusedBodyEvent  = "unused_body_event"
 	WireVarUnusedCloseEvent = "unused_close_event"
 	WireVarUnusedDataEvent  = "unused_data_event"
+	WireVarUnusedDirection  = "unused_direction"
+	WireVarUnusedEvKind     = "unused_ev_kind"
 	WireVarUnusedEventHead  = "unused_event_head"
 	WireVarUnusedOpenEvent  = "unused_open_event"
 	WireVarUnusedProbeEvent = "unused_probe_event"
+	WireVarUnusedRole       = "unused_role"
 	WireVarUnusedTaskEvent  = "unused_task_event"
 	WireVarWakeupBytes      = "wakeup_bytes"
 )
@@ -359,9 +389,12 @@ type WireVariableSpecs struct {
 	UnusedBodyEvent  *ebpf.VariableSpec `ebpf:"unused_body_event"`
 	UnusedCloseEvent *ebpf.VariableSpec `ebpf:"unused_close_event"`
 	UnusedDataEvent  *ebpf.VariableSpec `ebpf:"unused_data_event"`
+	UnusedDirection  *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedEvKind     *ebpf.VariableSpec `ebpf:"unused_ev_kind"`
 	UnusedEventHead  *ebpf.VariableSpec `ebpf:"unused_event_head"`
 	UnusedOpenEvent  *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedProbeEvent *ebpf.VariableSpec `ebpf:"unused_probe_event"`
+	UnusedRole       *ebpf.VariableSpec `ebpf:"unused_role"`
 	UnusedTaskEvent  *ebpf.VariableSpec `ebpf:"unused_task_event"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -421,9 +454,12 @@ type WireVariables struct {
 	UnusedBodyEvent  *ebpf.Variable `ebpf:"unused_body_event"`
 	UnusedCloseEvent *ebpf.Variable `ebpf:"unused_close_event"`
 	UnusedDataEvent  *ebpf.Variable `ebpf:"unused_data_event"`
+	UnusedDirection  *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedEvKind     *ebpf.Variable `ebpf:"unused_ev_kind"`
 	UnusedEventHead  *ebpf.Variable `ebpf:"unused_event_head"`
 	UnusedOpenEvent  *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedProbeEvent *ebpf.Variable `ebpf:"unused_probe_event"`
+	UnusedRole       *ebpf.Variable `ebpf:"unused_role"`
 	UnusedTaskEvent  *ebpf.Variable `ebpf:"unused_task_event"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

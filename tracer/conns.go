@@ -165,7 +165,7 @@ func (a *assembler) handle(ev *event) {
 		}
 		c.lastSeen = h.Ts
 		dir := http1.Ingress
-		if d.Dir == 1 {
+		if d.Dir == dirEgress {
 			dir = http1.Egress
 		}
 		if c.seqKnown[dir] && d.Seq != c.nextSeq[dir] {

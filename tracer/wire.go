@@ -17,20 +17,22 @@ import (
 	"github.com/rustscope/rustscope/bpf"
 )
 
-// Event kinds, directions and roles as the BPF program writes them
+// Record kinds, directions and roles as the BPF programs write them
 // (bpf/records.h).
 const (
-	evData  = 1
-	evOpen  = 2
-	evClose = 3
-	evProbe = 4
-	evTask  = 5
-	evExec  = 6
-	evBody  = 7
+	evData  = uint8(bpf.WireEvKindEV_DATA)
+	evOpen  = uint8(bpf.WireEvKindEV_OPEN)
+	evClose = uint8(bpf.WireEvKindEV_CLOSE)
+	evProbe = uint8(bpf.WireEvKindEV_PROBE)
+	evTask  = uint8(bpf.WireEvKindEV_TASK)
+	evExec  = uint8(bpf.WireEvKindEV_EXEC)
+	evBody  = uint8(bpf.WireEvKindEV_BODY)
 
-	roleUnknown = 0
-	roleServer  = 1
-	roleClient  = 2
+	dirEgress = uint8(bpf.WireDirectionDIR_EGRESS)
+
+	roleUnknown = uint8(bpf.WireRoleROLE_UNKNOWN)
+	roleServer  = uint8(bpf.WireRoleROLE_SERVER)
+	roleClient  = uint8(bpf.WireRoleROLE_CLIENT)
 
 	afInet = 2
 )
