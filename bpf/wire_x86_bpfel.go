@@ -13,6 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type WireBodyEvent struct {
+	_    structs.HostLayout
+	Head WireEventHead
+	Task uint64
+	Recv [2]uint64
+}
+
+type WireCloseEvent struct {
+	_    structs.HostLayout
+	Head WireEventHead
+	Fd   int32
+	Pad  [4]uint8
+}
+
 type WireConnInfo struct {
 	_      structs.HostLayout
 	Seq    [2]uint32
@@ -40,6 +54,48 @@ type WireConnKey struct {
 	Fd   int32
 }
 
+type WireDataEvent struct {
+	_       structs.HostLayout
+	Head    WireEventHead
+	Fd      int32
+	Seq     uint32
+	Size    uint32
+	Len     uint32
+	Dir     uint8
+	Pad     [7]uint8
+	Task    uint64
+	WokenBy uint64
+	WokenAt uint64
+}
+
+type WireDirection uint32
+
+const (
+	WireDirectionDIR_INGRESS WireDirection = 0
+	WireDirectionDIR_EGRESS  WireDirection = 1
+)
+
+type WireEvKind uint32
+
+const (
+	WireEvKindEV_DATA  WireEvKind = 1
+	WireEvKindEV_OPEN  WireEvKind = 2
+	WireEvKindEV_CLOSE WireEvKind = 3
+	WireEvKindEV_PROBE WireEvKind = 4
+	WireEvKindEV_TASK  WireEvKind = 5
+	WireEvKindEV_EXEC  WireEvKind = 6
+	WireEvKindEV_BODY  WireEvKind = 7
+)
+
+type WireEventHead struct {
+	_    structs.HostLayout
+	Ts   uint64
+	Tgid uint32
+	Tid  uint32
+	Kind uint8
+	Pad  [7]uint8
+}
+
 type WireInflight struct {
 	_      structs.HostLayout
 	Buf    uint64
@@ -52,16 +108,39 @@ type WireInflight struct {
 	Pad2   uint32
 }
 
-type WireProbeEvent struct {
-	_    structs.HostLayout
-	Hdr  WireWireEvent
-	Args [6]uint64
-	Str  [256]uint8
+type WireOpenEvent struct {
+	_      structs.HostLayout
+	Head   WireEventHead
+	Fd     int32
+	Role   uint8
+	Family uint8
+	Lport  uint16
+	Rport  uint16
+	Pad    [6]uint8
+	Laddr  [16]uint8
+	Raddr  [16]uint8
 }
+
+type WireProbeEvent struct {
+	_      structs.HostLayout
+	Head   WireEventHead
+	Probe  uint32
+	StrLen uint32
+	Args   [6]uint64
+	Str    [256]uint8
+}
+
+type WireRole uint32
+
+const (
+	WireRoleROLE_UNKNOWN WireRole = 0
+	WireRoleROLE_SERVER  WireRole = 1
+	WireRoleROLE_CLIENT  WireRole = 2
+)
 
 type WireScratch struct {
 	_    structs.HostLayout
-	Ev   WireWireEvent
+	Ev   WireDataEvent
 	Data [16384]uint8
 }
 
@@ -79,6 +158,19 @@ type WireTaskCur struct {
 	Pad          [6]uint8
 	Resp         [2]uint64
 	Body         [2]uint64
+}
+
+type WireTaskEvent struct {
+	_        structs.HostLayout
+	Head     WireEventHead
+	Task     uint64
+	WokenBy  uint64
+	Origin   uint64
+	OriginAt uint64
+	Resp     [2]uint64
+	Stream   uint32
+	Hop      uint8
+	Pad      [3]uint8
 }
 
 type WireTaskKey struct {
@@ -137,29 +229,6 @@ type WireWalk struct {
 	}
 }
 
-type WireWireEvent struct {
-	_       structs.HostLayout
-	Ts      uint64
-	Tgid    uint32
-	Tid     uint32
-	Fd      int32
-	Seq     uint32
-	Size    uint32
-	Len     uint32
-	Kind    uint8
-	Dir     uint8
-	Role    uint8
-	Family  uint8
-	Lport   uint16
-	Rport   uint16
-	Laddr   [16]uint8
-	Raddr   [16]uint8
-	Task    uint64
-	WokenBy uint64
-	WokenAt uint64
-	Origin  uint64
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -207,8 +276,16 @@ const (
 	WireVarCaptureMax       = "capture_max"
 	WireVarPidnsDev         = "pidns_dev"
 	WireVarPidnsIno         = "pidns_ino"
+	WireVarUnusedBodyEvent  = "unused_body_event"
+	WireVarUnusedCloseEvent = "unused_close_event"
+	WireVarUnusedDataEvent  = "unused_data_event"
+	WireVarUnusedDirection  = "unused_direction"
+	WireVarUnusedEvKind     = "unused_ev_kind"
+	WireVarUnusedEventHead  = "unused_event_head"
+	WireVarUnusedOpenEvent  = "unused_open_event"
 	WireVarUnusedProbeEvent = "unused_probe_event"
-	WireVarUnusedWireEvent  = "unused_wire_event"
+	WireVarUnusedRole       = "unused_role"
+	WireVarUnusedTaskEvent  = "unused_task_event"
 	WireVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -309,8 +386,16 @@ type WireVariableSpecs struct {
 	CaptureMax       *ebpf.VariableSpec `ebpf:"capture_max"`
 	PidnsDev         *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno         *ebpf.VariableSpec `ebpf:"pidns_ino"`
+	UnusedBodyEvent  *ebpf.VariableSpec `ebpf:"unused_body_event"`
+	UnusedCloseEvent *ebpf.VariableSpec `ebpf:"unused_close_event"`
+	UnusedDataEvent  *ebpf.VariableSpec `ebpf:"unused_data_event"`
+	UnusedDirection  *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedEvKind     *ebpf.VariableSpec `ebpf:"unused_ev_kind"`
+	UnusedEventHead  *ebpf.VariableSpec `ebpf:"unused_event_head"`
+	UnusedOpenEvent  *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedProbeEvent *ebpf.VariableSpec `ebpf:"unused_probe_event"`
-	UnusedWireEvent  *ebpf.VariableSpec `ebpf:"unused_wire_event"`
+	UnusedRole       *ebpf.VariableSpec `ebpf:"unused_role"`
+	UnusedTaskEvent  *ebpf.VariableSpec `ebpf:"unused_task_event"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -366,8 +451,16 @@ type WireVariables struct {
 	CaptureMax       *ebpf.Variable `ebpf:"capture_max"`
 	PidnsDev         *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno         *ebpf.Variable `ebpf:"pidns_ino"`
+	UnusedBodyEvent  *ebpf.Variable `ebpf:"unused_body_event"`
+	UnusedCloseEvent *ebpf.Variable `ebpf:"unused_close_event"`
+	UnusedDataEvent  *ebpf.Variable `ebpf:"unused_data_event"`
+	UnusedDirection  *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedEvKind     *ebpf.Variable `ebpf:"unused_ev_kind"`
+	UnusedEventHead  *ebpf.Variable `ebpf:"unused_event_head"`
+	UnusedOpenEvent  *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedProbeEvent *ebpf.Variable `ebpf:"unused_probe_event"`
-	UnusedWireEvent  *ebpf.Variable `ebpf:"unused_wire_event"`
+	UnusedRole       *ebpf.Variable `ebpf:"unused_role"`
+	UnusedTaskEvent  *ebpf.Variable `ebpf:"unused_task_event"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

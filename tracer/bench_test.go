@@ -48,5 +48,5 @@ func BenchmarkAssembleExchange(b *testing.B) {
 
 // setSeq rewrites a data record's sequence number in place.
 func setSeq(raw []byte, seq uint32) {
-	(*bpf.WireWireEvent)(unsafe.Pointer(&raw[0])).Seq = seq
+	(*bpf.WireDataEvent)(unsafe.Pointer(&raw[0])).Seq = seq
 }

@@ -111,33 +111,37 @@ func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit f
 
 func (a *assembler) handle(ev *event) {
 	a.counters.Events.Add(1)
-	k := connKey{pid: ev.hdr.Tgid, fd: ev.hdr.Fd}
-	tk := uint64(ev.hdr.Tgid)<<32 | uint64(ev.hdr.Tid)
+	h := &ev.head
+	tk := uint64(h.Tgid)<<32 | uint64(h.Tid)
 	if len(a.held) > 0 {
-		a.releaseCalls(ev.hdr.Ts)
+		a.releaseCalls(h.Ts)
 	}
-	switch ev.hdr.Kind {
+	switch h.Kind {
 	case evProbe:
-		a.probeHit(tk, ev)
-		a.unpark(tk, ev.hdr.Ts)
+		a.probeHit(tk, &ev.probe)
+		a.unpark(tk, h.Ts)
 		return
 	case evTask:
-		a.taskPolled(ev)
+		a.taskPolled(&ev.task)
+		return
+	case evBody:
+		a.bodyRead(&ev.body)
 		return
 	case evExec:
 		if a.execed != nil {
-			a.execed(ev.hdr.Tgid)
+			a.execed(h.Tgid)
 		}
 		return
 	}
 	a.unpark(tk, 0) // the thread moved on: no hit follows for what it parked
-	switch ev.hdr.Kind {
+	switch h.Kind {
 	case evOpen:
+		k := connKey{pid: h.Tgid, fd: ev.open.Fd}
 		if old := a.conns[k]; old != nil {
-			a.finish(k, old, ev.hdr.Ts) // fd reused and the close was missed
+			a.finish(k, old, h.Ts) // fd reused and the close was missed
 		}
 		role := http1.RoleUnknown
-		switch ev.hdr.Role {
+		switch ev.open.Role {
 		case roleServer:
 			role = http1.RoleServer
 		case roleClient:
@@ -146,39 +150,41 @@ func (a *assembler) handle(ev *event) {
 		// The BPF program announces a connection before its first data
 		// and numbers each direction's records from 0, so even the loss
 		// of a direction's first record shows.
-		a.add(k, &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: ev.hdr.Ts,
-			seqKnown: [2]bool{true, true}}, ev.hdr.Ts)
+		a.add(k, &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: h.Ts,
+			seqKnown: [2]bool{true, true}}, h.Ts)
 		if role == http1.RoleClient && a.clientSeen != nil {
-			a.clientSeen(k.pid, ev.hdr.Ts)
+			a.clientSeen(k.pid, h.Ts)
 		}
 	case evData:
+		d := &ev.data
+		k := connKey{pid: h.Tgid, fd: d.Fd}
 		c := a.conns[k]
 		if c == nil { // its open record was lost
 			c = &conn{http: http1.NewConn(http1.RoleUnknown)}
-			a.add(k, c, ev.hdr.Ts)
+			a.add(k, c, h.Ts)
 		}
-		c.lastSeen = ev.hdr.Ts
+		c.lastSeen = h.Ts
 		dir := http1.Ingress
-		if ev.hdr.Dir == 1 {
+		if d.Dir == dirEgress {
 			dir = http1.Egress
 		}
-		if c.seqKnown[dir] && ev.hdr.Seq != c.nextSeq[dir] {
+		if c.seqKnown[dir] && d.Seq != c.nextSeq[dir] {
 			// Bytes are missing: the parser cannot know where messages
 			// begin, so restart it with an unknown role; it resyncs at the
 			// next request line, which also tells the role again.
 			a.counters.Gaps.Add(1)
-			a.restart(c, ev.hdr.Ts)
+			a.restart(c, h.Ts)
 		}
-		c.seqKnown[dir], c.nextSeq[dir] = true, ev.hdr.Seq+1
+		c.seqKnown[dir], c.nextSeq[dir] = true, d.Seq+1
 		role := c.http.Role()
 		if c.h2 != nil {
 			role = c.h2.Role()
 		}
-		if ev.hdr.Task != 0 {
-			a.noteTask(k, c, dir, role, ev)
+		if d.Task != 0 {
+			a.noteTask(k, c, dir, role, d)
 		}
 		if dir == http1.Egress && role == http1.RoleClient && a.clientSeen != nil {
-			a.clientSeen(k.pid, ev.hdr.Ts)
+			a.clientSeen(k.pid, h.Ts)
 		}
 		if dir == http1.Ingress {
 			if len(a.lastRead) >= maxThreads {
@@ -186,7 +192,7 @@ func (a *assembler) handle(ev *event) {
 			}
 			a.lastRead[tk] = k
 		}
-		if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.data) {
+		if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.captured) {
 			role := c.http.Role()
 			if role == http1.RoleUnknown {
 				role = serverRole(k.pid, c.local)
@@ -194,26 +200,27 @@ func (a *assembler) handle(ev *event) {
 			c.h2 = http2.NewConn(role)
 		}
 		if c.h2 != nil {
-			sts := c.h2.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
+			sts := c.h2.Feed(dir, ev.captured, int(d.Size), h.Ts)
 			a.h2Opened(k.pid, c)
 			a.h2Emit(k, c, sts)
 			break
 		}
-		xs := c.http.Feed(dir, ev.data, int(ev.hdr.Size), ev.hdr.Ts)
+		xs := c.http.Feed(dir, ev.captured, int(d.Size), h.Ts)
 		a.countDrops(c)
 		if len(xs) > 0 {
 			c.lastDone = xs[len(xs)-1].RequestStart
 		}
 		if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
 			if len(xs) > 0 {
-				a.park(tk, k, c, xs, ev.hdr.Ts)
+				a.park(tk, k, c, xs, h.Ts)
 			}
 			break
 		}
 		a.spans(k, c, xs)
 	case evClose:
+		k := connKey{pid: h.Tgid, fd: ev.close.Fd}
 		if c := a.conns[k]; c != nil {
-			a.finish(k, c, ev.hdr.Ts)
+			a.finish(k, c, h.Ts)
 		}
 	default:
 		a.counters.BadEvents.Add(1)

@@ -32,8 +32,16 @@ func TestConnTableBounded(t *testing.T) {
 		"head":  dataRec(0, 0, 0, 0, "GET /users/2 HTTP/1.1\r\nHost: a\r\n", 0),
 	}
 	feed := func(kind string, fd int32, ts uint64) {
-		h := (*bpf.WireWireEvent)(unsafe.Pointer(&recs[kind][0]))
-		h.Fd, h.Ts = fd, ts
+		r := unsafe.Pointer(&recs[kind][0])
+		switch kind {
+		case "open":
+			(*bpf.WireOpenEvent)(r).Fd = fd
+		case "close":
+			(*bpf.WireCloseEvent)(r).Fd = fd
+		default:
+			(*bpf.WireDataEvent)(r).Fd = fd
+		}
+		(*bpf.WireEventHead)(r).Ts = ts
 		if err := decodeEvent(recs[kind], &ev); err != nil {
 			t.Fatal(err)
 		}

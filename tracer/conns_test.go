@@ -12,31 +12,62 @@ import (
 	"github.com/rustscope/rustscope/bpf"
 )
 
-// record builds a raw ring-buffer record as the BPF program writes it.
-func record(h bpf.WireWireEvent, data []byte) []byte {
-	h.Len = uint32(len(data))
-	raw := make([]byte, headerSize+len(data))
-	*(*bpf.WireWireEvent)(unsafe.Pointer(&raw[0])) = h
-	copy(raw[headerSize:], data)
+// record builds a raw ring-buffer record as the BPF programs write it: the
+// record's struct v, then data.
+func record[T any](v T, data []byte) []byte {
+	n := int(unsafe.Sizeof(v))
+	raw := make([]byte, n+len(data))
+	*(*T)(unsafe.Pointer(&raw[0])) = v
+	copy(raw[n:], data)
 	return raw
 }
 
+// head is the head of a record of pid 42's thread tid.
+func head(kind uint8, ts uint64, tid uint32) bpf.WireEventHead {
+	return bpf.WireEventHead{Ts: ts, Tgid: 42, Tid: tid, Kind: kind}
+}
+
+// dataRecord is the data record d with the captured bytes data.
+func dataRecord(d bpf.WireDataEvent, data []byte) []byte {
+	d.Head.Kind, d.Len = evData, uint32(len(data))
+	return record(d, data)
+}
+
+// reencode is the record ev was decoded from.
+func reencode(ev *event) []byte {
+	switch ev.head.Kind {
+	case evData:
+		return record(ev.data, ev.captured)
+	case evOpen:
+		return record(ev.open, nil)
+	case evClose:
+		return record(ev.close, nil)
+	case evProbe:
+		return record(ev.probe, nil)
+	case evTask:
+		return record(ev.task, nil)
+	case evBody:
+		return record(ev.body, nil)
+	}
+	return record(ev.head, nil)
+}
+
 func openRec(fd int32, role uint8, ts uint64) []byte {
-	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: fd, Kind: evOpen, Role: role, Family: afInet, Lport: 8080, Rport: 50000}
-	copy(h.Laddr[:], []byte{127, 0, 0, 1})
-	copy(h.Raddr[:], []byte{127, 0, 0, 2})
-	return record(h, nil)
+	o := bpf.WireOpenEvent{Head: head(evOpen, ts, 0), Fd: fd, Role: role, Family: afInet, Lport: 8080, Rport: 50000}
+	copy(o.Laddr[:], []byte{127, 0, 0, 1})
+	copy(o.Raddr[:], []byte{127, 0, 0, 2})
+	return record(o, nil)
 }
 
 func dataRec(fd int32, dir uint8, seq uint32, ts uint64, data string, size int) []byte {
 	if size == 0 {
 		size = len(data)
 	}
-	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: fd, Kind: evData, Dir: dir, Seq: seq, Size: uint32(size)}, []byte(data))
+	return dataRecord(bpf.WireDataEvent{Head: head(evData, ts, 0), Fd: fd, Dir: dir, Seq: seq, Size: uint32(size)}, []byte(data))
 }
 
 func closeRec(fd int32, ts uint64) []byte {
-	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: fd, Kind: evClose}, nil)
+	return record(bpf.WireCloseEvent{Head: head(evClose, ts, 0), Fd: fd}, nil)
 }
 
 func runRecords(t *testing.T, recs ...[]byte) ([]Span, *Counters) {
@@ -199,16 +230,33 @@ func TestDecodeEventRejectsBadRecords(t *testing.T) {
 	good := dataRec(1, 0, 0, 1, "abc", 0)
 	for name, raw := range map[string][]byte{
 		"empty":             nil,
-		"short header":      good[:headerSize-1],
+		"short head":        good[:unsafe.Sizeof(bpf.WireEventHead{})-1],
+		"short struct":      good[:dataSize-1],
+		"short probe":       probeRec(0, 0, 1, [6]uint64{}, "")[:unsafe.Sizeof(bpf.WireProbeEvent{})-1],
 		"len beyond record": good[:len(good)-1],
-		"len beyond size":   record(bpf.WireWireEvent{Kind: evData, Size: 1}, []byte("abc")),
+		"len beyond size":   dataRecord(bpf.WireDataEvent{Size: 1}, []byte("abc")),
 	} {
 		if err := decodeEvent(raw, &ev); err == nil {
 			t.Errorf("%s: decoded without error", name)
 		}
 	}
-	if err := decodeEvent(good, &ev); err != nil || !bytes.Equal(ev.data, []byte("abc")) {
-		t.Errorf("good record: %v %q", err, ev.data)
+	if err := decodeEvent(good, &ev); err != nil || !bytes.Equal(ev.captured, []byte("abc")) {
+		t.Errorf("good record: %v %q", err, ev.captured)
+	}
+}
+
+// TestDecodeEventAllocs: decoding a record of any kind allocates nothing.
+func TestDecodeEventAllocs(t *testing.T) {
+	var ev event
+	for _, raw := range [][]byte{openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET / HTTP/1.1\r\n\r\n", 0), closeRec(1, 3),
+		probeRec(0, 1, 4, [6]uint64{0, testNode}, "/users/1"), taskRec(1, 2, 3, 5), bodyRec(1, 2, 3, 6), record(head(evExec, 7, 0), nil)} {
+		if n := testing.AllocsPerRun(100, func() {
+			if err := decodeEvent(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("kind %d: %v allocations per decode", ev.head.Kind, n)
+		}
 	}
 }
 
@@ -244,11 +292,12 @@ func FuzzDecodeAndAssemble(f *testing.F) {
 			if decodeEvent(r, &ev) != nil {
 				continue
 			}
-			if len(ev.data) != int(ev.hdr.Len) || headerSize+len(ev.data) > len(r) || ev.hdr.Kind == evData && len(ev.data) > int(ev.hdr.Size) {
-				t.Fatalf("record of %d bytes decoded to %d data bytes, header %+v", len(r), len(ev.data), ev.hdr)
+			if ev.head.Kind == evData && (len(ev.captured) != int(ev.data.Len) || dataSize+len(ev.captured) > len(r) || len(ev.captured) > int(ev.data.Size)) ||
+				ev.head.Kind != evData && ev.captured != nil {
+				t.Fatalf("record of %d bytes decoded to %d captured bytes, head %+v, data %+v", len(r), len(ev.captured), ev.head, ev.data)
 			}
-			if err := decodeEvent(record(ev.hdr, ev.data), &back); err != nil || back.hdr != ev.hdr || !bytes.Equal(back.data, ev.data) {
-				t.Fatalf("re-encoded record decodes to %+v %q, %v; want %+v %q", back.hdr, back.data, err, ev.hdr, ev.data)
+			if err := decodeEvent(reencode(&ev), &back); err != nil || back.head != ev.head || !bytes.Equal(reencode(&back), reencode(&ev)) {
+				t.Fatalf("re-encoded record decodes to %+v %q, %v; want %+v %q", back.head, back.captured, err, ev.head, ev.captured)
 			}
 			asm.handle(&ev)
 			handled++

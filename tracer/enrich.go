@@ -1,12 +1,12 @@
 package tracer
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/rustscope/rustscope/bpf"
 	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/tracer/http1"
 )
@@ -18,7 +18,7 @@ import (
 // connection as marks until the exchange they belong to completes.
 
 // probeStrMax is the BPF program's string copy limit (PROBE_STR).
-const probeStrMax = 256
+const probeStrMax = len(bpf.WireProbeEvent{}.Str)
 
 // maxMarks bounds the marks one connection keeps (hits for requests that
 // never complete must not pile up).
@@ -67,13 +67,13 @@ type routeEntry struct {
 
 // probeHit ties a library probe hit to the connection its thread last
 // read from.
-func (a *assembler) probeHit(tk uint64, ev *event) {
+func (a *assembler) probeHit(tk uint64, p *bpf.WireProbeEvent) {
 	a.counters.Hits.Add(1)
 	if a.hit == nil {
 		return
 	}
-	ref, ok := a.hit(ev.hdr.Seq)
-	if !ok || ref.pid != ev.hdr.Tgid {
+	ref, ok := a.hit(p.Probe)
+	if !ok || ref.pid != p.Head.Tgid {
 		a.counters.BadEvents.Add(1)
 		return
 	}
@@ -81,16 +81,15 @@ func (a *assembler) probeHit(tk uint64, ev *event) {
 	if k, ok := a.lastRead[tk]; ok {
 		c = a.conns[k]
 	}
-	m := mark{ts: ev.hdr.Ts, kind: ref.kind, scope: ref.scope}
+	m := mark{ts: p.Head.Ts, kind: ref.kind, scope: ref.scope}
 	if ref.kind == hitRoute {
-		args, str := probeArgs(ev.data)
-		m.node, m.path = args[1], string(str)
+		m.node, m.path = p.Args[1], string(p.Str[:min(int(p.StrLen), len(p.Str))])
 		// An HTTP/2 stream's lookup may run after its thread read another
 		// connection (see h2enrich.go): unless that one is an HTTP/1
 		// server connection with a request in progress, it is an HTTP/2
 		// lookup.
 		if !c.h1Serving() {
-			a.h2RouteHit(ev.hdr.Tgid, c, m)
+			a.h2RouteHit(p.Head.Tgid, c, m)
 			return
 		}
 	}
@@ -111,18 +110,6 @@ func (c *conn) h1Serving() bool {
 	}
 	_, ok := c.http.Current()
 	return ok
-}
-
-// probeArgs splits a probe record's payload: six argument registers, then
-// the string argument's bytes.
-func probeArgs(data []byte) (args [6]uint64, str []byte) {
-	for i := range args {
-		if len(data) < 8*(i+1) {
-			return args, nil
-		}
-		args[i] = binary.LittleEndian.Uint64(data[8*i:])
-	}
-	return args, data[48:]
 }
 
 // park holds c's client exchanges xs, completed by thread tk's read at

@@ -1,9 +1,9 @@
 package tracer
 
 import (
-	"encoding/binary"
 	"errors"
 	"testing"
+	"unsafe"
 
 	"github.com/rustscope/rustscope/bpf"
 	"github.com/rustscope/rustscope/lib/axum"
@@ -15,24 +15,16 @@ const testNode = 0x55550000
 // probeRec builds a library probe record of thread tid: cookie idx, six
 // argument registers, the string argument.
 func probeRec(tid uint32, idx uint32, ts uint64, args [6]uint64, str string) []byte {
-	data := make([]byte, 48, 48+len(str))
-	for i, a := range args {
-		binary.LittleEndian.PutUint64(data[8*i:], a)
-	}
-	data = append(data, str...)
-	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Tid: tid, Fd: -1, Kind: evProbe, Seq: idx, Size: uint32(len(data))}
-	return record(h, data)
+	p := bpf.WireProbeEvent{Head: head(evProbe, ts, tid), Probe: idx, Args: args}
+	p.StrLen = uint32(copy(p.Str[:], str))
+	return record(p, nil)
 }
 
-// withTid sets the thread of a record built by dataRec.
+// withTid sets the thread of a record, in place: every record begins with
+// its head.
 func withTid(raw []byte, tid uint32) []byte {
-	var ev event
-	if err := decodeEvent(raw, &ev); err != nil {
-		panic(err)
-	}
-	h := ev.hdr
-	h.Tid = tid
-	return record(h, ev.data)
+	(*bpf.WireEventHead)(unsafe.Pointer(&raw[0])).Tid = tid
+	return raw
 }
 
 // probedAssembler is an assembler for pid 42, a binary linking axum 0.7.9,
@@ -121,7 +113,7 @@ func TestEnrichServer(t *testing.T) {
 			for _, p := range tc.probes(tc.path) {
 				var ev event
 				decodeEvent(p, &ev)
-				if ev.hdr.Ts < 1000 {
+				if ev.head.Ts < 1000 {
 					before = append(before, p)
 				} else {
 					after = append(after, p)

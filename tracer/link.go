@@ -6,9 +6,9 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/rustscope/rustscope/tracer/http1"
-
+	"github.com/rustscope/rustscope/bpf"
 	"github.com/rustscope/rustscope/lib/h2"
+	"github.com/rustscope/rustscope/tracer/http1"
 )
 
 // In-process parent/child links (docs/how-it-works.md, "Client calls under
@@ -52,8 +52,8 @@ const (
 // connection a task reads, which client connection a task reads (the task
 // that decodes an HTTP/2 client connection's frames), and which task woke
 // the poll that wrote to an HTTP/1 client connection.
-func (a *assembler) noteTask(k connKey, c *conn, dir http1.Direction, role http1.Role, ev *event) {
-	tk := taskKey{k.pid, ev.hdr.Task}
+func (a *assembler) noteTask(k connKey, c *conn, dir http1.Direction, role http1.Role, d *bpf.WireDataEvent) {
+	tk := taskKey{k.pid, d.Task}
 	switch {
 	case dir == http1.Ingress && role == http1.RoleServer:
 		if len(a.taskConn) >= maxTasks {
@@ -65,11 +65,11 @@ func (a *assembler) noteTask(k connKey, c *conn, dir http1.Direction, role http1
 			clear(a.taskClient)
 		}
 		a.taskClient[tk] = c
-	case dir == http1.Egress && role == http1.RoleClient && c.h2 == nil && ev.hdr.WokenBy > 1:
+	case dir == http1.Egress && role == http1.RoleClient && c.h2 == nil && d.WokenBy > 1:
 		if len(c.writes) >= maxTaskMarks {
 			c.writes = append(c.writes[:0], c.writes[1:]...)
 		}
-		c.writes = append(c.writes, taskMark{ev.hdr.Ts, ev.hdr.WokenBy, ev.hdr.WokenAt})
+		c.writes = append(c.writes, taskMark{d.Head.Ts, d.WokenBy, d.WokenAt})
 	}
 }
 
@@ -175,27 +175,21 @@ type callCand struct {
 	sent     bool   // from the request side
 }
 
-// bodyRead is the Dir of a task event that says the task read an HTTP/2
-// stream's body (BPF h2_resp, cookie h2.RecvStream).
-const bodyRead = 2
-
-// taskPolled handles a task event: task ev.Task was polled because task
-// ev.Origin read a response (HTTP/1) or a frame of stream ev.Seq and woke
-// it, directly or (ev.Dir 1) through task ev.WokenBy; or because
-// ev.WokenBy, having polled an HTTP/2 client stream's response future,
-// woke it (respFuture); or (ev.Dir bodyRead) it read the body of the
-// stream whose handle respFuture holds.
-func (a *assembler) taskPolled(ev *event) {
-	pid := ev.hdr.Tgid
-	store, key := ev.respFuture()
-	if ev.hdr.Origin > 1 && store != 0 {
-		a.learnResp(ev, store, key)
+// taskPolled handles a task event: task t.Task was polled because task
+// t.Origin read a response (HTTP/1, stream h1Read) or a frame of stream
+// t.Stream and woke it, directly or (hop 1) through task t.WokenBy; or
+// because t.WokenBy, having polled an HTTP/2 client stream's response
+// future (t.Resp), woke it.
+func (a *assembler) taskPolled(t *bpf.WireTaskEvent) {
+	pid := t.Head.Tgid
+	if t.Origin > 1 && t.Resp[0] != 0 {
+		a.learnResp(t)
 	}
-	srv := a.taskConn[taskKey{pid, ev.hdr.Task}]
-	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
+	srv := a.taskServer(pid, t.Task)
+	if srv == nil {
 		return
 	}
-	if ev.hdr.Dir != bodyRead && (ev.hdr.Dir > 0 || ev.hdr.Origin == 0) && (ev.hdr.WokenBy <= 1 || a.taskConn[taskKey{pid, ev.hdr.WokenBy}] != nil) {
+	if (t.Hop > 0 || t.Origin == 0) && (t.WokenBy <= 1 || a.taskConn[taskKey{pid, t.WokenBy}] != nil) {
 		// Passed on by another handler (one that dropped a pooled
 		// connection, say), not delivered by a response task.
 		return
@@ -203,50 +197,109 @@ func (a *assembler) taskPolled(ev *event) {
 	var cc *conn
 	var id uint64
 	switch {
-	case ev.hdr.Origin > 1:
-		if cc = a.taskClient[taskKey{pid, ev.hdr.Origin}]; cc == nil {
+	case t.Origin > 1:
+		if cc = a.taskClient[taskKey{pid, t.Origin}]; cc == nil {
 			return
 		}
 		switch {
-		case ev.hdr.Seq == h1Read && cc.h2 == nil && cc.http.Role() == http1.RoleClient:
+		case t.Stream == h1Read && cc.h2 == nil && cc.http.Role() == http1.RoleClient:
 			// The exchange being answered: still open, or the last one done.
 			var ok bool
 			if id, ok = cc.http.Current(); !ok {
 				id = cc.lastDone
 			}
-		case ev.hdr.Seq != h1Read && cc.h2 != nil && cc.h2.Role() == http1.RoleClient:
-			id = uint64(ev.hdr.Seq)
+		case t.Stream != h1Read && cc.h2 != nil && cc.h2.Role() == http1.RoleClient:
+			id = uint64(t.Stream)
 		default:
 			return
 		}
-	case ev.hdr.Origin == 0 && store != 0:
+	case t.Origin == 0 && t.Resp[0] != 0:
 		// No frame woke the response task, or nobody woke the caller:
 		// the response was there before they polled. The response
-		// future the waker polled, or the body the caller reads, names
-		// the stream.
-		l := a.respLayout(pid)
-		half, _, ok := l.ref.Trusted()
-		if !ok {
-			if len(l.pending) < maxRespPending {
-				l.pending = append(l.pending, *ev)
-			}
+		// future the waker polled names the stream.
+		var known bool
+		if cc, id, known = a.byHandle(pid, t.Resp); !known {
+			a.holdLink(pid, heldLink{kind: evTask, task: *t})
 			return
 		}
-		if cc = l.stores[store]; cc == nil || cc.closed || cc.h2 == nil || cc.h2.Role() != http1.RoleClient {
+		if cc == nil {
 			return
 		}
-		id = uint64(h2.StreamID(key, half))
 	default:
 		return
 	}
-	req, start, ok := srv.http.Awaiting(ev.hdr.Ts)
+	a.addCand(srv, cc, id, t.Head.Ts)
+}
+
+// bodyRead handles a body event: task b.Task read the body of the stream
+// whose handle b.Recv holds, which names the call even when the response
+// and its body came before the caller polled, so that nobody woke it.
+func (a *assembler) bodyRead(b *bpf.WireBodyEvent) {
+	pid := b.Head.Tgid
+	srv := a.taskServer(pid, b.Task)
+	if srv == nil || b.Recv[0] == 0 {
+		return
+	}
+	cc, id, known := a.byHandle(pid, b.Recv)
+	if !known {
+		a.holdLink(pid, heldLink{kind: evBody, body: *b})
+		return
+	}
+	if cc != nil {
+		a.addCand(srv, cc, id, b.Head.Ts)
+	}
+}
+
+// taskServer returns the open HTTP/1 server connection task reads, if any.
+func (a *assembler) taskServer(pid uint32, task uint64) *conn {
+	srv := a.taskConn[taskKey{pid, task}]
+	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
+		return nil
+	}
+	return srv
+}
+
+// addCand names the request srv awaits a response for at ts as a caller
+// of client call id on cc.
+func (a *assembler) addCand(srv, cc *conn, id, ts uint64) {
+	req, start, ok := srv.http.Awaiting(ts)
 	if !ok {
 		a.counters.LinksRefused.Add(1)
 		return
 	}
 	call := a.call(callKey{cc, id})
 	if len(call.cands) < 8 {
-		call.cands = append(call.cands, callCand{srv: srv, reqStart: start, sc: srv.serverContext(req, start), at: ev.hdr.Ts})
+		call.cands = append(call.cands, callCand{srv: srv, reqStart: start, sc: srv.serverContext(req, start), at: ts})
+	}
+}
+
+// byHandle returns the HTTP/2 client connection and stream that the first
+// 16 bytes of an h2 stream handle (h2.StreamRef) name:
+// known is false while pid's handle layout is not, cc nil when the handle
+// names no open client connection.
+func (a *assembler) byHandle(pid uint32, handle [2]uint64) (cc *conn, id uint64, known bool) {
+	l := a.respLayout(pid)
+	half, _, ok := l.ref.Trusted()
+	if !ok {
+		return nil, 0, false
+	}
+	if cc = l.stores[handle[0]]; cc == nil || cc.closed || cc.h2 == nil || cc.h2.Role() != http1.RoleClient {
+		return nil, 0, true
+	}
+	return cc, uint64(h2.StreamID(handle[1], half)), true
+}
+
+// heldLink is a task or body event (by kind) that names its stream by
+// handle alone, kept until the handle layout is known.
+type heldLink struct {
+	kind uint8
+	task bpf.WireTaskEvent
+	body bpf.WireBodyEvent
+}
+
+func (a *assembler) holdLink(pid uint32, h heldLink) {
+	if l := a.respLayout(pid); len(l.pending) < maxRespPending {
+		l.pending = append(l.pending, h)
 	}
 }
 
@@ -256,7 +309,7 @@ func (a *assembler) taskPolled(ev *event) {
 type respLayout struct {
 	ref     h2.StreamRef
 	stores  map[uint64]*conn // store pointer -> client connection (nil: seen with two)
-	pending []event          // events that came before the layout was known
+	pending []heldLink       // events that came before the layout was known
 }
 
 const (
@@ -274,18 +327,19 @@ func (a *assembler) respLayout(pid uint32) *respLayout {
 }
 
 // learnResp takes a sample from a task event that names the stream both
-// by frame (ev.Origin read stream ev.Seq) and by the response future its
+// by frame (t.Origin read stream t.Stream) and by the response future its
 // waker polled.
-func (a *assembler) learnResp(ev *event, store, key uint64) {
-	cc := a.taskClient[taskKey{ev.hdr.Tgid, ev.hdr.Origin}]
-	if cc == nil || cc.h2 == nil || cc.h2.Role() != http1.RoleClient || ev.hdr.Seq == h1Read {
+func (a *assembler) learnResp(t *bpf.WireTaskEvent) {
+	store, key := t.Resp[0], t.Resp[1]
+	cc := a.taskClient[taskKey{t.Head.Tgid, t.Origin}]
+	if cc == nil || cc.h2 == nil || cc.h2.Role() != http1.RoleClient || t.Stream == h1Read {
 		return
 	}
-	l := a.respLayout(ev.hdr.Tgid)
+	l := a.respLayout(t.Head.Tgid)
 	_, _, was := l.ref.Trusted()
-	if l.ref.Learn(key, ev.hdr.Seq) {
-		a.warnOnce(ev.hdr.Tgid, "h2-stream-ref", "h2 response futures do not name their stream where expected: calls whose response came before their task polled stay unlinked",
-			"stream", ev.hdr.Seq, "key", fmt.Sprintf("%#x", key))
+	if l.ref.Learn(key, t.Stream) {
+		a.warnOnce(t.Head.Tgid, "h2-stream-ref", "h2 response futures do not name their stream where expected: calls whose response came before their task polled stay unlinked",
+			"stream", t.Stream, "key", fmt.Sprintf("%#x", key))
 	}
 	if len(l.stores) >= maxRespStores {
 		clear(l.stores)
@@ -296,11 +350,15 @@ func (a *assembler) learnResp(ev *event, store, key uint64) {
 		l.stores[store] = nil
 	}
 	if h, n, now := l.ref.Trusted(); now && !was {
-		a.log.Info("h2 response futures: stream id layout learnt", "pid", ev.hdr.Tgid, "half", h, "samples", n, "pending", len(l.pending))
+		a.log.Info("h2 response futures: stream id layout learnt", "pid", t.Head.Tgid, "half", h, "samples", n, "pending", len(l.pending))
 		pending := l.pending
 		l.pending = nil
 		for i := range pending {
-			a.taskPolled(&pending[i])
+			if p := &pending[i]; p.kind == evTask {
+				a.taskPolled(&p.task)
+			} else {
+				a.bodyRead(&p.body)
+			}
 		}
 	}
 }

@@ -2,10 +2,10 @@ package tracer
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -13,26 +13,23 @@ import (
 	"github.com/rustscope/rustscope/bpf"
 )
 
-// withTask sets what the task probes would have put in a data record.
+// withTask sets what the task probes would have put in a data record, in
+// place.
 func withTask(raw []byte, task, wokenBy, wokenAt uint64) []byte {
-	var ev event
-	if err := decodeEvent(raw, &ev); err != nil {
-		panic(err)
-	}
-	h := ev.hdr
-	h.Task, h.WokenBy, h.WokenAt = task, wokenBy, wokenAt
-	return record(h, ev.data)
+	d := (*bpf.WireDataEvent)(unsafe.Pointer(&raw[0]))
+	d.Task, d.WokenBy, d.WokenAt = task, wokenBy, wokenAt
+	return raw
 }
 
 // taskRec is a task event: task polled at ts because origin read a
 // response (stream h1Read) or a frame of stream.
 func taskRec(task, origin uint64, stream uint32, ts uint64) []byte {
-	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, WokenBy: origin, WokenAt: ts, Origin: origin, Seq: stream}, nil)
+	return record(bpf.WireTaskEvent{Head: head(evTask, ts, 0), Task: task, WokenBy: origin, Origin: origin, OriginAt: ts, Stream: stream}, nil)
 }
 
 // hopRec is a task event whose origin came through task by.
 func hopRec(task, by, origin uint64, stream uint32, ts uint64) []byte {
-	return record(bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, WokenBy: by, WokenAt: ts, Origin: origin, Seq: stream, Dir: 1}, nil)
+	return record(bpf.WireTaskEvent{Head: head(evTask, ts, 0), Task: task, WokenBy: by, Origin: origin, OriginAt: ts, Stream: stream, Hop: 1}, nil)
 }
 
 // TestLinkClient: a client call made by the handler of server request
@@ -141,22 +138,17 @@ func TestLinkClient(t *testing.T) {
 // ResponseFuture whose first 16 bytes were store and key; origin and
 // stream as in hopRec (0: no frame named the stream).
 func respRec(task, by, origin uint64, stream uint32, store, key, ts uint64) []byte {
-	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, WokenBy: by, WokenAt: ts, Origin: origin, Seq: stream}
+	e := bpf.WireTaskEvent{Head: head(evTask, ts, 0), Task: task, WokenBy: by, Origin: origin, OriginAt: ts, Stream: stream, Resp: [2]uint64{store, key}}
 	if origin != 0 {
-		h.Dir = 1
+		e.Hop = 1
 	}
-	binary.LittleEndian.PutUint64(h.Laddr[:8], store)
-	binary.LittleEndian.PutUint64(h.Laddr[8:], key)
-	return record(h, nil)
+	return record(e, nil)
 }
 
 // bodyRec is a task event: task read the body of the h2 stream whose
 // handle begins with store and key.
 func bodyRec(task, store, key, ts uint64) []byte {
-	h := bpf.WireWireEvent{Ts: ts, Tgid: 42, Fd: -1, Kind: evTask, Task: task, Dir: bodyRead}
-	binary.LittleEndian.PutUint64(h.Laddr[:8], store)
-	binary.LittleEndian.PutUint64(h.Laddr[8:], key)
-	return record(h, nil)
+	return record(bpf.WireBodyEvent{Head: head(evBody, ts, 0), Task: task, Recv: [2]uint64{store, key}}, nil)
 }
 
 // h2Frames encodes HTTP/2 frames with x/net/http2's framer.

@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -19,18 +18,22 @@ import (
 	"github.com/rustscope/rustscope/probe"
 )
 
-// Event kinds, directions and roles as the BPF program writes them.
+// Record kinds, directions and roles as the BPF programs write them
+// (bpf/records.h).
 const (
-	evData  = 1
-	evOpen  = 2
-	evClose = 3
-	evProbe = 4
-	evTask  = 5
-	evExec  = 6
+	evData  = uint8(bpf.WireEvKindEV_DATA)
+	evOpen  = uint8(bpf.WireEvKindEV_OPEN)
+	evClose = uint8(bpf.WireEvKindEV_CLOSE)
+	evProbe = uint8(bpf.WireEvKindEV_PROBE)
+	evTask  = uint8(bpf.WireEvKindEV_TASK)
+	evExec  = uint8(bpf.WireEvKindEV_EXEC)
+	evBody  = uint8(bpf.WireEvKindEV_BODY)
 
-	roleUnknown = 0
-	roleServer  = 1
-	roleClient  = 2
+	dirEgress = uint8(bpf.WireDirectionDIR_EGRESS)
+
+	roleUnknown = uint8(bpf.WireRoleROLE_UNKNOWN)
+	roleServer  = uint8(bpf.WireRoleROLE_SERVER)
+	roleClient  = uint8(bpf.WireRoleROLE_CLIENT)
 
 	afInet = 2
 )
@@ -49,22 +52,31 @@ const (
 	DefaultRingBytes = 8 << 20
 )
 
-var headerSize = int(unsafe.Sizeof(bpf.WireWireEvent{}))
+// dataSize is the size of a data record's struct: its captured bytes follow.
+var dataSize = int(unsafe.Sizeof(bpf.WireDataEvent{}))
 
-// event is one decoded ring-buffer record.
+// event is one decoded ring-buffer record: its head, and the struct of its
+// kind (the others hold whatever an earlier record left in them).
 type event struct {
-	hdr  bpf.WireWireEvent
-	data []byte // captured bytes; aliases the reader's buffer until the next read
+	head  bpf.WireEventHead
+	data  bpf.WireDataEvent  // evData
+	open  bpf.WireOpenEvent  // evOpen
+	close bpf.WireCloseEvent // evClose
+	probe bpf.WireProbeEvent // evProbe
+	task  bpf.WireTaskEvent  // evTask
+	body  bpf.WireBodyEvent  // evBody
+	// captured is a data record's captured bytes; it aliases the reader's
+	// buffer until the next read.
+	captured []byte
 }
 
-// respFuture is, in a task event, the first 16 bytes of the h2 client
-// stream handle its waker polled (0, 0: none; see h2.StreamRef).
-func (e *event) respFuture() (store, key uint64) {
-	return binary.LittleEndian.Uint64(e.hdr.Laddr[:8]), binary.LittleEndian.Uint64(e.hdr.Laddr[8:])
+func (e *event) local() netip.AddrPort {
+	return addrPort(e.open.Family, e.open.Laddr, e.open.Lport)
 }
 
-func (e *event) local() netip.AddrPort  { return addrPort(e.hdr.Family, e.hdr.Laddr, e.hdr.Lport) }
-func (e *event) remote() netip.AddrPort { return addrPort(e.hdr.Family, e.hdr.Raddr, e.hdr.Rport) }
+func (e *event) remote() netip.AddrPort {
+	return addrPort(e.open.Family, e.open.Raddr, e.open.Rport)
+}
 
 func addrPort(family uint8, raw [16]uint8, port uint16) netip.AddrPort {
 	var a netip.Addr
@@ -76,22 +88,48 @@ func addrPort(family uint8, raw [16]uint8, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(a, port)
 }
 
-// decodeEvent parses a raw record. It never trusts lengths in the record
-// beyond what the record holds.
+// decodeEvent parses a raw record into the struct its kind names. It never
+// trusts lengths in the record beyond what the record holds. A record of
+// an unknown kind decodes to its head alone.
 func decodeEvent(raw []byte, ev *event) error {
-	if len(raw) < headerSize {
-		return fmt.Errorf("decode event: record of %d bytes is shorter than the %d-byte header", len(raw), headerSize)
+	if err := decodeAs(raw, &ev.head); err != nil {
+		return err
 	}
-	// The generated struct has the C layout; copy it out of the record.
-	ev.hdr = *(*bpf.WireWireEvent)(unsafe.Pointer(unsafe.SliceData(raw)))
-	n := int(ev.hdr.Len)
-	if n > len(raw)-headerSize {
-		return fmt.Errorf("decode event: captured length %d exceeds record", n)
+	ev.captured = nil
+	switch ev.head.Kind {
+	case evData:
+		if err := decodeAs(raw, &ev.data); err != nil {
+			return err
+		}
+		n := int(ev.data.Len)
+		if n > len(raw)-dataSize {
+			return fmt.Errorf("decode event: captured length %d exceeds record", n)
+		}
+		if n > int(ev.data.Size) {
+			return fmt.Errorf("decode event: captured length %d exceeds syscall size %d", n, ev.data.Size)
+		}
+		ev.captured = raw[dataSize : dataSize+n]
+	case evOpen:
+		return decodeAs(raw, &ev.open)
+	case evClose:
+		return decodeAs(raw, &ev.close)
+	case evProbe:
+		return decodeAs(raw, &ev.probe)
+	case evTask:
+		return decodeAs(raw, &ev.task)
+	case evBody:
+		return decodeAs(raw, &ev.body)
 	}
-	if n > int(ev.hdr.Size) && ev.hdr.Kind == evData {
-		return fmt.Errorf("decode event: captured length %d exceeds syscall size %d", n, ev.hdr.Size)
+	return nil
+}
+
+// decodeAs copies the start of raw into v, a generated struct with the C
+// layout.
+func decodeAs[T any](raw []byte, v *T) error {
+	if n := int(unsafe.Sizeof(*v)); len(raw) < n {
+		return fmt.Errorf("decode event: record of %d bytes is shorter than its %d-byte struct", len(raw), n)
 	}
-	ev.data = raw[headerSize : headerSize+n]
+	*v = *(*T)(unsafe.Pointer(unsafe.SliceData(raw)))
 	return nil
 }
 
