@@ -81,7 +81,7 @@ struct probe_event {
 // a response (stream H1_READ) or a frame of stream and woke it, directly
 // (hop 0) or through woken_by (hop 1), at origin_at; and/or woken_by polled
 // an h2 client ResponseFuture before the wake, whose first 16 bytes resp
-// holds (lib_tokio.h, lib_h2.h).
+// holds (lib/tokio/tokio.bpf.h, lib/h2/h2.bpf.h).
 struct task_event {
 	struct event_head head;
 	__u64 task;
@@ -95,7 +95,7 @@ struct task_event {
 };
 
 // body_event: task read the body of the h2 stream whose RecvStream begins
-// with the 16 bytes of recv (lib_h2.h).
+// with the 16 bytes of recv (lib/h2/h2.bpf.h).
 struct body_event {
 	struct event_head head;
 	__u64 task;

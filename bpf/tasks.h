@@ -1,5 +1,5 @@
 // tasks.h: which tokio task each thread is polling, kept by tokio's probes
-// (lib_tokio.h), added to by h2's (lib_h2.h) and read by the syscall
+// (lib/tokio/tokio.bpf.h), added to by h2's (lib/h2/h2.bpf.h) and read by the syscall
 // capture, whose data records carry the task.
 //
 // A handler's client call hands its request to the client connection's

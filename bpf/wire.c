@@ -19,8 +19,9 @@
 //   plan.h        its steps, by protocol: plan_http1.h, plan_http2.h
 //   tasks.h       which tokio task a thread polls (read by data records)
 //   probe_hit.h   the library probe that reports hits (hyper, axum)
-//   lib_tokio.h   tokio's task poll and wake probes
-//   lib_h2.h      h2's frame, response and body probes
+// and, in the home of each library that has programs of its own (lib/):
+//   tokio.bpf.h   tokio's task poll and wake probes
+//   h2.bpf.h      h2's frame, response and body probes
 
 #include "vmlinux.h"
 #include "bpf_helpers.h"
@@ -33,9 +34,9 @@
 #include "records.h"
 #include "tasks.h"
 
-#include "lib_h2.h"
-#include "lib_tokio.h"
 #include "probe_hit.h"
+#include "lib/h2/h2.bpf.h"
+#include "lib/tokio/tokio.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -1,8 +1,8 @@
-// lib_tokio.h: tokio's probes: which task each thread polls (tasks.h),
+// tokio.bpf.h: tokio's probes: which task each thread polls (tasks.h),
 // and which task woke it.
 
-#ifndef RUSTSCOPE_LIB_TOKIO_H
-#define RUSTSCOPE_LIB_TOKIO_H
+#ifndef RUSTSCOPE_TOKIO_BPF_H
+#define RUSTSCOPE_TOKIO_BPF_H
 
 #include "vmlinux.h"
 #include "bpf_helpers.h"

@@ -1,8 +1,8 @@
-// lib_h2.h: h2's probes: which stream a frame a task decodes belongs to,
+// h2.bpf.h: h2's probes: which stream a frame a task decodes belongs to,
 // and which stream's response or body a task waits for (tasks.h).
 
-#ifndef RUSTSCOPE_LIB_H2_H
-#define RUSTSCOPE_LIB_H2_H
+#ifndef RUSTSCOPE_H2_BPF_H
+#define RUSTSCOPE_H2_BPF_H
 
 #include "vmlinux.h"
 #include "bpf_helpers.h"
