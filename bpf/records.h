@@ -80,7 +80,7 @@ struct probe_event {
 // task_event: task was polled, woken by woken_by, because task origin read
 // a response (stream H1_READ) or a frame of stream and woke it, directly
 // (hop 0) or through woken_by (hop 1), at origin_at; and/or woken_by polled
-// an h2 client ResponseFuture before the wake, whose first 16 bytes resp
+// an h2 client stream handle before the wake, whose first 16 bytes resp
 // holds (lib/tokio/tokio.bpf.h, lib/h2/h2.bpf.h).
 struct task_event {
 	struct event_head head;
@@ -94,7 +94,7 @@ struct task_event {
 	__u8 _pad[3];
 };
 
-// body_event: task read the body of the h2 stream whose RecvStream begins
+// body_event: task read the body of the h2 stream whose handle begins
 // with the 16 bytes of recv (lib/h2/h2.bpf.h).
 struct body_event {
 	struct event_head head;

@@ -31,12 +31,12 @@ struct task_cur {
 	__u64 origin_task;
 	__u64 origin_at;
 	__u8 origin_hop;
-	// The h2 client ResponseFuture this poll polled (its first 16 bytes),
+	// The h2 client stream handle this poll polled (its first 16 bytes),
 	// resp_n 1; 2: several different ones, which name nothing.
 	__u8 resp_n;
 	__u8 _pad[6];
 	__u64 resp[2];
-	__u64 body[2]; // the h2 RecvStream whose body this poll last reported reading
+	__u64 body[2]; // the h2 stream handle whose body this poll last reported reading
 };
 
 struct {
