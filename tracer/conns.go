@@ -2,13 +2,10 @@ package tracer
 
 import (
 	"cmp"
-	"log/slog"
 	"net/netip"
 	"slices"
-	"sync/atomic"
 	"time"
 
-	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
 )
@@ -53,177 +50,99 @@ type conn struct {
 	closed        bool                 // finished: a task that read it is gone too
 }
 
-// Counters are the tracer's running totals; all fields are read atomically.
-type Counters struct {
-	Events    atomic.Uint64 // ring-buffer records decoded
-	BadEvents atomic.Uint64 // records that failed to decode
-	Gaps      atomic.Uint64 // per-connection sequence jumps (records lost in the kernel)
-	Spans     atomic.Uint64 // spans emitted
-	Conns     atomic.Int64  // connections tracked now
-	Hits      atomic.Uint64 // library probe hits
-	// RoutesRefused counts axum lookups whose arguments did not look as
-	// expected: no route is guessed for them.
-	RoutesRefused atomic.Uint64
-	// Links counts client spans made children of their server span;
-	// LinksRefused those whose waking task was known but the link not
-	// certain (no single request open at the wake, or a wake outside the
-	// call's window): they stay roots.
-	Links, LinksRefused atomic.Uint64
-	// Dropped counts HTTP/1 requests the parser gave up on, so that no
-	// span came of them: bytes lost in the kernel (the requests in
-	// progress when a sequence gap shows), a response whose request was
-	// never seen, a connection closed before its response.
-	Dropped atomic.Uint64
-}
-
-// assembler turns the ordered event stream into spans. It is used by one
-// goroutine only.
-type assembler struct {
-	conns    map[connKey]*conn
-	clock    clock
-	counters *Counters
-	emit     func(Span)
-	meta     func(pid uint32) *Target
-	log      *slog.Logger
-
-	// Library probes (see enrich.go).
-	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
-	clientSeen func(pid uint32, ts uint64)        // an event on a client connection (tasks.go)
-	execed     func(pid uint32)                   // a process ran a new executable (Options.OnExec)
-	readRoutes func(pid uint32, node uint64) (*axum.Table, error)
-	lastRead   map[uint64]connKey // thread (tgid<<32|tid) -> connection it last read
-	taskConn   map[taskKey]*conn  // tokio task -> server connection it reads (link.go)
-	taskClient map[taskKey]*conn  // tokio task -> client connection it reads
-	calls      map[callKey]*clientCall
-	resps      map[uint32]*respLayout // per process: h2 response futures (link.go)
-	held       []callKey              // finished client spans waiting for their parent, by due time
-	parkedBy   map[uint64][]connKey   // thread -> connections it parked exchanges on
-	routes     map[routeKey]*routeEntry
-	warned     map[string]bool
-	h2routes   h2Routes // HTTP/2 route lookups across connections (h2enrich.go)
-}
-
-func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
-	return &assembler{conns: map[connKey]*conn{}, clock: c, counters: counters, emit: emit, meta: meta,
-		log: slog.New(slog.DiscardHandler), readRoutes: readRoutesProc,
-		lastRead: map[uint64]connKey{}, taskConn: map[taskKey]*conn{}, taskClient: map[taskKey]*conn{}, calls: map[callKey]*clientCall{}, resps: map[uint32]*respLayout{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}, warned: map[string]bool{}}
-}
-
-func (a *assembler) handle(ev *event) {
-	a.counters.Events.Add(1)
+// opened starts tracking a connection the BPF program announced.
+func (a *assembler) opened(ev *event) {
 	h := &ev.head
-	tk := uint64(h.Tgid)<<32 | uint64(h.Tid)
-	if len(a.held) > 0 {
-		a.releaseCalls(h.Ts)
+	k := connKey{pid: h.Tgid, fd: ev.open.Fd}
+	if old := a.conns[k]; old != nil {
+		a.finish(k, old, h.Ts) // fd reused and the close was missed
 	}
-	switch h.Kind {
-	case evProbe:
-		a.probeHit(tk, &ev.probe)
-		a.unpark(tk, h.Ts)
-		return
-	case evTask:
-		a.taskPolled(&ev.task)
-		return
-	case evBody:
-		a.bodyRead(&ev.body)
-		return
-	case evExec:
-		if a.execed != nil {
-			a.execed(h.Tgid)
-		}
-		return
+	role := http1.RoleUnknown
+	switch ev.open.Role {
+	case roleServer:
+		role = http1.RoleServer
+	case roleClient:
+		role = http1.RoleClient
 	}
-	a.unpark(tk, 0) // the thread moved on: no hit follows for what it parked
-	switch h.Kind {
-	case evOpen:
-		k := connKey{pid: h.Tgid, fd: ev.open.Fd}
-		if old := a.conns[k]; old != nil {
-			a.finish(k, old, h.Ts) // fd reused and the close was missed
-		}
-		role := http1.RoleUnknown
-		switch ev.open.Role {
-		case roleServer:
-			role = http1.RoleServer
-		case roleClient:
-			role = http1.RoleClient
-		}
-		// The BPF program announces a connection before its first data
-		// and numbers each direction's records from 0, so even the loss
-		// of a direction's first record shows.
-		a.add(k, &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: h.Ts,
-			seqKnown: [2]bool{true, true}}, h.Ts)
-		if role == http1.RoleClient && a.clientSeen != nil {
-			a.clientSeen(k.pid, h.Ts)
-		}
-	case evData:
-		d := &ev.data
-		k := connKey{pid: h.Tgid, fd: d.Fd}
-		c := a.conns[k]
-		if c == nil { // its open record was lost
-			c = &conn{http: http1.NewConn(http1.RoleUnknown)}
-			a.add(k, c, h.Ts)
-		}
-		c.lastSeen = h.Ts
-		dir := http1.Ingress
-		if d.Dir == dirEgress {
-			dir = http1.Egress
-		}
-		if c.seqKnown[dir] && d.Seq != c.nextSeq[dir] {
-			// Bytes are missing: the parser cannot know where messages
-			// begin, so restart it with an unknown role; it resyncs at the
-			// next request line, which also tells the role again.
-			a.counters.Gaps.Add(1)
-			a.restart(c, h.Ts)
-		}
-		c.seqKnown[dir], c.nextSeq[dir] = true, d.Seq+1
+	// The BPF program announces a connection before its first data
+	// and numbers each direction's records from 0, so even the loss
+	// of a direction's first record shows.
+	a.add(k, &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: h.Ts,
+		seqKnown: [2]bool{true, true}}, h.Ts)
+	if role == http1.RoleClient && a.clientSeen != nil {
+		a.clientSeen(k.pid, h.Ts)
+	}
+}
+
+// data feeds a capture to its connection's parser, on thread tk.
+func (a *assembler) data(tk uint64, ev *event) {
+	h := &ev.head
+	d := &ev.data
+	k := connKey{pid: h.Tgid, fd: d.Fd}
+	c := a.conns[k]
+	if c == nil { // its open record was lost
+		c = &conn{http: http1.NewConn(http1.RoleUnknown)}
+		a.add(k, c, h.Ts)
+	}
+	c.lastSeen = h.Ts
+	dir := http1.Ingress
+	if d.Dir == dirEgress {
+		dir = http1.Egress
+	}
+	if c.seqKnown[dir] && d.Seq != c.nextSeq[dir] {
+		// Bytes are missing: the parser cannot know where messages
+		// begin, so restart it with an unknown role; it resyncs at the
+		// next request line, which also tells the role again.
+		a.counters.Gaps.Add(1)
+		a.restart(c, h.Ts)
+	}
+	c.seqKnown[dir], c.nextSeq[dir] = true, d.Seq+1
+	role := c.http.Role()
+	if c.h2 != nil {
+		role = c.h2.Role()
+	}
+	if d.Task != 0 {
+		a.noteTask(k, c, dir, role, d)
+	}
+	if dir == http1.Egress && role == http1.RoleClient && a.clientSeen != nil {
+		a.clientSeen(k.pid, h.Ts)
+	}
+	if dir == http1.Ingress {
+		a.hits.read(tk, k)
+	}
+	if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.captured) {
 		role := c.http.Role()
-		if c.h2 != nil {
-			role = c.h2.Role()
+		if role == http1.RoleUnknown {
+			role = serverRole(k.pid, c.local)
 		}
-		if d.Task != 0 {
-			a.noteTask(k, c, dir, role, d)
-		}
-		if dir == http1.Egress && role == http1.RoleClient && a.clientSeen != nil {
-			a.clientSeen(k.pid, h.Ts)
-		}
-		if dir == http1.Ingress {
-			if len(a.lastRead) >= maxThreads {
-				clear(a.lastRead) // threads come and go; forget them in bulk
-			}
-			a.lastRead[tk] = k
-		}
-		if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.captured) {
-			role := c.http.Role()
-			if role == http1.RoleUnknown {
-				role = serverRole(k.pid, c.local)
-			}
-			c.h2 = http2.NewConn(role)
-		}
-		if c.h2 != nil {
-			sts := c.h2.Feed(dir, ev.captured, int(d.Size), h.Ts)
-			a.h2Opened(k.pid, c)
-			a.h2Emit(k, c, sts)
-			break
-		}
-		xs := c.http.Feed(dir, ev.captured, int(d.Size), h.Ts)
-		a.countDrops(c)
+		c.h2 = http2.NewConn(role)
+	}
+	if c.h2 != nil {
+		sts := c.h2.Feed(dir, ev.captured, int(d.Size), h.Ts)
+		a.h2Opened(k.pid, c)
+		a.h2Emit(k, c, sts)
+		return
+	}
+	xs := c.http.Feed(dir, ev.captured, int(d.Size), h.Ts)
+	a.countDrops(c)
+	if len(xs) > 0 {
+		c.lastDone = xs[len(xs)-1].RequestStart
+	}
+	if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
 		if len(xs) > 0 {
-			c.lastDone = xs[len(xs)-1].RequestStart
+			a.park(tk, k, c, xs, h.Ts)
 		}
-		if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
-			if len(xs) > 0 {
-				a.park(tk, k, c, xs, h.Ts)
-			}
-			break
-		}
-		a.spans(k, c, xs)
-	case evClose:
-		k := connKey{pid: h.Tgid, fd: ev.close.Fd}
-		if c := a.conns[k]; c != nil {
-			a.finish(k, c, h.Ts)
-		}
-	default:
-		a.counters.BadEvents.Add(1)
+		return
+	}
+	a.spans(k, c, xs)
+}
+
+// closed finishes a connection.
+func (a *assembler) closed(ev *event) {
+	h := &ev.head
+	k := connKey{pid: h.Tgid, fd: ev.close.Fd}
+	if c := a.conns[k]; c != nil {
+		a.finish(k, c, h.Ts)
 	}
 }
 
@@ -294,28 +213,9 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 			a.finish(k, c, now)
 		}
 	}
-	for tk := range a.lastRead {
-		if uint32(tk>>32) == pid {
-			delete(a.lastRead, tk)
-		}
-	}
-	for tk := range a.taskConn {
-		if tk.pid == pid {
-			delete(a.taskConn, tk)
-		}
-	}
-	for tk := range a.taskClient {
-		if tk.pid == pid {
-			delete(a.taskClient, tk)
-		}
-	}
-	for rk := range a.routes {
-		if rk.pid == pid {
-			delete(a.routes, rk)
-		}
-	}
-	delete(a.resps, pid)
-	delete(a.h2routes.byPID, pid)
+	a.hits.drop(pid)
+	a.links.drop(pid)
+	a.h2routes.drop(pid)
 }
 
 // startsHTTP2 tells whether a capture that may start a message starts an
@@ -328,9 +228,6 @@ func startsHTTP2(b []byte) bool {
 	}
 	return len(b) >= 9 && b[0] == 0 && b[3] <= 9 && b[5]&0x80 == 0
 }
-
-// maxThreads bounds the threads whose last read is remembered.
-const maxThreads = 1 << 16
 
 func (a *assembler) spans(k connKey, c *conn, xs []http1.Exchange) {
 	if len(c.parked) > 0 && len(xs) > 0 {

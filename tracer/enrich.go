@@ -65,20 +65,59 @@ type routeEntry struct {
 	err error
 }
 
+// hitState is what library probe hits leave in the assembler.
+type hitState struct {
+	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
+	readRoutes func(pid uint32, node uint64) (*axum.Table, error)
+	lastRead   map[uint64]connKey   // thread (tgid<<32|tid) -> connection it last read
+	parkedBy   map[uint64][]connKey // thread -> connections it parked exchanges on
+	routes     map[routeKey]*routeEntry
+}
+
+// maxThreads bounds the threads whose last read is remembered.
+const maxThreads = 1 << 16
+
+// read notes that thread tk last read connection k: the hits that follow
+// on the thread are that connection's.
+func (h *hitState) read(tk uint64, k connKey) {
+	if len(h.lastRead) >= maxThreads {
+		clear(h.lastRead) // threads come and go; forget them in bulk
+	}
+	h.lastRead[tk] = k
+}
+
+// drop forgets what pid's hits left.
+func (h *hitState) drop(pid uint32) {
+	for tk := range h.lastRead {
+		if uint32(tk>>32) == pid {
+			delete(h.lastRead, tk)
+		}
+	}
+	for rk := range h.routes {
+		if rk.pid == pid {
+			delete(h.routes, rk)
+		}
+	}
+}
+
+func newHitState() hitState {
+	return hitState{readRoutes: readRoutesProc, lastRead: map[uint64]connKey{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}}
+}
+
 // probeHit ties a library probe hit to the connection its thread last
 // read from.
 func (a *assembler) probeHit(tk uint64, p *bpf.WireProbeEvent) {
 	a.counters.Hits.Add(1)
-	if a.hit == nil {
+	if a.hits.hit == nil {
 		return
 	}
-	ref, ok := a.hit(p.Probe)
+	ref, ok := a.hits.hit(p.Probe)
 	if !ok || ref.pid != p.Head.Tgid {
 		a.counters.BadEvents.Add(1)
 		return
 	}
 	var c *conn
-	if k, ok := a.lastRead[tk]; ok {
+	if k, ok := a.hits.lastRead[tk]; ok {
 		c = a.conns[k]
 	}
 	m := mark{ts: p.Head.Ts, kind: ref.kind, scope: ref.scope}
@@ -119,7 +158,7 @@ func (a *assembler) park(tk uint64, k connKey, c *conn, xs []http1.Exchange, ts 
 		a.release(k, c, 0) // parked by another thread that has not moved on
 	}
 	if len(c.parked) == 0 {
-		a.parkedBy[tk] = append(a.parkedBy[tk], k)
+		a.hits.parkedBy[tk] = append(a.hits.parkedBy[tk], k)
 	}
 	c.parked, c.parkedBy, c.parkedAt = append(c.parked, xs...), tk, ts
 }
@@ -136,11 +175,11 @@ func (a *assembler) release(k connKey, c *conn, hit uint64) {
 
 // unpark releases what thread tk parked.
 func (a *assembler) unpark(tk, hit uint64) {
-	ks := a.parkedBy[tk]
+	ks := a.hits.parkedBy[tk]
 	if len(ks) == 0 {
 		return
 	}
-	delete(a.parkedBy, tk)
+	delete(a.hits.parkedBy, tk)
 	for _, k := range ks {
 		if c := a.conns[k]; c != nil && c.parkedBy == tk {
 			a.release(k, c, hit)
@@ -150,7 +189,7 @@ func (a *assembler) unpark(tk, hit uint64) {
 
 // unparkAll releases every parked exchange (shutdown).
 func (a *assembler) unparkAll() {
-	for tk := range a.parkedBy {
+	for tk := range a.hits.parkedBy {
 		a.unpark(tk, 0)
 	}
 }
@@ -158,7 +197,7 @@ func (a *assembler) unparkAll() {
 // unparkStale releases the exchanges of threads that parked them more than
 // parkMax before now and did nothing since.
 func (a *assembler) unparkStale(now uint64) {
-	for tk, ks := range a.parkedBy {
+	for tk, ks := range a.hits.parkedBy {
 		for _, k := range ks {
 			if c := a.conns[k]; c != nil && c.parkedBy == tk && c.parkedAt+parkMax < now {
 				a.unpark(tk, 0)
@@ -232,11 +271,11 @@ func (a *assembler) route(pid uint32, reqPath string, m mark) string {
 // routeTable returns the (cached) route table of the router at node.
 func (a *assembler) routeTable(pid uint32, node uint64) *routeEntry {
 	rk := routeKey{pid, node}
-	e := a.routes[rk]
+	e := a.hits.routes[rk]
 	if e == nil {
 		e = &routeEntry{}
-		e.tab, e.err = a.readRoutes(pid, node)
-		a.routes[rk] = e
+		e.tab, e.err = a.hits.readRoutes(pid, node)
+		a.hits.routes[rk] = e
 		if e.err != nil {
 			a.warnOnce(pid, fmt.Sprint("route-table-", node), "axum route table not read; no http.route from this router", "node", fmt.Sprintf("%#x", node), "err", e.err)
 		} else {
@@ -254,15 +293,6 @@ func readRoutesProc(pid uint32, node uint64) (*axum.Table, error) {
 	}
 	defer f.Close()
 	return axum.Read(f, node)
-}
-
-func (a *assembler) warnOnce(pid uint32, what, msg string, args ...any) {
-	key := fmt.Sprint(pid, what)
-	if a.warned[key] {
-		return
-	}
-	a.warned[key] = true
-	a.log.Warn(msg, append([]any{"pid", pid}, args...)...)
 }
 
 // crateScope is the instrumentation scope for crate as linked into tg.

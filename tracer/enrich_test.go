@@ -39,13 +39,13 @@ func probedAssembler(spans *[]Span, c *Counters) *assembler {
 	refs := []hitRef{{42, hitServer, "hyper.h1.server.parse", scopeOf(an, "hyper", hitServer)},
 		{42, hitRoute, "axum.path_router.node_at", scopeOf(an, "axum", hitRoute)},
 		{42, hitClient, "hyper.h1.client.parse", scopeOf(an, "hyper", hitClient)}}
-	a.hit = func(i uint32) (hitRef, bool) {
+	a.hits.hit = func(i uint32) (hitRef, bool) {
 		if int(i) >= len(refs) {
 			return hitRef{}, false
 		}
 		return refs[i], true
 	}
-	a.readRoutes = func(pid uint32, node uint64) (*axum.Table, error) {
+	a.hits.readRoutes = func(pid uint32, node uint64) (*axum.Table, error) {
 		switch node {
 		case testNode:
 			return axum.NewTable([]string{"/health", "/users/:id", "/users/new"}), nil

@@ -75,6 +75,9 @@ type h2Seen struct {
 // maxSeenPaths bounds the paths remembered per process.
 const maxSeenPaths = 1024
 
+// drop forgets what pid's lookups said.
+func (r *h2Routes) drop(pid uint32) { delete(r.byPID, pid) }
+
 func (r *h2Routes) remember(pid uint32, node uint64, l h2Lookup) {
 	if r.byPID == nil {
 		r.byPID = map[uint32]*h2Seen{}

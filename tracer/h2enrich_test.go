@@ -126,7 +126,7 @@ func TestH2RouteLookups(t *testing.T) {
 			var spans []Span
 			var c Counters
 			a := probedAssembler(&spans, &c)
-			a.readRoutes = func(uint32, uint64) (*axum.Table, error) {
+			a.hits.readRoutes = func(uint32, uint64) (*axum.Table, error) {
 				return axum.NewTable([]string{"/users/:id", "/demo.v1.Users/*rest"}), nil
 			}
 			feed(t, a, tc.recs(&h2Server{t: t, seq: map[[2]int32]uint32{}})...)

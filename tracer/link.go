@@ -56,15 +56,15 @@ func (a *assembler) noteTask(k connKey, c *conn, dir http1.Direction, role http1
 	tk := taskKey{k.pid, d.Task}
 	switch {
 	case dir == http1.Ingress && role == http1.RoleServer:
-		if len(a.taskConn) >= maxTasks {
-			clear(a.taskConn)
+		if len(a.links.taskConn) >= maxTasks {
+			clear(a.links.taskConn)
 		}
-		a.taskConn[tk] = c
+		a.links.taskConn[tk] = c
 	case dir == http1.Ingress && role == http1.RoleClient:
-		if len(a.taskClient) >= maxTasks {
-			clear(a.taskClient)
+		if len(a.links.taskClient) >= maxTasks {
+			clear(a.links.taskClient)
 		}
-		a.taskClient[tk] = c
+		a.links.taskClient[tk] = c
 	case dir == http1.Egress && role == http1.RoleClient && c.h2 == nil && d.WokenBy > 1:
 		if len(c.writes) >= maxTaskMarks {
 			c.writes = append(c.writes[:0], c.writes[1:]...)
@@ -95,7 +95,7 @@ func (a *assembler) sentBy(k connKey, c *conn, x *http1.Exchange) (callCand, boo
 		a.counters.LinksRefused.Add(1)
 		return callCand{}, false
 	}
-	srv := a.taskConn[taskKey{k.pid, m.wokenBy}]
+	srv := a.links.taskConn[taskKey{k.pid, m.wokenBy}]
 	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
 		return callCand{}, false
 	}
@@ -153,6 +153,35 @@ const callHold = uint64(100 * time.Millisecond)
 // client connection (BPF H1_READ; HTTP/2 stream ids have 31 bits).
 const h1Read = 0x80000000
 
+// linkState is what the task events leave in the assembler: which
+// connections tasks read, and the client calls waiting for their parent.
+type linkState struct {
+	taskConn   map[taskKey]*conn // tokio task -> server connection it reads
+	taskClient map[taskKey]*conn // tokio task -> client connection it reads
+	calls      map[callKey]*clientCall
+	resps      map[uint32]*respLayout // per process: h2 stream handles
+	held       []callKey              // finished client spans waiting for their parent, by due time
+}
+
+// drop forgets pid's tasks and stream handles.
+func (l *linkState) drop(pid uint32) {
+	for tk := range l.taskConn {
+		if tk.pid == pid {
+			delete(l.taskConn, tk)
+		}
+	}
+	for tk := range l.taskClient {
+		if tk.pid == pid {
+			delete(l.taskClient, tk)
+		}
+	}
+	delete(l.resps, pid)
+}
+
+func newLinkState() linkState {
+	return linkState{taskConn: map[taskKey]*conn{}, taskClient: map[taskKey]*conn{}, calls: map[callKey]*clientCall{}, resps: map[uint32]*respLayout{}}
+}
+
 type callKey struct {
 	c  *conn  // the client connection (not its fd: fds are reused)
 	id uint64 // HTTP/2: the stream; HTTP/1: the exchange's request start
@@ -189,7 +218,7 @@ func (a *assembler) taskPolled(t *bpf.WireTaskEvent) {
 	if srv == nil {
 		return
 	}
-	if (t.Hop > 0 || t.Origin == 0) && (t.WokenBy <= 1 || a.taskConn[taskKey{pid, t.WokenBy}] != nil) {
+	if (t.Hop > 0 || t.Origin == 0) && (t.WokenBy <= 1 || a.links.taskConn[taskKey{pid, t.WokenBy}] != nil) {
 		// Passed on by another handler (one that dropped a pooled
 		// connection, say), not delivered by a response task.
 		return
@@ -198,7 +227,7 @@ func (a *assembler) taskPolled(t *bpf.WireTaskEvent) {
 	var id uint64
 	switch {
 	case t.Origin > 1:
-		if cc = a.taskClient[taskKey{pid, t.Origin}]; cc == nil {
+		if cc = a.links.taskClient[taskKey{pid, t.Origin}]; cc == nil {
 			return
 		}
 		switch {
@@ -252,7 +281,7 @@ func (a *assembler) bodyRead(b *bpf.WireBodyEvent) {
 
 // taskServer returns the open HTTP/1 server connection task reads, if any.
 func (a *assembler) taskServer(pid uint32, task uint64) *conn {
-	srv := a.taskConn[taskKey{pid, task}]
+	srv := a.links.taskConn[taskKey{pid, task}]
 	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
 		return nil
 	}
@@ -318,10 +347,10 @@ const (
 )
 
 func (a *assembler) respLayout(pid uint32) *respLayout {
-	l := a.resps[pid]
+	l := a.links.resps[pid]
 	if l == nil {
 		l = &respLayout{stores: map[uint64]*conn{}}
-		a.resps[pid] = l
+		a.links.resps[pid] = l
 	}
 	return l
 }
@@ -331,7 +360,7 @@ func (a *assembler) respLayout(pid uint32) *respLayout {
 // waker polled.
 func (a *assembler) learnResp(t *bpf.WireTaskEvent) {
 	store, key := t.Resp[0], t.Resp[1]
-	cc := a.taskClient[taskKey{t.Head.Tgid, t.Origin}]
+	cc := a.links.taskClient[taskKey{t.Head.Tgid, t.Origin}]
 	if cc == nil || cc.h2 == nil || cc.h2.Role() != http1.RoleClient || t.Stream == h1Read {
 		return
 	}
@@ -364,13 +393,13 @@ func (a *assembler) learnResp(t *bpf.WireTaskEvent) {
 }
 
 func (a *assembler) call(key callKey) *clientCall {
-	call := a.calls[key]
+	call := a.links.calls[key]
 	if call == nil {
-		if len(a.calls) >= maxCalls {
+		if len(a.links.calls) >= maxCalls {
 			a.dropUnheldCalls()
 		}
 		call = &clientCall{}
-		a.calls[key] = call
+		a.links.calls[key] = call
 	}
 	return call
 }
@@ -381,7 +410,7 @@ func (a *assembler) call(key callKey) *clientCall {
 func (a *assembler) holdCall(key callKey, start, end uint64, s Span) *clientCall {
 	call := a.call(key)
 	call.span, call.start, call.due = &s, start, end+callHold
-	a.held = append(a.held, key)
+	a.links.held = append(a.links.held, key)
 	return call
 }
 
@@ -389,13 +418,13 @@ func (a *assembler) holdCall(key callKey, start, end uint64, s Span) *clientCall
 // one is certain.
 func (a *assembler) releaseCalls(now uint64) {
 	n := 0
-	for _, key := range a.held {
-		call := a.calls[key]
+	for _, key := range a.links.held {
+		call := a.links.calls[key]
 		if call.due > now {
 			break
 		}
 		n++
-		delete(a.calls, key)
+		delete(a.links.calls, key)
 		s := call.span
 		if cand, ok := call.parent(); ok {
 			s.Parent, s.ParentRoot = cand.sc.self, !cand.sc.parent.IsValid()
@@ -407,7 +436,7 @@ func (a *assembler) releaseCalls(now uint64) {
 		a.counters.Spans.Add(1)
 		a.emit(*s)
 	}
-	a.held = append(a.held[:0], a.held[n:]...)
+	a.links.held = append(a.links.held[:0], a.links.held[n:]...)
 }
 
 // parent is the one server request every possible candidate names: one
@@ -434,9 +463,9 @@ func (call *clientCall) parent() (callCand, bool) {
 // dropUnheldCalls forgets candidates of calls whose span has not come (an
 // exchange the parser never finished): the table stays bounded.
 func (a *assembler) dropUnheldCalls() {
-	for key, call := range a.calls {
+	for key, call := range a.links.calls {
 		if call.span == nil {
-			delete(a.calls, key)
+			delete(a.links.calls, key)
 		}
 	}
 }

@@ -175,7 +175,7 @@ func (t *Tracer) target(pid uint32) *Target {
 // processed, so no finished request is lost on a clean shutdown.
 func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 	asm := newAssembler(t.clock, &t.counters, t.target, secretsFilter(emit, t.secrets))
-	asm.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.onExec
+	asm.hits.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.onExec
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()
