@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
 )
@@ -57,19 +59,19 @@ func (a *assembler) opened(ev *event) {
 	if old := a.conns[k]; old != nil {
 		a.finish(k, old, h.Ts) // fd reused and the close was missed
 	}
-	role := http1.RoleUnknown
+	role := flow.RoleUnknown
 	switch ev.open.Role {
 	case roleServer:
-		role = http1.RoleServer
+		role = flow.RoleServer
 	case roleClient:
-		role = http1.RoleClient
+		role = flow.RoleClient
 	}
 	// The BPF program announces a connection before its first data
 	// and numbers each direction's records from 0, so even the loss
 	// of a direction's first record shows.
 	a.add(k, &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: h.Ts,
 		seqKnown: [2]bool{true, true}}, h.Ts)
-	if role == http1.RoleClient && a.clientSeen != nil {
+	if role == flow.RoleClient && a.clientSeen != nil {
 		a.clientSeen(k.pid, h.Ts)
 	}
 }
@@ -81,13 +83,13 @@ func (a *assembler) data(tk uint64, ev *event) {
 	k := connKey{pid: h.Tgid, fd: d.Fd}
 	c := a.conns[k]
 	if c == nil { // its open record was lost
-		c = &conn{http: http1.NewConn(http1.RoleUnknown)}
+		c = &conn{http: http1.NewConn(flow.RoleUnknown)}
 		a.add(k, c, h.Ts)
 	}
 	c.lastSeen = h.Ts
-	dir := http1.Ingress
+	dir := flow.Ingress
 	if d.Dir == dirEgress {
-		dir = http1.Egress
+		dir = flow.Egress
 	}
 	if c.seqKnown[dir] && d.Seq != c.nextSeq[dir] {
 		// Bytes are missing: the parser cannot know where messages
@@ -104,15 +106,15 @@ func (a *assembler) data(tk uint64, ev *event) {
 	if d.Task != 0 {
 		a.noteTask(k, c, dir, role, d)
 	}
-	if dir == http1.Egress && role == http1.RoleClient && a.clientSeen != nil {
+	if dir == flow.Egress && role == flow.RoleClient && a.clientSeen != nil {
 		a.clientSeen(k.pid, h.Ts)
 	}
-	if dir == http1.Ingress {
+	if dir == flow.Ingress {
 		a.hits.read(tk, k)
 	}
 	if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.captured) {
 		role := c.http.Role()
-		if role == http1.RoleUnknown {
+		if role == flow.RoleUnknown {
 			role = serverRole(k.pid, c.local)
 		}
 		c.h2 = http2.NewConn(role)
@@ -128,7 +130,7 @@ func (a *assembler) data(tk uint64, ev *event) {
 	if len(xs) > 0 {
 		c.lastDone = xs[len(xs)-1].RequestStart
 	}
-	if dir == http1.Ingress && c.http.Role() == http1.RoleClient && a.wantsClientHits(k.pid) {
+	if dir == flow.Ingress && c.http.Role() == flow.RoleClient && a.wantsClientHits(k.pid) {
 		if len(xs) > 0 {
 			a.park(tk, k, c, xs, h.Ts)
 		}
@@ -185,7 +187,7 @@ func (a *assembler) restart(c *conn, ts uint64) {
 	xs := c.http.Close(ts) // close-delimited responses cut short by the gap
 	a.countDrops(c)
 	a.counters.Dropped.Add(uint64(len(xs)))
-	c.http, c.dropped = http1.NewConn(http1.RoleUnknown), 0
+	c.http, c.dropped = http1.NewConn(flow.RoleUnknown), 0
 }
 
 // countDrops adds the requests c's parser dropped since the last call to
@@ -242,7 +244,7 @@ func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint
 	tg := a.meta(k.pid)
 	role := c.http.Role()
 	s := httpSpan(a.clock, k.pid, c, role, x, a.enrich(k.pid, c, role, x, tg, hit))
-	if role != http1.RoleServer && tg != nil && tg.probed[hitTasks] {
+	if role != flow.RoleServer && tg != nil && tg.probed[hitTasks] {
 		call := a.holdCall(callKey{c, x.RequestStart}, x.RequestStart, max(x.ResponseEnd, x.RequestEnd), s)
 		if cand, ok := a.sentBy(k, c, x); ok {
 			call.cands = append(call.cands, cand)

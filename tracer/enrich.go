@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"github.com/rustscope/rustscope/bpf"
 	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/tracer/http1"
@@ -144,7 +146,7 @@ func (a *assembler) probeHit(tk uint64, p *bpf.WireProbeEvent) {
 // h1Serving reports whether c is an HTTP/1 server connection with a
 // request in progress, the one a route lookup right after its read is for.
 func (c *conn) h1Serving() bool {
-	if c == nil || c.h2 != nil || c.http.Role() != http1.RoleServer {
+	if c == nil || c.h2 != nil || c.http.Role() != flow.RoleServer {
 		return false
 	}
 	_, ok := c.http.Current()
@@ -210,7 +212,7 @@ func (a *assembler) unparkStale(now uint64) {
 // enrich collects what the marks on c say about exchange x and drops the
 // marks it used or that are too old to belong to a later exchange. hit is
 // the time of the probe hit that released a parked exchange, else 0.
-func (a *assembler) enrich(pid uint32, c *conn, role http1.Role, x *http1.Exchange, tg *Target, hit uint64) libAdds {
+func (a *assembler) enrich(pid uint32, c *conn, role flow.Role, x *http1.Exchange, tg *Target, hit uint64) libAdds {
 	var l libAdds
 	if len(c.marks) == 0 || tg == nil {
 		return l
@@ -221,7 +223,7 @@ func (a *assembler) enrich(pid uint32, c *conn, role http1.Role, x *http1.Exchan
 	// later ones: they belong to the next response on the connection,
 	// which may be read on another thread before this exchange is released.
 	from, to := x.RequestStart, x.ResponseStart
-	if role == http1.RoleClient {
+	if role == flow.RoleClient {
 		from, to = x.ResponseStart, max(x.ResponseEnd, hit)
 	}
 	path, _, _ := strings.Cut(x.Request.Target, "?")

@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rustscope/rustscope/tracer/http1"
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"github.com/rustscope/rustscope/tracer/http2"
 
 	"github.com/rustscope/rustscope/lib/tonic"
@@ -107,7 +108,7 @@ func (r *h2Routes) recall(pid uint32, path string) (h2Lookup, bool) {
 
 // h2Opened queues the streams a Feed opened for their route lookups.
 func (a *assembler) h2Opened(pid uint32, c *conn) {
-	if c.h2.Role() != http1.RoleServer || len(c.h2.Opened()) == 0 {
+	if c.h2.Role() != flow.RoleServer || len(c.h2.Opened()) == 0 {
 		return
 	}
 	for _, sid := range c.h2.Opened() {
@@ -227,7 +228,7 @@ func (a *assembler) h2Emit(k connKey, c *conn, sts []http2.Stream) {
 				s.Scope = tg.crateScope(tonic.Library.Crate)
 			}
 		}
-		if c.h2.Role() == http1.RoleClient && tg != nil && tg.probed[hitH2Frames] {
+		if c.h2.Role() == flow.RoleClient && tg != nil && tg.probed[hitH2Frames] {
 			a.holdCall(callKey{c, uint64(st.ID)}, st.RequestStart, max(st.ResponseEnd, st.RequestEnd), s)
 			continue
 		}
@@ -260,16 +261,16 @@ func (c *conn) h2Unqueue(sid uint32) {
 // serverRole decides the role of a connection first seen mid-stream (its
 // accept or connect happened before attach): it is the server side when
 // its local port is one the process's network namespace listens on.
-func serverRole(pid uint32, local netip.AddrPort) http1.Role {
+func serverRole(pid uint32, local netip.AddrPort) flow.Role {
 	if !local.IsValid() {
-		return http1.RoleUnknown
+		return flow.RoleUnknown
 	}
 	for _, f := range []string{"tcp", "tcp6"} {
 		if listens(fmt.Sprintf("/proc/%d/net/%s", pid, f), local.Port()) {
-			return http1.RoleServer
+			return flow.RoleServer
 		}
 	}
-	return http1.RoleClient
+	return flow.RoleClient
 }
 
 // listens reports whether the /proc/net/tcp-style table at path has a

@@ -7,13 +7,14 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"go.opentelemetry.io/otel/attribute"
 	rpcconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 
-	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
 
 	"github.com/rustscope/rustscope/lib/axum"
@@ -38,7 +39,7 @@ var grpcServerErrors = map[codes.Code]bool{
 //
 // look is what axum's router said about the stream (nil: no probe): the
 // route, and the path when the headers could not be decoded.
-func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, look *h2Lookup) Span {
+func h2Span(clk clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, look *h2Lookup) Span {
 	req, resp := &st.Request, &st.Response
 	s := Span{Name: "HTTP", PID: pid, Scope: WireScope,
 		Start: clk.wall(st.RequestStart), End: clk.wall(st.ResponseEnd)}
@@ -52,7 +53,7 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, l
 		semconv.HTTPResponseBodySize(int(resp.BodySize)),
 	)
 	sock := c.local
-	if role == http1.RoleClient {
+	if role == flow.RoleClient {
 		s.SpanContext = newSpanContext(trace.SpanContext{})
 		s.Kind, s.Measures, sock = trace.SpanKindClient, MeasuresClient, c.remote
 	} else {
@@ -107,7 +108,7 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, l
 	if scheme == "" {
 		scheme = "http"
 	}
-	if role == http1.RoleClient {
+	if role == flow.RoleClient {
 		s.Attrs = append(s.Attrs, semconv.URLFull(scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path+redactQuery(query)))
 	} else {
 		s.Attrs = append(s.Attrs, semconv.URLScheme(scheme), semconv.URLPath(path))
@@ -119,14 +120,14 @@ func h2Span(clk clock, pid uint32, c *conn, role http1.Role, st *http2.Stream, l
 	case st.Reset && !resp.Known:
 		s.Error, s.StatusMessage = true, "stream reset: "+resetName(st.ResetCode)
 		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(resetName(st.ResetCode)))
-	case resp.Status >= 500 || (role == http1.RoleClient && resp.Status >= 400):
+	case resp.Status >= 500 || (role == flow.RoleClient && resp.Status >= 400):
 		s.Error, s.StatusMessage = true, strconv.Itoa(resp.Status)
 		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(strconv.Itoa(resp.Status)))
 	}
 	return s
 }
 
-func grpcSpan(s Span, role http1.Role, st *http2.Stream, path string) Span {
+func grpcSpan(s Span, role flow.Role, st *http2.Stream, path string) Span {
 	full := strings.TrimPrefix(path, "/")
 	service, method, _ := strings.Cut(full, "/")
 	s.Name = full
@@ -135,7 +136,7 @@ func grpcSpan(s Span, role http1.Role, st *http2.Stream, path string) Span {
 	switch {
 	case ok:
 		s.Attrs = append(s.Attrs, rpcconv.RPCGRPCStatusCodeKey.Int(int(status)))
-		if status != codes.OK && (role == http1.RoleClient || grpcServerErrors[status]) {
+		if status != codes.OK && (role == flow.RoleClient || grpcServerErrors[status]) {
 			s.Error, s.StatusMessage = true, status.String()
 			if msg := grpcMessage(&st.Response); msg != "" {
 				s.StatusMessage += ": " + msg

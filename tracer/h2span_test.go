@@ -8,10 +8,11 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	rpcconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"google.golang.org/grpc/codes"
 
-	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
 )
 
@@ -46,9 +47,9 @@ func FuzzGRPCSpan(f *testing.F) {
 	f.Add("//a/b", "4294967296", "100% ✓", "007", false, false, uint8(4))
 	f.Add("/a/b", "2", "user 7 not found", "", false, false, uint8(8))
 	f.Fuzz(func(t *testing.T, path, trlStatus, msg, hdrStatus string, client, reset bool, flags uint8) {
-		role := http1.RoleServer
+		role := flow.RoleServer
 		if client {
-			role = http1.RoleClient
+			role = flow.RoleClient
 		}
 		st := http2.Stream{ID: 1, Reset: reset, RequestStart: 10, RequestEnd: 20, ResponseStart: 30, ResponseEnd: 40}
 		st.Request = http2.Message{Known: true, Method: "POST", Path: path, Authority: "h:50051",

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -25,7 +27,7 @@ var WireScope = Scope{Name: "rustscope/wire", Version: Version}
 
 // httpSpan builds the span of one HTTP/1.x exchange seen on c.
 // l is what library probes added; its zero value means none saw it.
-func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange, l libAdds) Span {
+func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange, l libAdds) Span {
 	req, resp := x.Request, x.Response
 	path, query, _ := strings.Cut(req.Target, "?")
 	s := Span{
@@ -47,7 +49,7 @@ func httpSpan(clk clock, pid uint32, c *conn, role http1.Role, x *http1.Exchange
 	if ua := req.Header.Get("User-Agent"); ua != "" {
 		s.Attrs = append(s.Attrs, semconv.UserAgentOriginal(ua))
 	}
-	if role == http1.RoleClient {
+	if role == flow.RoleClient {
 		s.SpanContext = newSpanContext(trace.SpanContext{})
 		s.Kind = trace.SpanKindClient
 		s.Start, s.End = clk.wall(x.RequestStart), clk.wall(x.ResponseEnd)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rustscope/rustscope/bpf"
@@ -52,20 +54,20 @@ const (
 // connection a task reads, which client connection a task reads (the task
 // that decodes an HTTP/2 client connection's frames), and which task woke
 // the poll that wrote to an HTTP/1 client connection.
-func (a *assembler) noteTask(k connKey, c *conn, dir http1.Direction, role http1.Role, d *bpf.WireDataEvent) {
+func (a *assembler) noteTask(k connKey, c *conn, dir flow.Direction, role flow.Role, d *bpf.WireDataEvent) {
 	tk := taskKey{k.pid, d.Task}
 	switch {
-	case dir == http1.Ingress && role == http1.RoleServer:
+	case dir == flow.Ingress && role == flow.RoleServer:
 		if len(a.links.taskConn) >= maxTasks {
 			clear(a.links.taskConn)
 		}
 		a.links.taskConn[tk] = c
-	case dir == http1.Ingress && role == http1.RoleClient:
+	case dir == flow.Ingress && role == flow.RoleClient:
 		if len(a.links.taskClient) >= maxTasks {
 			clear(a.links.taskClient)
 		}
 		a.links.taskClient[tk] = c
-	case dir == http1.Egress && role == http1.RoleClient && c.h2 == nil && d.WokenBy > 1:
+	case dir == flow.Egress && role == flow.RoleClient && c.h2 == nil && d.WokenBy > 1:
 		if len(c.writes) >= maxTaskMarks {
 			c.writes = append(c.writes[:0], c.writes[1:]...)
 		}
@@ -96,7 +98,7 @@ func (a *assembler) sentBy(k connKey, c *conn, x *http1.Exchange) (callCand, boo
 		return callCand{}, false
 	}
 	srv := a.links.taskConn[taskKey{k.pid, m.wokenBy}]
-	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
+	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != flow.RoleServer {
 		return callCand{}, false
 	}
 	req, start, ok := srv.http.Awaiting(m.wokenAt)
@@ -231,13 +233,13 @@ func (a *assembler) taskPolled(t *bpf.WireTaskEvent) {
 			return
 		}
 		switch {
-		case t.Stream == h1Read && cc.h2 == nil && cc.http.Role() == http1.RoleClient:
+		case t.Stream == h1Read && cc.h2 == nil && cc.http.Role() == flow.RoleClient:
 			// The exchange being answered: still open, or the last one done.
 			var ok bool
 			if id, ok = cc.http.Current(); !ok {
 				id = cc.lastDone
 			}
-		case t.Stream != h1Read && cc.h2 != nil && cc.h2.Role() == http1.RoleClient:
+		case t.Stream != h1Read && cc.h2 != nil && cc.h2.Role() == flow.RoleClient:
 			id = uint64(t.Stream)
 		default:
 			return
@@ -282,7 +284,7 @@ func (a *assembler) bodyRead(b *bpf.WireBodyEvent) {
 // taskServer returns the open HTTP/1 server connection task reads, if any.
 func (a *assembler) taskServer(pid uint32, task uint64) *conn {
 	srv := a.links.taskConn[taskKey{pid, task}]
-	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != http1.RoleServer {
+	if srv == nil || srv.closed || srv.h2 != nil || srv.http.Role() != flow.RoleServer {
 		return nil
 	}
 	return srv
@@ -312,7 +314,7 @@ func (a *assembler) byHandle(pid uint32, handle [2]uint64) (cc *conn, id uint64,
 	if !ok {
 		return nil, 0, false
 	}
-	if cc = l.stores[handle[0]]; cc == nil || cc.closed || cc.h2 == nil || cc.h2.Role() != http1.RoleClient {
+	if cc = l.stores[handle[0]]; cc == nil || cc.closed || cc.h2 == nil || cc.h2.Role() != flow.RoleClient {
 		return nil, 0, true
 	}
 	return cc, uint64(h2.StreamID(handle[1], half)), true
@@ -361,7 +363,7 @@ func (a *assembler) respLayout(pid uint32) *respLayout {
 func (a *assembler) learnResp(t *bpf.WireTaskEvent) {
 	store, key := t.Resp[0], t.Resp[1]
 	cc := a.links.taskClient[taskKey{t.Head.Tgid, t.Origin}]
-	if cc == nil || cc.h2 == nil || cc.h2.Role() != http1.RoleClient || t.Stream == h1Read {
+	if cc == nil || cc.h2 == nil || cc.h2.Role() != flow.RoleClient || t.Stream == h1Read {
 		return
 	}
 	l := a.respLayout(t.Head.Tgid)

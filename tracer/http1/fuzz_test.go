@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -50,17 +52,17 @@ func FuzzConn(f *testing.F) {
 		{in("PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"), out("HTTP/1.1 100 Continue\r\n\r\n"), in("3\r\nabc\r\n0\r\n\r\n"), out("HTTP/1.1 204 No Content\r\n\r\n")},
 		{in(h2), out(tls)},
 		{in(chunkedReq + chunkedReq + get), out(chunked + chunked), out(chunked)},
-		{out(chunkedReq), trunc(Egress, "", 3), in(chunked[:50]), trunc(Ingress, chunked[50:60], 200), out(get + get), in(ok5 + "HTTP/1.1 101 Switching Protocols\r\n\r\n")},
-		{in(get), trunc(Egress, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nab", 900), trunc(Egress, "", 100), in(get), out("HTTP/1.1 304 Not Modified\r\n\r\n")},
+		{out(chunkedReq), trunc(flow.Egress, "", 3), in(chunked[:50]), trunc(flow.Ingress, chunked[50:60], 200), out(get + get), in(ok5 + "HTTP/1.1 101 Switching Protocols\r\n\r\n")},
+		{in(get), trunc(flow.Egress, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nab", 900), trunc(flow.Egress, "", 100), in(get), out("HTTP/1.1 304 Not Modified\r\n\r\n")},
 	}
 	for _, s := range seeds {
-		for _, role := range []Role{RoleUnknown, RoleServer, RoleClient} {
+		for _, role := range []flow.Role{flow.RoleUnknown, flow.RoleServer, flow.RoleClient} {
 			f.Add(uint8(role), encode(s...))
 		}
 	}
-	f.Add(uint8(RoleServer), append(encode(in(get)), 0x05, 0x10, 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', '2', '0', '0', '\r', '\n', '\r', '\n'))
+	f.Add(uint8(flow.RoleServer), append(encode(in(get)), 0x05, 0x10, 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', '2', '0', '0', '\r', '\n', '\r', '\n'))
 	f.Fuzz(func(t *testing.T, role uint8, input []byte) {
-		c := NewConn(Role(role % 4))
+		c := NewConn(flow.Role(role % 4))
 		var total uint64
 		ts := uint64(0)
 		check := func(exs []Exchange) {
@@ -96,7 +98,7 @@ func FuzzConn(f *testing.F) {
 				data, size = nil, size+amt
 			}
 			ts++
-			check(c.Feed(Direction(ctl&1), data, size, ts))
+			check(c.Feed(flow.Direction(ctl&1), data, size, ts))
 		}
 		check(c.Close(ts + 1))
 		if st := c.Stats(); st.Exchanges != total {
@@ -115,13 +117,13 @@ func FuzzSplit(f *testing.F) {
 	f.Add([]byte("HEAD / HTTP/1.1\r\n\r\n\r\nGET / HTTP/1.0\n\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nHTTP/1.0 200 OK\n\nbody"), []byte{2})
 	f.Fuzz(func(t *testing.T, reqs, resps, cuts []byte) {
 		feed := func(cut bool) (*Conn, []string) {
-			c := NewConn(RoleServer)
+			c := NewConn(flow.RoleServer)
 			var got []string
 			k, ts := 0, uint64(0)
 			for _, s := range []struct {
-				dir  Direction
+				dir  flow.Direction
 				data []byte
-			}{{Ingress, reqs}, {Egress, resps}} {
+			}{{flow.Ingress, reqs}, {flow.Egress, resps}} {
 				for d := s.data; len(d) > 0; {
 					n := len(d)
 					if cut && k < len(cuts) {
@@ -226,13 +228,13 @@ func FuzzRoundTrip(f *testing.F) {
 			wants = append(wants, w)
 		}
 
-		c := NewConn(RoleServer)
+		c := NewConn(flow.RoleServer)
 		var got []Exchange
 		ts := uint64(0)
 		for _, d := range []struct {
-			dir Direction
+			dir flow.Direction
 			b   []byte
-		}{{Ingress, reqs.Bytes()}, {Egress, resps.Bytes()}} {
+		}{{flow.Ingress, reqs.Bytes()}, {flow.Egress, resps.Bytes()}} {
 			for b := d.b; len(b) > 0; {
 				k := len(b)
 				if cut := p.next(); cut > 0 {

@@ -14,23 +14,8 @@ package http1
 import (
 	"bytes"
 	"net/http"
-)
 
-// Direction of a capture relative to the traced process.
-type Direction uint8
-
-const (
-	Ingress Direction = iota // read, recvfrom, readv
-	Egress                   // write, sendto, writev
-)
-
-// Role of the traced process on the connection.
-type Role uint8
-
-const (
-	RoleUnknown Role = iota // decided from the first request line seen
-	RoleServer              // requests are Ingress
-	RoleClient              // requests are Egress
+	"github.com/rustscope/rustscope/tracer/flow"
 )
 
 const (
@@ -119,8 +104,8 @@ type half struct {
 // concurrent use; memory per Conn is bounded by maxHead per direction and
 // maxPending queued requests.
 type Conn struct {
-	role   Role
-	halves [2]half // indexed by Direction
+	role   flow.Role
+	halves [2]half // indexed by flow.Direction
 	queue  []*pending
 	out    []Exchange
 	stats  Stats
@@ -129,24 +114,24 @@ type Conn struct {
 
 // NewConn returns a parser for a connection. A known role means the
 // connection was seen from its start, so both directions begin at a message
-// boundary; with RoleUnknown both directions wait for a recognisable start.
-func NewConn(role Role) *Conn {
+// boundary; with flow.RoleUnknown both directions wait for a recognisable start.
+func NewConn(role flow.Role) *Conn {
 	c := &Conn{}
-	if role == RoleServer || role == RoleClient {
+	if role == flow.RoleServer || role == flow.RoleClient {
 		c.setRole(role)
-		c.halves[Ingress].st, c.halves[Egress].st = stHead, stHead
+		c.halves[flow.Ingress].st, c.halves[flow.Egress].st = stHead, stHead
 	}
 	return c
 }
 
-func (c *Conn) setRole(r Role) {
+func (c *Conn) setRole(r flow.Role) {
 	c.role = r
-	c.halves[Ingress].isReq = r == RoleServer
-	c.halves[Egress].isReq = r == RoleClient
+	c.halves[flow.Ingress].isReq = r == flow.RoleServer
+	c.halves[flow.Egress].isReq = r == flow.RoleClient
 }
 
 // Role returns the configured or (once a request was seen) inferred role.
-func (c *Conn) Role() Role { return c.role }
+func (c *Conn) Role() flow.Role { return c.role }
 
 // Stats returns the connection's counters.
 func (c *Conn) Stats() Stats { return c.stats }
@@ -154,22 +139,22 @@ func (c *Conn) Stats() Stats { return c.stats }
 // Feed consumes one capture: data are the captured bytes and size the number
 // of bytes the syscall moved (size > len(data): the rest is unknown). It
 // returns the exchanges completed by this capture, in order.
-func (c *Conn) Feed(dir Direction, data []byte, size int, ts uint64) []Exchange {
-	if c.closed || dir > Egress {
+func (c *Conn) Feed(dir flow.Direction, data []byte, size int, ts uint64) []Exchange {
+	if c.closed || dir > flow.Egress {
 		return nil
 	}
 	unknown := int64(size) - int64(len(data))
 	if unknown < 0 {
 		unknown = 0
 	}
-	if c.role == RoleUnknown {
+	if c.role == flow.RoleUnknown {
 		// Only a request line tells which side is the server.
 		if !looksLikeRequest(data) {
 			return nil
 		}
-		r := RoleServer
-		if dir == Egress {
-			r = RoleClient
+		r := flow.RoleServer
+		if dir == flow.Egress {
+			r = flow.RoleClient
 		}
 		c.setRole(r)
 	}

@@ -5,24 +5,28 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rustscope/rustscope/tracer/flow"
 )
 
 // step is one capture (or a Close when close is set). size 0 means fully captured.
 type step struct {
-	dir   Direction
+	dir   flow.Direction
 	data  string
 	size  int
 	close bool
 }
 
-func in(s string) step  { return step{dir: Ingress, data: s} }
-func out(s string) step { return step{dir: Egress, data: s} }
+func in(s string) step  { return step{dir: flow.Ingress, data: s} }
+func out(s string) step { return step{dir: flow.Egress, data: s} }
 
 // trunc is a capture of which only data was copied out of size bytes.
-func trunc(dir Direction, data string, size int) step { return step{dir: dir, data: data, size: size} }
+func trunc(dir flow.Direction, data string, size int) step {
+	return step{dir: dir, data: data, size: size}
+}
 
 // split cuts s into captures of n bytes, to exercise reassembly.
-func split(dir Direction, s string, n int) []step {
+func split(dir flow.Direction, s string, n int) []step {
 	var st []step
 	for len(s) > n {
 		st = append(st, step{dir: dir, data: s[:n]})
@@ -101,12 +105,12 @@ func TestConn(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		role  Role
+		role  flow.Role
 		steps []step
 		want  []want
 		stats *Stats
 	}{
-		{name: "simple GET", role: RoleServer,
+		{name: "simple GET", role: flow.RoleServer,
 			steps: seq(in(get), out(ok5)),
 			want: []want{{method: "GET", target: "/users/7?x=1", status: 200, respBody: 5, at: 1, check: func(t *testing.T, e Exchange) {
 				if e.Request.Host != "api" || e.Request.Proto != "HTTP/1.1" || e.Response.Header.Get("Content-Length") != "5" {
@@ -114,125 +118,125 @@ func TestConn(t *testing.T) {
 				}
 			}}},
 			stats: &Stats{Exchanges: 1}},
-		{name: "POST body split across captures", role: RoleServer,
+		{name: "POST body split across captures", role: flow.RoleServer,
 			steps: seq(in("POST /p HTTP/1.1\r\nHost: a\r\nContent-Le"), in("ngth: 10\r\n\r\n012"), in("3456"), in("789"),
 				out("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")),
 			want: []want{{method: "POST", target: "/p", status: 201, reqBody: 10, at: 4}}},
-		{name: "keep-alive sequence", role: RoleServer,
+		{name: "keep-alive sequence", role: flow.RoleServer,
 			steps: seq(in(get), out(ok5), in("GET /b HTTP/1.1\r\n\r\n"), out(ok0), in("DELETE /c HTTP/1.1\r\n\r\n"), out("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!")),
 			want:  []want{{method: "GET", status: 200, respBody: 5, at: 1}, {target: "/b", status: 200, at: 3}, {method: "DELETE", status: 404, respBody: 3, at: 5}}},
-		{name: "pipelined requests in one capture", role: RoleServer,
+		{name: "pipelined requests in one capture", role: flow.RoleServer,
 			steps: seq(in("GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiHEAD /c HTTP/1.1\r\n\r\n"),
 				out(ok5+"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")),
 			want: []want{{target: "/a", status: 200, respBody: 5, at: 1}, {method: "POST", target: "/b", status: 201, reqBody: 2, at: 1}, {method: "HEAD", target: "/c", status: 200, at: 1}}},
-		{name: "chunked response, chunk lines split", role: RoleServer,
-			steps: seq(in(get), split(Egress, chunked, 1), in(get), split(Egress, chunked, 7)),
+		{name: "chunked response, chunk lines split", role: flow.RoleServer,
+			steps: seq(in(get), split(flow.Egress, chunked, 1), in(get), split(flow.Egress, chunked, 7)),
 			want:  []want{{status: 200, respBody: 21}, {status: 200, respBody: 21}}},
-		{name: "chunked request and response with trailers", role: RoleServer,
-			steps: seq(in(chunkedReq+chunkedReq), split(Egress, chunkedTrailers, 3), out(chunkedTrailers)),
+		{name: "chunked request and response with trailers", role: flow.RoleServer,
+			steps: seq(in(chunkedReq+chunkedReq), split(flow.Egress, chunkedTrailers, 3), out(chunkedTrailers)),
 			want:  []want{{method: "POST", status: 200, reqBody: 3, respBody: 2, check: trailers}, {method: "POST", status: 200, reqBody: 3, respBody: 2, check: trailers}}},
-		{name: "HEAD response has no body", role: RoleServer,
+		{name: "HEAD response has no body", role: flow.RoleServer,
 			steps: seq(in("HEAD /h HTTP/1.1\r\n\r\n"), out("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nTransfer-Encoding: chunked\r\n\r\n"), in(get), out(ok5)),
 			want:  []want{{method: "HEAD", status: 200, at: 1}, {method: "GET", status: 200, respBody: 5, at: 3}}},
-		{name: "204 and 304 have no body", role: RoleServer,
+		{name: "204 and 304 have no body", role: flow.RoleServer,
 			steps: seq(in(get), out("HTTP/1.1 204 No Content\r\n\r\n"), in(get), out("HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n"), in(get), out(ok5)),
 			want:  []want{{status: 204, at: 1}, {status: 304, at: 3}, {status: 200, respBody: 5, at: 5}}},
-		{name: "100-continue is skipped", role: RoleServer,
+		{name: "100-continue is skipped", role: flow.RoleServer,
 			steps: seq(in("PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"), out("HTTP/1.1 100 Continue\r\n\r\n"), in("abcd"), out(ok5)),
 			want: []want{{method: "PUT", status: 200, reqBody: 4, respBody: 5, at: 3, check: func(t *testing.T, e Exchange) {
 				if e.RequestStart != 100 || e.RequestEnd != 300 || e.ResponseStart != 400 || e.ResponseEnd != 400 {
 					t.Errorf("times %d %d %d %d", e.RequestStart, e.RequestEnd, e.ResponseStart, e.ResponseEnd)
 				}
 			}}}},
-		{name: "close-delimited response completes in Close", role: RoleServer,
+		{name: "close-delimited response completes in Close", role: flow.RoleServer,
 			steps: seq(in("GET / HTTP/1.0\r\n\r\n"), out("HTTP/1.0 200 OK\r\nServer: x\r\n\r\npart1"), out("part2"), step{close: true}),
 			want: []want{{status: 200, respBody: 10, at: 3, check: func(t *testing.T, e Exchange) {
 				if e.ResponseEnd != 300 {
 					t.Errorf("ResponseEnd %d, want 300 (last byte's capture)", e.ResponseEnd)
 				}
 			}}}},
-		{name: "truncated content-length body", role: RoleServer,
-			steps: seq(in(get), trunc(Egress, respHead+strings.Repeat("x", kib4), len(respHead)+65536),
-				trunc(Egress, strings.Repeat("x", kib4), 100000-65536), in(get), out(ok5)),
+		{name: "truncated content-length body", role: flow.RoleServer,
+			steps: seq(in(get), trunc(flow.Egress, respHead+strings.Repeat("x", kib4), len(respHead)+65536),
+				trunc(flow.Egress, strings.Repeat("x", kib4), 100000-65536), in(get), out(ok5)),
 			want: []want{{status: 200, respBody: 100000, truncated: true, at: 2}, {status: 200, respBody: 5, at: 4}}},
-		{name: "1 MB request body in truncated captures", role: RoleServer,
+		{name: "1 MB request body in truncated captures", role: flow.RoleServer,
 			steps: func() []step {
-				st := []step{trunc(Ingress, bigHead+strings.Repeat("b", kib4), len(bigHead)+65536)}
+				st := []step{trunc(flow.Ingress, bigHead+strings.Repeat("b", kib4), len(bigHead)+65536)}
 				for i := 1; i < 16; i++ {
-					st = append(st, trunc(Ingress, strings.Repeat("b", kib4), 65536))
+					st = append(st, trunc(flow.Ingress, strings.Repeat("b", kib4), 65536))
 				}
 				return append(st, out("HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n"))
 			}(),
 			want: []want{{method: "POST", target: "/upload", status: 413, reqBody: mb, truncated: true, at: 16}}},
-		{name: "mid-stream start resyncs to next request", role: RoleUnknown,
+		{name: "mid-stream start resyncs to next request", role: flow.RoleUnknown,
 			steps: seq(in(`"name":"x"},{"id":2}]}`), out(ok5), in("tail GET / HTTP/1.1\r\n\r\n"), in("GET /next HTTP/1.1\r\n\r\n"), out(ok0)),
 			want:  []want{{target: "/next", status: 200, at: 4}}},
-		{name: "client role", role: RoleClient,
+		{name: "client role", role: flow.RoleClient,
 			steps: seq(out(get), in(ok5), out("GET /2 HTTP/1.1\r\n\r\n"), in(ok0)),
 			want:  []want{{target: "/users/7?x=1", status: 200, respBody: 5, at: 1}, {target: "/2", status: 200, at: 3}}},
-		{name: "unknown role inferred as client", role: RoleUnknown,
+		{name: "unknown role inferred as client", role: flow.RoleUnknown,
 			steps: seq(in(ok5), out(get), in(ok5)),
 			want:  []want{{status: 200, respBody: 5, at: 2}}},
-		{name: "HTTP/2 preface, TLS and garbage produce nothing (unknown role)", role: RoleUnknown,
+		{name: "HTTP/2 preface, TLS and garbage produce nothing (unknown role)", role: flow.RoleUnknown,
 			steps: seq(in(h2), out("\x00\x00\x00\x04\x01\x00\x00\x00\x00"), in(tls), out(tls), in(string(rnd)), out(string(rnd))),
 			stats: &Stats{}},
-		{name: "HTTP/2 preface and garbage produce nothing (server role)", role: RoleServer,
+		{name: "HTTP/2 preface and garbage produce nothing (server role)", role: flow.RoleServer,
 			steps: seq(in(h2), out(string(rnd)), in(string(rnd)), in(tls)),
 			stats: &Stats{ParseErrors: 2, Resyncs: 2}},
-		{name: "lost chunk-size line truncates and resyncs", role: RoleServer,
-			steps: seq(in(get), trunc(Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\nabc", 10000), out("4\r\nlost\r\n0\r\n\r\n"), in(get), out(ok5)),
+		{name: "lost chunk-size line truncates and resyncs", role: flow.RoleServer,
+			steps: seq(in(get), trunc(flow.Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\nabc", 10000), out("4\r\nlost\r\n0\r\n\r\n"), in(get), out(ok5)),
 			want:  []want{{status: 200, respBody: 4096, truncated: true, at: 1}, {status: 200, respBody: 5, at: 4}},
 			stats: &Stats{Exchanges: 2, Resyncs: 1}},
-		{name: "oversized head is a parse error, then resync", role: RoleServer,
-			steps: seq(split(Ingress, "GET / HTTP/1.1\r\nX: "+strings.Repeat("a", 70000)+"\r\n\r\n", 1000), in(get), out(ok5)),
+		{name: "oversized head is a parse error, then resync", role: flow.RoleServer,
+			steps: seq(split(flow.Ingress, "GET / HTTP/1.1\r\nX: "+strings.Repeat("a", 70000)+"\r\n\r\n", 1000), in(get), out(ok5)),
 			want:  []want{{status: 200, respBody: 5, at: 72}},
 			stats: &Stats{Exchanges: 1, ParseErrors: 1, Resyncs: 1}},
-		{name: "lost response drops its request", role: RoleServer,
-			steps: seq(in(get), trunc(Egress, "", 500), in("GET /2 HTTP/1.1\r\n\r\n"), out(ok5)),
+		{name: "lost response drops its request", role: flow.RoleServer,
+			steps: seq(in(get), trunc(flow.Egress, "", 500), in("GET /2 HTTP/1.1\r\n\r\n"), out(ok5)),
 			want:  []want{{target: "/2", status: 200, respBody: 5, at: 3}},
 			stats: &Stats{Exchanges: 1, Dropped: 1, Resyncs: 1}},
-		{name: "101 upgrade leaves HTTP", role: RoleServer,
+		{name: "101 upgrade leaves HTTP", role: flow.RoleServer,
 			steps: seq(in("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"), out("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
 				in("\x81\x85abcdefghi"), out("\x81\x02hi")),
 			want:  []want{{target: "/ws", status: 101, at: 1}},
 			stats: &Stats{Exchanges: 1}},
-		{name: "bare LF heads and CRLF between messages", role: RoleServer,
+		{name: "bare LF heads and CRLF between messages", role: flow.RoleServer,
 			steps: seq(in("POST /lf HTTP/1.1\nContent-Length: 2\n\nhi\r\n"), out("HTTP/1.1 200 OK\ncontent-length: 1\n\nx"), in("\r\nGET /2 HTTP/1.0\n\n"), out(ok0)),
 			want:  []want{{method: "POST", reqBody: 2, status: 200, respBody: 1}, {target: "/2", status: 200}}},
-		{name: "response without request is dropped", role: RoleServer,
+		{name: "response without request is dropped", role: flow.RoleServer,
 			steps: seq(out(ok5), in(get), out(ok0)),
 			want:  []want{{status: 200, at: 2}},
 			stats: &Stats{Exchanges: 1, Dropped: 1}},
-		{name: "truncated chunk data ending at the chunk end", role: RoleServer,
-			steps: seq(in(get), trunc(Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1A\r\nab", 47+4+26), out("\r\nA\r\n0123456789\r\n0\r\n\r\n")),
+		{name: "truncated chunk data ending at the chunk end", role: flow.RoleServer,
+			steps: seq(in(get), trunc(flow.Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1A\r\nab", 47+4+26), out("\r\nA\r\n0123456789\r\n0\r\n\r\n")),
 			want:  []want{{status: 200, respBody: 36, truncated: true, at: 2}}},
-		{name: "truncated trailer section", role: RoleServer,
-			steps: seq(in(get), trunc(Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-", 80), in(get), out(ok5)),
+		{name: "truncated trailer section", role: flow.RoleServer,
+			steps: seq(in(get), trunc(flow.Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-", 80), in(get), out(ok5)),
 			want:  []want{{status: 200, respBody: 1, truncated: true, at: 1}, {status: 200, respBody: 5, at: 3}}},
-		{name: "truncated close-delimited body", role: RoleServer,
-			steps: seq(in(get), trunc(Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000), step{close: true}),
+		{name: "truncated close-delimited body", role: flow.RoleServer,
+			steps: seq(in(get), trunc(flow.Egress, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000), step{close: true}),
 			want:  []want{{status: 200, respBody: 1000 - 44, truncated: true, at: 2}}},
-		{name: "lost bytes after a complete body resync", role: RoleServer,
-			steps: seq(in(get), trunc(Egress, ok5, 100), in(get), out("tail of lost bytes"), out(ok0)),
+		{name: "lost bytes after a complete body resync", role: flow.RoleServer,
+			steps: seq(in(get), trunc(flow.Egress, ok5, 100), in(get), out("tail of lost bytes"), out(ok0)),
 			want:  []want{{status: 200, respBody: 5, at: 1}, {status: 200, at: 4}},
 			stats: &Stats{Exchanges: 2, Resyncs: 1}},
-		{name: "request line split across captures (unknown role)", role: RoleUnknown,
+		{name: "request line split across captures (unknown role)", role: flow.RoleUnknown,
 			steps: seq(in("GET /lo"), in("ng HTTP/1.1\r\n\r\n"), out(ok0)),
 			want:  []want{{target: "/long", status: 200, at: 2}}},
-		{name: "invalid request framing is a parse error", role: RoleServer,
+		{name: "invalid request framing is a parse error", role: flow.RoleServer,
 			steps: seq(in("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), in("POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n"),
 				in("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), in("POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"), out(ok0)),
 			want:  []want{{method: "POST", reqBody: 2, status: 200}},
 			stats: &Stats{Exchanges: 1, ParseErrors: 3, Resyncs: 3}},
-		{name: "bad chunk size is a parse error", role: RoleServer,
+		{name: "bad chunk size is a parse error", role: flow.RoleServer,
 			steps: seq(in(get), out("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), in(get), out(ok0)),
 			want:  []want{{status: 200}},
 			stats: &Stats{Exchanges: 1, ParseErrors: 1, Resyncs: 1, Dropped: 1}},
-		{name: "CONNECT tunnel leaves HTTP", role: RoleClient,
+		{name: "CONNECT tunnel leaves HTTP", role: flow.RoleClient,
 			steps: seq(out("CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\n"), in("HTTP/1.1 200 Connection established\r\n\r\n"), out("\x00\x00\x00\x08"), in("N")),
 			want:  []want{{method: "CONNECT", target: "db:5432", status: 200, at: 1}},
 			stats: &Stats{Exchanges: 1}},
-		{name: "unanswered requests dropped at close", role: RoleServer,
+		{name: "unanswered requests dropped at close", role: flow.RoleServer,
 			steps: seq(in(get), in(get), step{close: true}, in(get)),
 			stats: &Stats{Dropped: 2}},
 	}
@@ -269,7 +273,7 @@ func TestConn(t *testing.T) {
 }
 
 func TestTimestamps(t *testing.T) {
-	c := NewConn(RoleServer)
+	c := NewConn(flow.RoleServer)
 	exs, _ := run(t, c, seq(in("POST /x HTTP/1.1\r\n"), in("Content-Length: 3\r\n\r\na"), in("bc"),
 		out("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), out("1\r\na\r\n"), out("0\r\n\r\n")))
 	if len(exs) != 1 {
@@ -283,13 +287,13 @@ func TestTimestamps(t *testing.T) {
 
 func TestRoleInference(t *testing.T) {
 	for _, tc := range []struct {
-		dir  Direction
-		want Role
-	}{{Ingress, RoleServer}, {Egress, RoleClient}} {
-		c := NewConn(RoleUnknown)
+		dir  flow.Direction
+		want flow.Role
+	}{{flow.Ingress, flow.RoleServer}, {flow.Egress, flow.RoleClient}} {
+		c := NewConn(flow.RoleUnknown)
 		c.Feed(tc.dir^1, []byte(ok5), len(ok5), 1)
 		c.Feed(tc.dir, []byte(h2), len(h2), 2)
-		if c.Role() != RoleUnknown {
+		if c.Role() != flow.RoleUnknown {
 			t.Fatalf("role decided from non-request bytes")
 		}
 		c.Feed(tc.dir, []byte(get), len(get), 3)
@@ -300,9 +304,9 @@ func TestRoleInference(t *testing.T) {
 }
 
 func TestPendingBound(t *testing.T) {
-	c := NewConn(RoleServer)
+	c := NewConn(flow.RoleServer)
 	for i := 0; i < 100; i++ {
-		c.Feed(Ingress, []byte(get), len(get), uint64(i))
+		c.Feed(flow.Ingress, []byte(get), len(get), uint64(i))
 	}
 	if len(c.queue) != maxPending || c.Stats().Dropped != 100-maxPending {
 		t.Fatalf("queue %d, stats %+v", len(c.queue), c.Stats())
@@ -318,7 +322,7 @@ func TestPendingBound(t *testing.T) {
 // window (win bytes, or limit for a head) wherever framing bytes lie beyond
 // what is captured. Records cover the syscall back to back; each is its
 // captured bytes followed by a count of uncaptured ones.
-func windowed(dir Direction, data string, framing [][2]int, limit, win int) []step {
+func windowed(dir flow.Direction, data string, framing [][2]int, limit, win int) []step {
 	type window struct{ at, n int }
 	ws := []window{{0, limit}}
 	for _, f := range framing {
@@ -345,7 +349,7 @@ func windowed(dir Direction, data string, framing [][2]int, limit, win int) []st
 
 // syscalls cuts a stream into syscalls of n bytes and those into windowed
 // records; framing holds the stream offsets of the bytes the parser needs.
-func syscalls(dir Direction, stream string, n int, framing [][2]int, limit, win int) []step {
+func syscalls(dir flow.Direction, stream string, n int, framing [][2]int, limit, win int) []step {
 	var st []step
 	for at := 0; at < len(stream); at += n {
 		end := min(at+n, len(stream))
@@ -402,10 +406,10 @@ func TestWindowedRecords(t *testing.T) {
 	resp, respFraming, respBody := chunkedStream(respHead, sizes[:100], "")
 	for _, n := range []int{4096, 65536, 1 << 20} {
 		for _, limit := range []int{64, 4096} {
-			c := NewConn(RoleServer)
+			c := NewConn(flow.RoleServer)
 			steps := seq(
-				syscalls(Ingress, req, n, reqFraming, limit, 64),
-				syscalls(Egress, resp, n, respFraming, limit, 64),
+				syscalls(flow.Ingress, req, n, reqFraming, limit, 64),
+				syscalls(flow.Egress, resp, n, respFraming, limit, 64),
 			)
 			exs, _ := run(t, c, steps)
 			if len(exs) != 1 {

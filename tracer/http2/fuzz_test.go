@@ -4,10 +4,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/rustscope/rustscope/tracer/http1"
 )
 
 // prog hands out the bytes of a fuzz input as small numbers, zero once
@@ -116,14 +116,14 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 		}
 
-		c := NewConn(http1.RoleUnknown)
+		c := NewConn(flow.RoleUnknown)
 		got := map[uint32]Stream{}
 		ts := uint64(0)
 		for _, d := range []struct {
-			dir   http1.Direction
+			dir   flow.Direction
 			bytes []byte
-		}{{http1.Ingress, cl.buf.Bytes()}, {http1.Egress, sv.buf.Bytes()}} {
-			for _, r := range records(&p, d.bytes, d.dir == http1.Ingress) {
+		}{{flow.Ingress, cl.buf.Bytes()}, {flow.Egress, sv.buf.Bytes()}} {
+			for _, r := range records(&p, d.bytes, d.dir == flow.Ingress) {
 				ts++
 				for _, s := range c.Feed(d.dir, r.data, r.size, ts) {
 					if _, dup := got[s.ID]; dup {
@@ -133,7 +133,7 @@ func FuzzRoundTrip(f *testing.F) {
 				}
 			}
 		}
-		if st := c.Stats(); st != (Stats{Streams: uint64(n)}) || c.Role() != http1.RoleServer {
+		if st := c.Stats(); st != (Stats{Streams: uint64(n)}) || c.Role() != flow.RoleServer {
 			t.Fatalf("stats %+v, role %v; want %d streams", st, c.Role(), n)
 		}
 		for sid, w := range wants {

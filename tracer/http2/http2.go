@@ -17,10 +17,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/rustscope/rustscope/tracer/http1"
 )
 
 // Preface is the client connection preface.
@@ -85,7 +85,7 @@ type half struct {
 
 // Conn is the HTTP/2 state of one connection.
 type Conn struct {
-	role    http1.Role
+	role    flow.Role
 	halves  [2]*half
 	streams map[uint32]*Stream
 	order   []uint32 // stream ids in creation order, for eviction
@@ -96,7 +96,7 @@ type Conn struct {
 
 // NewConn returns a parser. role says which direction carries requests;
 // RoleUnknown learns it from the preface or the first request headers.
-func NewConn(role http1.Role) *Conn {
+func NewConn(role flow.Role) *Conn {
 	c := &Conn{role: role, streams: map[uint32]*Stream{}}
 	for i := range c.halves {
 		h := &half{}
@@ -123,7 +123,7 @@ func (c *Conn) Request(sid uint32) *Message {
 }
 
 // Role is the role as known now.
-func (c *Conn) Role() http1.Role { return c.role }
+func (c *Conn) Role() flow.Role { return c.role }
 
 // Stats returns the running counts.
 func (c *Conn) Stats() Stats { return c.stats }
@@ -131,13 +131,13 @@ func (c *Conn) Stats() Stats { return c.stats }
 // ExpectPreface tells the parser that dir starts with the client preface
 // (its first bytes are the preface, not frames). Feed notices the preface
 // by itself when the direction's first bytes are it.
-func (c *Conn) ExpectPreface(dir http1.Direction) {
+func (c *Conn) ExpectPreface(dir flow.Direction) {
 	c.halves[dir].preface = len(Preface)
-	if c.role == http1.RoleUnknown {
-		if dir == http1.Ingress {
-			c.role = http1.RoleServer
+	if c.role == flow.RoleUnknown {
+		if dir == flow.Ingress {
+			c.role = flow.RoleServer
 		} else {
-			c.role = http1.RoleClient
+			c.role = flow.RoleClient
 		}
 	}
 }
@@ -145,8 +145,8 @@ func (c *Conn) ExpectPreface(dir http1.Direction) {
 // Feed processes one capture record of direction dir: data are the
 // captured bytes, size the bytes the record accounts for (size-len(data)
 // were not captured and follow data). It returns the streams that ended.
-func (c *Conn) Feed(dir http1.Direction, data []byte, size int, ts uint64) []Stream {
-	if dir > http1.Egress {
+func (c *Conn) Feed(dir flow.Direction, data []byte, size int, ts uint64) []Stream {
+	if dir > flow.Egress {
 		return nil
 	}
 	c.out, c.opened = c.out[:0], c.opened[:0]
@@ -167,7 +167,7 @@ func (c *Conn) Feed(dir http1.Direction, data []byte, size int, ts uint64) []Str
 	return c.out
 }
 
-func (c *Conn) feed(dir http1.Direction, h *half, p []byte, ts uint64) {
+func (c *Conn) feed(dir flow.Direction, h *half, p []byte, ts uint64) {
 	for len(p) > 0 && !h.broken {
 		if h.preface > 0 {
 			n := min(h.preface, len(p))
@@ -226,7 +226,7 @@ func (c *Conn) feed(dir http1.Direction, h *half, p []byte, ts uint64) {
 
 // skip accounts for n uncaptured bytes: they must lie inside a DATA
 // payload; anywhere else the framing is lost.
-func (c *Conn) skip(h *half, n uint64, ts uint64, dir http1.Direction) {
+func (c *Conn) skip(h *half, n uint64, ts uint64, dir flow.Direction) {
 	if h.skip == 0 || n > uint64(h.skip) {
 		c.breakHalf(h)
 		return
@@ -245,11 +245,11 @@ func (c *Conn) breakHalf(h *half) {
 }
 
 // isRequest reports whether dir carries requests.
-func (c *Conn) isRequest(dir http1.Direction) bool {
-	return (c.role == http1.RoleServer) == (dir == http1.Ingress)
+func (c *Conn) isRequest(dir flow.Direction) bool {
+	return (c.role == flow.RoleServer) == (dir == flow.Ingress)
 }
 
-func (c *Conn) msg(s *Stream, dir http1.Direction) *Message {
+func (c *Conn) msg(s *Stream, dir flow.Direction) *Message {
 	if c.isRequest(dir) {
 		return &s.Request
 	}
@@ -257,7 +257,7 @@ func (c *Conn) msg(s *Stream, dir http1.Direction) *Message {
 }
 
 // dataStart begins a DATA frame: its payload is counted, not copied.
-func (c *Conn) dataStart(dir http1.Direction, h *half, ts uint64) {
+func (c *Conn) dataStart(dir flow.Direction, h *half, ts uint64) {
 	fh := h.fh
 	h.inFrame = false
 	h.dataSid = fh.StreamID
@@ -272,7 +272,7 @@ func (c *Conn) dataStart(dir http1.Direction, h *half, ts uint64) {
 	}
 }
 
-func (c *Conn) dataDone(dir http1.Direction, h *half, ts uint64) {
+func (c *Conn) dataDone(dir flow.Direction, h *half, ts uint64) {
 	if h.dataEnd {
 		c.endStream(h.dataSid, dir, ts)
 	}
@@ -280,7 +280,7 @@ func (c *Conn) dataDone(dir http1.Direction, h *half, ts uint64) {
 }
 
 // touch records activity of dir on s.
-func (c *Conn) touch(s *Stream, dir http1.Direction, ts uint64) {
+func (c *Conn) touch(s *Stream, dir flow.Direction, ts uint64) {
 	if c.isRequest(dir) {
 		s.RequestEnd = ts
 	} else {
@@ -289,7 +289,7 @@ func (c *Conn) touch(s *Stream, dir http1.Direction, ts uint64) {
 }
 
 // frame handles a complete non-DATA frame.
-func (c *Conn) frame(dir http1.Direction, h *half, ts uint64) {
+func (c *Conn) frame(dir flow.Direction, h *half, ts uint64) {
 	h.inFrame = false
 	h.rd.Reset(h.frame)
 	f, err := h.fr.ReadFrame() // copies the frame: h.frame is free again
@@ -342,7 +342,7 @@ func (c *Conn) frame(dir http1.Direction, h *half, ts uint64) {
 }
 
 // headers decodes a complete header block and applies it to its stream.
-func (c *Conn) headers(dir http1.Direction, h *half, ts uint64) {
+func (c *Conn) headers(dir flow.Direction, h *half, ts uint64) {
 	h.fields = h.fields[:0]
 	known := !h.untrusted
 	if _, err := h.dec.Write(h.block); err != nil {
@@ -359,12 +359,12 @@ func (c *Conn) headers(dir http1.Direction, h *half, ts uint64) {
 		h.fields = h.fields[:0]
 	}
 	sid, end := h.blockSid, h.blockEnd
-	if c.role == http1.RoleUnknown {
+	if c.role == flow.RoleUnknown {
 		if !known || sid == 0 {
 			return
 		}
 		c.learnRole(dir, h.fields)
-		if c.role == http1.RoleUnknown {
+		if c.role == flow.RoleUnknown {
 			return
 		}
 	}
@@ -400,19 +400,19 @@ func (c *Conn) headers(dir http1.Direction, h *half, ts uint64) {
 }
 
 // learnRole decides which direction carries requests from a decoded block.
-func (c *Conn) learnRole(dir http1.Direction, fields []hpack.HeaderField) {
+func (c *Conn) learnRole(dir flow.Direction, fields []hpack.HeaderField) {
 	for _, f := range fields {
 		switch f.Name {
 		case ":method":
-			c.role = http1.RoleServer
-			if dir == http1.Egress {
-				c.role = http1.RoleClient
+			c.role = flow.RoleServer
+			if dir == flow.Egress {
+				c.role = flow.RoleClient
 			}
 			return
 		case ":status":
-			c.role = http1.RoleClient
-			if dir == http1.Egress {
-				c.role = http1.RoleServer
+			c.role = flow.RoleClient
+			if dir == flow.Egress {
+				c.role = flow.RoleServer
 			}
 			return
 		}

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/rustscope/rustscope/tracer/http1"
 )
 
 // peer writes one side's frames as a real endpoint would.
@@ -97,7 +97,7 @@ func captured(t *testing.T, stream []byte, preface bool, step int) []chunk {
 	return split
 }
 
-func feedAll(c *Conn, dir http1.Direction, chunks []chunk, ts uint64) []Stream {
+func feedAll(c *Conn, dir flow.Direction, chunks []chunk, ts uint64) []Stream {
 	var out []Stream
 	for _, ch := range chunks {
 		out = append(out, c.Feed(dir, ch.data, ch.size, ts)...)
@@ -124,11 +124,11 @@ func TestGRPCExchange(t *testing.T) {
 		sv.data(5, 1<<20+5, false)
 		sv.headers(5, true, 0, "grpc-status", "0")
 
-		c := NewConn(http1.RoleServer)
-		c.ExpectPreface(http1.Ingress)
+		c := NewConn(flow.RoleServer)
+		c.ExpectPreface(flow.Ingress)
 		var got []Stream
-		got = append(got, feedAll(c, http1.Ingress, captured(t, cl.buf.Bytes(), true, step), 100)...)
-		got = append(got, feedAll(c, http1.Egress, captured(t, sv.buf.Bytes(), false, step), 200)...)
+		got = append(got, feedAll(c, flow.Ingress, captured(t, cl.buf.Bytes(), true, step), 100)...)
+		got = append(got, feedAll(c, flow.Egress, captured(t, sv.buf.Bytes(), false, step), 200)...)
 		if len(got) != 3 {
 			t.Fatalf("step %d: %d streams, want 3 (stats %+v)", step, len(got), c.Stats())
 		}
@@ -164,13 +164,13 @@ func TestUnknownTable(t *testing.T) {
 	sv.headers(1, true, 0, ":status", "200")
 	start := cl.buf.Len()
 	cl.headers(3, true, 0, ":method", "GET", ":scheme", "http", ":path", "/a", ":authority", "h") // indexed: the table holds them now
-	c := NewConn(http1.RoleServer)
-	got := feedAll(c, http1.Ingress, captured(t, cl.buf.Bytes()[start:], false, 1<<20), 1)
+	c := NewConn(flow.RoleServer)
+	got := feedAll(c, flow.Ingress, captured(t, cl.buf.Bytes()[start:], false, 1<<20), 1)
 	sv2 := newPeer(false)
 	sv2.headers(3, true, 0, ":status", "404")
 	b := sv2.buf.Bytes()
 	// skip the SETTINGS frame
-	got = append(got, feedAll(c, http1.Egress, captured(t, b[9+6:], false, 1<<20), 2)...)
+	got = append(got, feedAll(c, flow.Egress, captured(t, b[9+6:], false, 1<<20), 2)...)
 	if len(got) != 1 {
 		t.Fatalf("%d streams (stats %+v)", len(got), c.Stats())
 	}
@@ -186,14 +186,14 @@ func TestResetAndLostFraming(t *testing.T) {
 	cl := newPeer(true)
 	cl.headers(1, false, 0, ":method", "POST", ":scheme", "http", ":path", "/x", ":authority", "h")
 	cl.fr.WriteRSTStream(1, http2.ErrCodeCancel)
-	c := NewConn(http1.RoleServer)
-	c.ExpectPreface(http1.Ingress)
-	got := feedAll(c, http1.Ingress, captured(t, cl.buf.Bytes(), true, 1<<20), 5)
+	c := NewConn(flow.RoleServer)
+	c.ExpectPreface(flow.Ingress)
+	got := feedAll(c, flow.Ingress, captured(t, cl.buf.Bytes(), true, 1<<20), 5)
 	if len(got) != 1 || !got[0].Reset || got[0].ResetCode != uint32(http2.ErrCodeCancel) {
 		t.Fatalf("reset stream: %+v", got)
 	}
 	// Uncaptured bytes outside a DATA payload: the direction is lost.
-	c.Feed(http1.Ingress, nil, 50, 6)
+	c.Feed(flow.Ingress, nil, 50, 6)
 	if c.Stats().Broken != 1 {
 		t.Errorf("lost framing not noticed: %+v", c.Stats())
 	}
@@ -208,9 +208,9 @@ func FuzzFeed(f *testing.F) {
 	// Arbitrary bytes, both ways, cut at step, some uncaptured: nothing may
 	// panic, state stays bounded, and what comes out is well formed.
 	f.Fuzz(func(t *testing.T, b []byte, step, gap int) {
-		c := NewConn(http1.RoleUnknown)
+		c := NewConn(flow.RoleUnknown)
 		if bytes.HasPrefix(b, []byte(Preface)) {
-			c.ExpectPreface(http1.Ingress)
+			c.ExpectPreface(flow.Ingress)
 		}
 		if step <= 0 {
 			step = 1
@@ -235,8 +235,8 @@ func FuzzFeed(f *testing.F) {
 		}
 		for len(b) > 0 {
 			k := min(step, len(b))
-			check(c.Feed(http1.Ingress, b[:k], k+gap%5000, 1))
-			check(c.Feed(http1.Egress, b[:k], k, 2))
+			check(c.Feed(flow.Ingress, b[:k], k+gap%5000, 1))
+			check(c.Feed(flow.Egress, b[:k], k, 2))
 			b = b[k:]
 		}
 		open := uint64(len(c.streams))
@@ -260,13 +260,13 @@ func TestContinuationFlood(t *testing.T) {
 	for range 2 * maxFrame / len(frag) {
 		cl.fr.WriteContinuation(1, false, frag)
 	}
-	c := NewConn(http1.RoleServer)
+	c := NewConn(flow.RoleServer)
 	b := cl.buf.Bytes()
 	for len(b) > 0 {
 		n := min(len(b), 4096)
-		c.Feed(http1.Ingress, b[:n], n, 1)
+		c.Feed(flow.Ingress, b[:n], n, 1)
 		b = b[n:]
-		if h := c.halves[http1.Ingress]; len(h.block) > maxFrame || cap(h.frame) > 2*(frameHeaderLen+maxFrame) {
+		if h := c.halves[flow.Ingress]; len(h.block) > maxFrame || cap(h.frame) > 2*(frameHeaderLen+maxFrame) {
 			t.Fatalf("header block %d bytes, frame buffer %d", len(h.block), cap(h.frame))
 		}
 	}

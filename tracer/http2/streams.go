@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rustscope/rustscope/tracer/flow"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/rustscope/rustscope/tracer/http1"
 )
 
 func (c *Conn) open(sid uint32, ts uint64) *Stream {
@@ -35,7 +35,7 @@ func (c *Conn) open(sid uint32, ts uint64) *Stream {
 
 // endStream handles END_STREAM from dir; a stream is over when both
 // sides ended (or on RST_STREAM).
-func (c *Conn) endStream(sid uint32, dir http1.Direction, ts uint64) {
+func (c *Conn) endStream(sid uint32, dir flow.Direction, ts uint64) {
 	s := c.streams[sid]
 	if s == nil {
 		return
