@@ -161,8 +161,8 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 // those that serve them) where a handler's client calls can be linked to
 // its server span: the binary serves HTTP/1 and makes client calls, over
 // HTTP/1 (a client hit is placed) or HTTP/2 (the frame decoder is found).
-// Each library's such probes are all needed, except where the library is
-// only an addition (h2): placed where found.
+// They are all needed, or none is placed, except the Optional ones (h2's):
+// placed where found.
 func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 	a := tg.Analysis
 	frames, _ := a.Probe(h2.FramesID)
