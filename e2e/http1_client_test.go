@@ -175,12 +175,13 @@ func checkClientSpans(t *testing.T, spans []jsonSpan, exp libExpect, pid, port i
 // POST mix with 100 kB bodies.
 func TestE2EClientMatrix(t *testing.T) {
 	needE2E(t)
-	clientMatrix(t)
+	clientMatrix(t, nil)
 }
 
 // clientMatrix runs each client build against a recording server and
-// checks every client span.
-func clientMatrix(t *testing.T) {
+// checks every client span. started, if not nil, is given each client's
+// pid before it sends.
+func clientMatrix(t *testing.T, started func(pid int)) {
 	srv := startRecordingServer(t)
 	for _, row := range []struct{ variant, app string }{
 		{"release", "reqwest-client"},
@@ -209,6 +210,9 @@ func clientMatrix(t *testing.T) {
 						args = append(args, "--url", srv.base+p)
 					}
 					cl := startWaitClient(t, row.variant, row.app, args...)
+					if started != nil {
+						started(cl.cmd.Process.Pid)
+					}
 					rs := attach(t, cl.cmd.Process.Pid)
 					srv.take()
 					from := time.Now()

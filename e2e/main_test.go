@@ -116,7 +116,7 @@ func startServer(t *testing.T, variant, app string, env ...string) *server {
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	addr := startListener(t, variant+"/"+app, cmd)
-	prioritize(t, cmd.Process.Pid)
+	renice(t, cmd.Process.Pid, -10)
 	ap, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		t.Fatalf("%s/%s: bad address %q: %v", variant, app, addr, err)
@@ -146,11 +146,12 @@ func startListener(t *testing.T, what string, cmd *exec.Cmd) string {
 	return addr
 }
 
-// prioritize gives every thread of pid (threads it starts later inherit
-// it) priority over the test's own load generator and rustscope: they share
-// two cores in CI, and a server thread waiting behind them would make its
-// spans, which measure real latency, longer than the handler's own time.
-func prioritize(t *testing.T, pid int) {
+// renice sets every thread of pid (threads it starts later inherit it) to
+// nice n. Servers get -10, priority over the test's own load generator
+// and rustscope: they share two cores in CI, and a server thread waiting
+// behind them would make its spans, which measure real latency, longer
+// than the handler's own time.
+func renice(t *testing.T, pid, n int) {
 	t.Helper()
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
@@ -158,7 +159,7 @@ func prioritize(t *testing.T, pid int) {
 	}
 	for _, task := range tasks {
 		tid, _ := strconv.Atoi(task.Name())
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, -10); err != nil {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil {
 			t.Fatalf("renice thread %d of %d: %v", tid, pid, err)
 		}
 	}

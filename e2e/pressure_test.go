@@ -9,14 +9,16 @@ import (
 )
 
 // TestE2EClientMatrixUnderLoad runs the client matrix while another
-// process keeps every core busy, as on a loaded production host: a
-// traced thread is then often kept off the CPU between a syscall and the
-// library probe that follows it, and enrichment must not depend on how
-// long (a reqwest span once lost its scope that way).
+// process keeps every core busy and the clients run at a lower priority,
+// as a service does on a loaded production host: a traced thread is then
+// often kept off the CPU for tens of milliseconds between a syscall and
+// the library probe that follows it, and enrichment must not depend on
+// how long. Before the fix, each of three runs of this test had reqwest
+// spans that lost their scope (rustscope/wire instead of reqwest).
 func TestE2EClientMatrixUnderLoad(t *testing.T) {
 	needE2E(t)
 	busy(t, runtime.NumCPU())
-	clientMatrix(t)
+	clientMatrix(t, func(pid int) { renice(t, pid, 10) })
 }
 
 // busy starts one process that spins n loops at normal priority until the
