@@ -95,6 +95,11 @@ func (h *hitState) drop(pid uint32) {
 			delete(h.lastRead, tk)
 		}
 	}
+	for tk := range h.parkedBy {
+		if uint32(tk>>32) == pid {
+			delete(h.parkedBy, tk) // its connections were finished, their exchanges released
+		}
+	}
 	for rk := range h.routes {
 		if rk.pid == pid {
 			delete(h.routes, rk)
