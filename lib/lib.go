@@ -16,7 +16,9 @@ import (
 )
 
 // All are the libraries, in the order `inspect` lists their points and
-// the tracer places their probes.
+// the tracer places their probes. A probe's Unless looks at what is
+// placed already, so the library giving that hit comes first (axum's
+// route lookup before hyper's server parse, which it makes unneeded).
 var All = []*probe.Library{&axum.Library, &hyper.Library, &h2.Library, &tonic.Library, &reqwest.Library, &tokio.Library}
 
 // Manifest is every library's wants, in the order of All.

@@ -36,6 +36,18 @@ func TestDeclarations(t *testing.T) {
 			}
 		}
 	}
+	// Unless refers to a hit a library earlier in All gives.
+	given := map[probe.Hit]bool{}
+	for _, l := range All {
+		for i, u := range l.Uprobes {
+			if u.Unless != 0 && !given[u.Unless] {
+				t.Errorf("%s: uprobe %d: Unless %d, which no library before %s gives", l.Crate, i, u.Unless, l.Crate)
+			}
+		}
+		for _, u := range l.Uprobes {
+			given[u.Hit] = true
+		}
+	}
 	if got := len(Manifest()); got != len(ids) {
 		t.Errorf("Manifest has %d wants, the libraries %d", got, len(ids))
 	}
