@@ -8,9 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rustscope/rustscope/symbols"
-
 	"github.com/rustscope/rustscope/lib"
+	"github.com/rustscope/rustscope/symbols"
 )
 
 // Target selects processes: every selector it sets must match. A target

@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"github.com/rustscope/rustscope/export"
+	"github.com/rustscope/rustscope/lib"
 	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/tracer"
-
-	"github.com/rustscope/rustscope/lib"
 )
 
 // dropReportInterval is how often, at most, headless mode reports dropped

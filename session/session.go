@@ -16,12 +16,11 @@ import (
 	"time"
 
 	"github.com/rustscope/rustscope/export"
+	"github.com/rustscope/rustscope/lib"
 	"github.com/rustscope/rustscope/process"
 	"github.com/rustscope/rustscope/symbols"
 	"github.com/rustscope/rustscope/tracer"
 	"github.com/rustscope/rustscope/ui"
-
-	"github.com/rustscope/rustscope/lib"
 )
 
 // uiBatch is how often spans are handed to the UI: one message per tick

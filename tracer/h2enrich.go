@@ -9,11 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
-	"github.com/rustscope/rustscope/tracer/http2"
-
 	"github.com/rustscope/rustscope/lib/tonic"
+	"github.com/rustscope/rustscope/tracer/flow"
+	"github.com/rustscope/rustscope/tracer/http2"
 )
 
 // HTTP/2 streams get from axum's route lookup what HTTP/1 exchanges get (the

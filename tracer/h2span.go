@@ -7,18 +7,16 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"go.opentelemetry.io/otel/attribute"
 	rpcconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 
-	"github.com/rustscope/rustscope/tracer/http2"
-
 	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/lib/tonic"
+	"github.com/rustscope/rustscope/tracer/flow"
+	"github.com/rustscope/rustscope/tracer/http2"
 )
 
 // HeadersUnknown is the value of rustscope.http2.headers on a stream whose

@@ -8,11 +8,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	rpcconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"google.golang.org/grpc/codes"
 
+	"github.com/rustscope/rustscope/tracer/flow"
 	"github.com/rustscope/rustscope/tracer/http2"
 )
 

@@ -6,12 +6,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/rustscope/rustscope/tracer/flow"
 	"github.com/rustscope/rustscope/tracer/http1"
 )
 

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rustscope/rustscope/bpf"
 	"github.com/rustscope/rustscope/lib/h2"
+	"github.com/rustscope/rustscope/tracer/flow"
 	"github.com/rustscope/rustscope/tracer/http1"
 )
 

@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/rustscope/rustscope/tracer/flow"
 )
 
 // encode builds a FuzzConn input: per capture a control byte (bit 0

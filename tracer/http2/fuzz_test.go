@@ -4,10 +4,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rustscope/rustscope/tracer/flow"
 )
 
 // prog hands out the bytes of a fuzz input as small numbers, zero once

@@ -17,10 +17,10 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rustscope/rustscope/tracer/flow"
 )
 
 // Preface is the client connection preface.

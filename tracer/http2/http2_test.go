@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rustscope/rustscope/tracer/flow"
 )
 
 // peer writes one side's frames as a real endpoint would.

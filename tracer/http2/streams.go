@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rustscope/rustscope/tracer/flow"
 )
 
 func (c *Conn) open(sid uint32, ts uint64) *Stream {
