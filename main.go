@@ -36,15 +36,6 @@ import (
 	"github.com/rustscope/rustscope/ui"
 )
 
-// Exit codes.
-const (
-	exitOK      = 0
-	exitRuntime = 1 // attach or capture failed
-	exitUsage   = 2 // invalid flags or environment
-	exitTarget  = 3 // target not found, or not a Rust program
-	exitEnv     = 4 // missing privileges or kernel features
-)
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -126,18 +117,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCode(err, exitRuntime)
 	}
 	return exitOK
-}
-
-// exitCode is the documented exit code of err (README, "Exit codes"), or
-// def.
-func exitCode(err error, def int) int {
-	switch {
-	case errors.Is(err, process.ErrPermission):
-		return exitEnv
-	case errors.As(err, new(*process.Error)):
-		return exitTarget
-	}
-	return def
 }
 
 // targets are what the watcher attaches to, in order: the --exe
