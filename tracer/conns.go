@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rustscope/rustscope/tracer/flow"
-
 	"github.com/rustscope/rustscope/tracer/http1"
 	"github.com/rustscope/rustscope/tracer/http2"
 )

@@ -6,10 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rustscope/rustscope/tracer/flow"
-
 	"github.com/rustscope/rustscope/bpf"
 	"github.com/rustscope/rustscope/lib/axum"
+	"github.com/rustscope/rustscope/tracer/flow"
 	"github.com/rustscope/rustscope/tracer/http1"
 )
 
