@@ -247,18 +247,14 @@ func (a *assembler) taskPolled(t *bpf.WireTaskEvent) {
 		// No frame woke the response task, or nobody woke the caller:
 		// the response was there before they polled. The response
 		// future the waker polled names the stream.
-		var known bool
-		if cc, id, known = a.byHandle(pid, t.Resp); !known {
-			a.holdLink(pid, heldLink{kind: evTask, task: *t})
-			return
-		}
-		if cc == nil {
-			return
-		}
+		a.addCandByHandle(pid, t.Resp, srv, t.Head.Ts)
+		return
 	default:
 		return
 	}
-	a.addCand(srv, cc, id, t.Head.Ts)
+	if cand, ok := a.candAt(srv, t.Head.Ts); ok {
+		a.addCand(cc, id, cand)
+	}
 }
 
 // bodyRead handles a body event: task b.Task read the body of the stream
@@ -270,13 +266,26 @@ func (a *assembler) bodyRead(b *bpf.WireBodyEvent) {
 	if srv == nil || b.Recv[0] == 0 {
 		return
 	}
-	cc, id, known := a.byHandle(pid, b.Recv)
-	if !known {
-		a.holdLink(pid, heldLink{kind: evBody, body: *b})
+	a.addCandByHandle(pid, b.Recv, srv, b.Head.Ts)
+}
+
+// addCandByHandle names the request srv awaits at ts as a caller of the
+// client stream that handle names. The caller is taken now, while srv's
+// state is that of ts; the stream, when pid's handle layout is not known
+// yet, once it is.
+func (a *assembler) addCandByHandle(pid uint32, handle [2]uint64, srv *conn, ts uint64) {
+	cand, ok := a.candAt(srv, ts)
+	if !ok {
 		return
 	}
-	if cc != nil {
-		a.addCand(srv, cc, id, b.Head.Ts)
+	cc, id, known := a.byHandle(pid, handle)
+	switch {
+	case !known:
+		if l := a.respLayout(pid); len(l.pending) < maxRespPending {
+			l.pending = append(l.pending, heldCand{handle, cand})
+		}
+	case cc != nil:
+		a.addCand(cc, id, cand)
 	}
 }
 
@@ -289,17 +298,22 @@ func (a *assembler) taskServer(pid uint32, task uint64) *conn {
 	return srv
 }
 
-// addCand names the request srv awaits a response for at ts as a caller
-// of client call id on cc.
-func (a *assembler) addCand(srv, cc *conn, id, ts uint64) {
+// candAt returns the request srv awaits a response for at ts, as a
+// candidate caller.
+func (a *assembler) candAt(srv *conn, ts uint64) (callCand, bool) {
 	req, start, ok := srv.http.Awaiting(ts)
 	if !ok {
 		a.counters.LinksRefused.Add(1)
-		return
+		return callCand{}, false
 	}
+	return callCand{srv: srv, reqStart: start, sc: srv.serverContext(req, start), at: ts}, true
+}
+
+// addCand names cand as a caller of client call id on cc.
+func (a *assembler) addCand(cc *conn, id uint64, cand callCand) {
 	call := a.call(callKey{cc, id})
 	if len(call.cands) < 8 {
-		call.cands = append(call.cands, callCand{srv: srv, reqStart: start, sc: srv.serverContext(req, start), at: ts})
+		call.cands = append(call.cands, cand)
 	}
 }
 
@@ -319,18 +333,11 @@ func (a *assembler) byHandle(pid uint32, handle [2]uint64) (cc *conn, id uint64,
 	return cc, uint64(h2.StreamID(handle[1], half)), true
 }
 
-// heldLink is a task or body event (by kind) that names its stream by
-// handle alone, kept until the handle layout is known.
-type heldLink struct {
-	kind uint8
-	task bpf.WireTaskEvent
-	body bpf.WireBodyEvent
-}
-
-func (a *assembler) holdLink(pid uint32, h heldLink) {
-	if l := a.respLayout(pid); len(l.pending) < maxRespPending {
-		l.pending = append(l.pending, h)
-	}
+// heldCand is a caller named for a stream by handle alone, kept until
+// the handle layout is known.
+type heldCand struct {
+	handle [2]uint64
+	cand   callCand
 }
 
 // respLayout is what one process's wakes have taught about h2's client
@@ -339,11 +346,11 @@ func (a *assembler) holdLink(pid uint32, h heldLink) {
 type respLayout struct {
 	ref     h2.StreamRef
 	stores  map[uint64]*conn // store pointer -> client connection (nil: seen with two)
-	pending []heldLink       // events that came before the layout was known
+	pending []heldCand       // callers named before the layout was known
 }
 
 const (
-	maxRespPending = 256  // events kept until then
+	maxRespPending = 256  // callers kept until then
 	maxRespStores  = 4096 // store pointers remembered per process
 )
 
@@ -383,11 +390,9 @@ func (a *assembler) learnResp(t *bpf.WireTaskEvent) {
 		a.log.Info("h2 response futures: stream id layout learnt", "pid", t.Head.Tgid, "half", h, "samples", n, "pending", len(l.pending))
 		pending := l.pending
 		l.pending = nil
-		for i := range pending {
-			if p := &pending[i]; p.kind == evTask {
-				a.taskPolled(&p.task)
-			} else {
-				a.bodyRead(&p.body)
+		for _, p := range pending {
+			if cc, id, _ := a.byHandle(t.Head.Tgid, p.handle); cc != nil {
+				a.addCand(cc, id, p.cand)
 			}
 		}
 	}

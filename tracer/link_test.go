@@ -181,6 +181,7 @@ func TestLinkH2ResponseFuture(t *testing.T) {
 		name   string
 		polls  func(s uint32, ts uint64) []byte // the response side of stream s's call
 		linked []uint32
+		other  uint32 // a stream called by fd 8's request, answered right after
 	}{
 		{name: "frames only", polls: hop, linked: streams},
 		{name: "learnt, then the future alone", linked: streams, polls: func(s uint32, ts uint64) []byte {
@@ -192,6 +193,12 @@ func TestLinkH2ResponseFuture(t *testing.T) {
 		{name: "the future alone before the layout is known", linked: streams, polls: func(s uint32, ts uint64) []byte {
 			if s == 1 {
 				return bare(s, ts)
+			}
+			return hop(s, ts)
+		}},
+		{name: "the future alone, its caller answered before the layout is known", linked: streams, other: 1, polls: func(s uint32, ts uint64) []byte {
+			if s == 1 {
+				return respRec(otherTask, respTask+1, 0, 0, store, key(1), ts)
 			}
 			return hop(s, ts)
 		}},
@@ -260,18 +267,25 @@ func TestLinkH2ResponseFuture(t *testing.T) {
 						fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
 					}), 0), cliTask, 0, 0),
 					tc.polls(s, ts+40))
+				if s == tc.other {
+					recs = append(recs, withTask(dataRec(8, 1, 0, ts+50, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", 0), otherTask, 0, 0))
+				}
 			}
 			recs = append(recs, withTask(dataRec(7, 1, 0, 1700, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", 0), srvTask, 0, 0))
 			feed(t, a, recs...)
 			a.releaseCalls(math.MaxUint64)
-			var srv *Span
+			var srv, other *Span
 			for i := range spans {
-				if spans[i].Kind.String() == "server" {
+				switch {
+				case spans[i].Kind.String() != "server":
+				case attr(spans[i], "url.path") == "/other":
+					other = &spans[i]
+				default:
 					srv = &spans[i]
 				}
 			}
-			if srv == nil {
-				t.Fatalf("no server span in %v", spans)
+			if srv == nil || tc.other != 0 && other == nil {
+				t.Fatalf("server spans missing in %v", spans)
 			}
 			var got []uint32
 			calls := 0
@@ -283,10 +297,15 @@ func TestLinkH2ResponseFuture(t *testing.T) {
 				if !s.Parent.IsValid() {
 					continue
 				}
-				if s.Parent.SpanID() != srv.SpanContext.SpanID() {
-					t.Errorf("call %v: wrong parent %v", s.Name, s.Parent)
+				stream := streams[(s.Start.UnixNano()-1100)/100]
+				want := srv
+				if stream == tc.other {
+					want = other
 				}
-				got = append(got, streams[(s.Start.UnixNano()-1100)/100])
+				if s.Parent.SpanID() != want.SpanContext.SpanID() {
+					t.Errorf("stream %d: wrong parent %v", stream, s.Parent)
+				}
+				got = append(got, stream)
 			}
 			if calls != len(streams) {
 				t.Fatalf("%d client spans, want %d: %v", calls, len(streams), spans)
