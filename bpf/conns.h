@@ -90,6 +90,19 @@ static __always_inline struct conn_info *track(__u64 id, __s32 fd)
 	return bpf_map_lookup_elem(&conns, &k);
 }
 
+// put_call saves a syscall thread id enters for its exit. Each thread's
+// entry is rewritten in place: an LRU hash update and delete per syscall
+// cost several times a lookup.
+static __always_inline void put_call(__u64 id, struct inflight *in)
+{
+	in->live = 1;
+	struct inflight *cur = bpf_map_lookup_elem(&calls, &id);
+	if (cur)
+		*cur = *in;
+	else
+		bpf_map_update_elem(&calls, &id, in, BPF_ANY);
+}
+
 // enter_io saves a read- or write-family call on a connection for its exit.
 static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u8 kind, __u8 dir)
 {
@@ -106,18 +119,19 @@ static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u8 
 		.dir = dir,
 		.iovcnt = kind == BUF_IOV ? (__u32)ctx->args[2] : 0,
 	};
-	bpf_map_update_elem(&calls, &id, &in, BPF_ANY);
+	put_call(id, &in);
 	return 0;
 }
 
-// take_call removes the syscall thread id entered from calls into call.
+// take_call moves the syscall thread id entered out of calls into call.
+// The entry stays for the thread's next syscall, marked not live.
 static __always_inline bool take_call(__u64 id, struct inflight *call)
 {
 	struct inflight *in = bpf_map_lookup_elem(&calls, &id);
-	if (!in)
+	if (!in || !in->live)
 		return false;
 	*call = *in;
-	bpf_map_delete_elem(&calls, &id);
+	in->live = 0;
 	return true;
 }
 
@@ -128,7 +142,7 @@ static __always_inline int enter_conn(struct trace_event_raw_sys_enter *ctx, __u
 	if (!is_target(id))
 		return 0;
 	struct inflight in = { .fd = (__s32)ctx->args[0], .role = role };
-	bpf_map_update_elem(&calls, &id, &in, BPF_ANY);
+	put_call(id, &in);
 	return 0;
 }
 

@@ -53,7 +53,7 @@ struct inflight {
 	__u8 kind;     // enum buf_kind
 	__u8 dir;
 	__u8 role;     // for accept/connect: the role the new conn gets
-	__u8 _pad;
+	__u8 live;     // entered and not yet exited (entries are reused, not deleted)
 	__u32 iovcnt;
 	__u32 _pad2;
 };

@@ -103,7 +103,7 @@ type WireInflight struct {
 	Kind   uint8
 	Dir    uint8
 	Role   uint8
-	Pad    uint8
+	Live   uint8
 	Iovcnt uint32
 	Pad2   uint32
 }

@@ -52,7 +52,7 @@ int task_poll(struct pt_regs *ctx)
 	struct task_key k = { .tgid = id >> 32, .task = c.task };
 	struct task_wake *w = bpf_map_lookup_elem(&task_wakes, &k);
 	__u64 resp0 = 0, resp1 = 0;
-	if (w) {
+	if (w && w->by) {
 		c.woken_by = w->by;
 		c.woken_at = w->at;
 		c.origin_task = w->origin_task;
@@ -61,9 +61,15 @@ int task_poll(struct pt_regs *ctx)
 		c.origin_hop = w->origin_hop;
 		resp0 = w->resp[0];
 		resp1 = w->resp[1];
-		bpf_map_delete_elem(&task_wakes, &k);
+		w->by = 0; // taken: kept in place (cheaper than a delete), the next wake overwrites it
 	}
-	bpf_map_update_elem(&task_cur, &id, &c, BPF_ANY);
+	// The thread's entry is rewritten in place: an LRU hash update (or
+	// delete) per poll costs several times a lookup.
+	struct task_cur *cur = bpf_map_lookup_elem(&task_cur, &id);
+	if (cur)
+		*cur = c;
+	else
+		bpf_map_update_elem(&task_cur, &id, &c, BPF_ANY);
 	if (c.origin_task > ORIGIN_SEVERAL || resp0) {
 		struct task_event e = {
 			.task = c.task,
@@ -80,12 +86,15 @@ int task_poll(struct pt_regs *ctx)
 	return 0;
 }
 
-// The poll returned: what the thread does next is not that task's.
+// The poll returned: what the thread does next is not that task's. The
+// entry is cleared, not deleted: a zero task means "not polling".
 SEC("uretprobe.multi")
 int task_poll_ret(struct pt_regs *ctx)
 {
 	__u64 id = current_pid_tgid();
-	bpf_map_delete_elem(&task_cur, &id);
+	struct task_cur *cur = bpf_map_lookup_elem(&task_cur, &id);
+	if (cur)
+		__builtin_memset(cur, 0, sizeof(*cur));
 	return 0;
 }
 
@@ -133,6 +142,10 @@ int task_wake(struct pt_regs *ctx)
 	// origins: frames of two streams leave none.
 	struct task_key k = { .tgid = id >> 32, .task = woken };
 	struct task_wake *w = bpf_map_lookup_elem(&task_wakes, &k);
+	if (w && !w->by) { // taken by a poll: a first wake again
+		*w = nw;
+		return 0;
+	}
 	if (w) {
 		if (w->by != c->task)
 			w->by = 1;
