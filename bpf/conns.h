@@ -135,6 +135,30 @@ static __always_inline bool take_call(__u64 id, struct inflight *call)
 	return true;
 }
 
+// Where a syscall's flags argument is, for the MSG_PEEK check.
+enum peek_arg { PEEK_NONE = 0, PEEK_ARG2 = 2, PEEK_ARG3 = 3 };
+
+// args_from_regs fills call from the arguments the thread passed to the
+// syscall now exiting: x86-64 keeps them in the saved user registers,
+// which the kernel only changes in rax (the return value). False for a
+// peek (its bytes will be read again) or a thread not traced.
+static __always_inline bool args_from_regs(__u64 id, struct inflight *call, __u8 kind, __u8 dir, __u8 peek)
+{
+	if (!is_target(id))
+		return false;
+	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!r)
+		return false;
+	if ((peek == PEEK_ARG2 && (r->dx & MSG_PEEK)) || (peek == PEEK_ARG3 && (r->r10 & MSG_PEEK)))
+		return false;
+	call->fd = (__s32)r->di;
+	call->buf = r->si;
+	call->kind = kind;
+	call->dir = dir;
+	call->iovcnt = kind == BUF_IOV ? (__u32)r->dx : 0;
+	return track(id, call->fd) != NULL;
+}
+
 // accept/accept4 and connect: remember the role the new connection has.
 static __always_inline int enter_conn(struct trace_event_raw_sys_enter *ctx, __u8 role)
 {

@@ -41,11 +41,13 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 // exit_io captures what a read- or write-family call moved (EV_DATA).
-static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
+// kind, way (its direction) and peek describe the syscall, for reading its arguments at
+// exit (args_at_exit); else its enter program saved them.
+static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx, __u8 kind, __u8 way, __u8 peek)
 {
 	__u64 id = current_pid_tgid();
-	struct inflight call;
-	if (!take_call(id, &call))
+	struct inflight call = {};
+	if (args_at_exit ? !args_from_regs(id, &call, kind, way, peek) : !take_call(id, &call))
 		return 0;
 	struct task_cur *tc = bpf_map_lookup_elem(&task_cur, &id);
 	if (tc)
@@ -116,22 +118,22 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_read")
 int enter_read(struct trace_event_raw_sys_enter *ctx) { return enter_io(ctx, BUF_PLAIN, DIR_INGRESS); }
 SEC("tracepoint/syscalls/sys_exit_read")
-int exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_PLAIN, DIR_INGRESS, PEEK_NONE); }
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter_io(ctx, BUF_PLAIN, DIR_EGRESS); }
 SEC("tracepoint/syscalls/sys_exit_write")
-int exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_PLAIN, DIR_EGRESS, PEEK_NONE); }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int enter_readv(struct trace_event_raw_sys_enter *ctx) { return enter_io(ctx, BUF_IOV, DIR_INGRESS); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_IOV, DIR_INGRESS, PEEK_NONE); }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int enter_writev(struct trace_event_raw_sys_enter *ctx) { return enter_io(ctx, BUF_IOV, DIR_EGRESS); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_IOV, DIR_EGRESS, PEEK_NONE); }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
@@ -141,12 +143,12 @@ int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 	return enter_io(ctx, BUF_PLAIN, DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_PLAIN, DIR_INGRESS, PEEK_ARG3); }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter_io(ctx, BUF_PLAIN, DIR_EGRESS); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_PLAIN, DIR_EGRESS, PEEK_NONE); }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
@@ -156,12 +158,12 @@ int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 	return enter_io(ctx, BUF_MSG, DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_MSG, DIR_INGRESS, PEEK_ARG2); }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ctx, BUF_MSG, DIR_EGRESS); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx); }
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx, BUF_MSG, DIR_EGRESS, PEEK_NONE); }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_conn(ctx, ROLE_SERVER); }

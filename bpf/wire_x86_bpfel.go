@@ -273,6 +273,7 @@ const (
 	WireProgTaskPoll        = "task_poll"
 	WireProgTaskPollRet     = "task_poll_ret"
 	WireProgTaskWake        = "task_wake"
+	WireVarArgsAtExit       = "args_at_exit"
 	WireVarCaptureMax       = "capture_max"
 	WireVarPidnsDev         = "pidns_dev"
 	WireVarPidnsIno         = "pidns_ino"
@@ -383,6 +384,7 @@ type WireMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type WireVariableSpecs struct {
+	ArgsAtExit       *ebpf.VariableSpec `ebpf:"args_at_exit"`
 	CaptureMax       *ebpf.VariableSpec `ebpf:"capture_max"`
 	PidnsDev         *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno         *ebpf.VariableSpec `ebpf:"pidns_ino"`
@@ -448,6 +450,7 @@ func (m *WireMaps) Close() error {
 //
 // It can be passed to LoadWireObjects or ebpf.CollectionSpec.LoadAndAssign.
 type WireVariables struct {
+	ArgsAtExit       *ebpf.Variable `ebpf:"args_at_exit"`
 	CaptureMax       *ebpf.Variable `ebpf:"capture_max"`
 	PidnsDev         *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno         *ebpf.Variable `ebpf:"pidns_ino"`

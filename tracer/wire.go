@@ -3,12 +3,14 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
@@ -172,6 +174,14 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		spec.Maps[bpf.WireMapEvents].MaxEntries = uint32(ringBytes)
 	}
 	w := &wire{multi: features.HaveBPFLinkUprobeMulti() == nil}
+	// With bpf_task_pt_regs the read/write family's exits read their
+	// arguments themselves: no enter programs, no map entry per syscall.
+	argsAtExit := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs) == nil
+	if argsAtExit {
+		if err := spec.Variables["args_at_exit"].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("set args_at_exit: %w", err)
+		}
+	}
 	if !w.multi {
 		// Without uprobe_multi links (kernel < 6.6) the multi program
 		// would not load; stand the single-uprobe one in for it.
@@ -189,20 +199,25 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		return nil, fmt.Errorf("load wire programs: %w", err)
 	}
 	p := &w.objs.WirePrograms
-	for name, prog := range map[string]*ebpf.Program{
-		"sys_enter_read": p.EnterRead, "sys_exit_read": p.ExitRead,
-		"sys_enter_write": p.EnterWrite, "sys_exit_write": p.ExitWrite,
-		"sys_enter_readv": p.EnterReadv, "sys_exit_readv": p.ExitReadv,
-		"sys_enter_writev": p.EnterWritev, "sys_exit_writev": p.ExitWritev,
-		"sys_enter_recvfrom": p.EnterRecvfrom, "sys_exit_recvfrom": p.ExitRecvfrom,
-		"sys_enter_sendto": p.EnterSendto, "sys_exit_sendto": p.ExitSendto,
-		"sys_enter_recvmsg": p.EnterRecvmsg, "sys_exit_recvmsg": p.ExitRecvmsg,
-		"sys_enter_sendmsg": p.EnterSendmsg, "sys_exit_sendmsg": p.ExitSendmsg,
+	tps := map[string]*ebpf.Program{
+		"sys_exit_read": p.ExitRead, "sys_exit_write": p.ExitWrite,
+		"sys_exit_readv": p.ExitReadv, "sys_exit_writev": p.ExitWritev,
+		"sys_exit_recvfrom": p.ExitRecvfrom, "sys_exit_sendto": p.ExitSendto,
+		"sys_exit_recvmsg": p.ExitRecvmsg, "sys_exit_sendmsg": p.ExitSendmsg,
 		"sys_enter_accept": p.EnterAccept, "sys_exit_accept": p.ExitAccept,
 		"sys_enter_accept4": p.EnterAccept4, "sys_exit_accept4": p.ExitAccept4,
 		"sys_enter_connect": p.EnterConnect, "sys_exit_connect": p.ExitConnect,
 		"sys_enter_close": p.EnterClose,
-	} {
+	}
+	if !argsAtExit {
+		maps.Copy(tps, map[string]*ebpf.Program{
+			"sys_enter_read": p.EnterRead, "sys_enter_write": p.EnterWrite,
+			"sys_enter_readv": p.EnterReadv, "sys_enter_writev": p.EnterWritev,
+			"sys_enter_recvfrom": p.EnterRecvfrom, "sys_enter_sendto": p.EnterSendto,
+			"sys_enter_recvmsg": p.EnterRecvmsg, "sys_enter_sendmsg": p.EnterSendmsg,
+		})
+	}
+	for name, prog := range tps {
 		l, err := link.Tracepoint("syscalls", name, prog, nil)
 		if err != nil {
 			w.close()
