@@ -15,7 +15,8 @@ import (
 type spanList struct {
 	common
 	session Session   // whose targets the list names while it is empty
-	rows    []spanRow // oldest first, at most cap
+	rows    []spanRow // oldest first, at most cap: a window into buf
+	buf     []spanRow
 	cap     int
 	cursor  int   // index into rows
 	vis     []int // indices of the rows the filter lets through
@@ -24,7 +25,8 @@ type spanList struct {
 	input   string // filter being typed
 	follow  bool
 	paused  bool
-	held    []spanRow // arrived while paused
+	held    []spanRow // arrived while paused: a window into heldBuf
+	heldBuf []spanRow
 }
 
 func newSpanList(c common, s Session, capacity int) *spanList {
@@ -96,15 +98,15 @@ func (l *spanList) FullHelp() [][]key.Binding { return [][]key.Binding{l.ShortHe
 // add appends a batch, or holds it while paused.
 func (l *spanList) add(rows []spanRow) {
 	if l.paused {
-		l.held = appendBounded(l.held, rows, l.cap)
+		l.held = appendBounded(&l.heldBuf, l.held, rows, l.cap)
 		return
 	}
 	if len(l.held) > 0 {
 		rows = append(l.held, rows...)
-		l.held = nil
+		l.held, l.heldBuf = nil, nil
 	}
 	before := len(l.rows)
-	l.rows = appendBounded(l.rows, rows, l.cap)
+	l.rows = appendBounded(&l.buf, l.rows, rows, l.cap)
 	dropped := before + len(rows) - len(l.rows)
 	l.cursor = max(0, l.cursor-dropped)
 	l.refilter()
@@ -148,13 +150,32 @@ func (l *spanList) selected() (*spanRow, bool) {
 	return &l.rows[l.cursor], true
 }
 
-// appendBounded appends and keeps the newest n.
-func appendBounded(dst, src []spanRow, n int) []spanRow {
-	dst = append(dst, src...)
-	if over := len(dst) - n; over > 0 {
-		dst = append(dst[:0], dst[over:]...)
+// appendBounded appends src to rows, a window at the end of *buf, and
+// keeps the newest n. *buf has room for up to 2n: dropping the oldest rows
+// is a reslice, and the rows move to the front of *buf once per n
+// arrivals rather than on every batch.
+func appendBounded(buf *[]spanRow, rows, src []spanRow, n int) []spanRow {
+	if len(src) >= n {
+		src, rows = src[len(src)-n:], rows[:0]
 	}
-	return dst
+	if len(rows)+len(src) > cap(rows) {
+		keep := min(len(rows), n-len(src))
+		size := min(2*n, max(64, 2*(keep+len(src))))
+		b := *buf
+		if cap(b) < size {
+			b = make([]spanRow, size)
+		}
+		b = b[:cap(b)]
+		copy(b, rows[len(rows)-keep:])
+		clear(b[keep:]) // what moved or was dropped can go
+		*buf, rows = b, b[:keep]
+	}
+	rows = append(rows, src...)
+	if over := len(rows) - n; over > 0 {
+		clear(rows[:over])
+		rows = rows[over:]
+	}
+	return rows
 }
 
 func (l *spanList) move(d int) {

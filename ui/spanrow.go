@@ -1,7 +1,7 @@
 package ui
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -29,19 +29,37 @@ func newSpanRow(s *tracer.Span) spanRow {
 	if s.Kind == trace.SpanKindClient {
 		r.kind = "CLI"
 	}
-	attrs := map[string]string{}
-	for _, kv := range s.Attrs {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+	var path, full, grpcCode, client, server, port string
+	var grpc bool
+	for _, kv := range s.Attrs { // the few the row shows, without a map per span
+		switch kv.Key {
+		case "http.request.method":
+			r.method = kv.Value.AsString()
+		case "http.route":
+			r.route = kv.Value.AsString()
+		case "url.path":
+			path = kv.Value.AsString()
+		case "url.full":
+			full = kv.Value.AsString()
+		case "http.response.status_code":
+			r.code = kv.Value.Emit()
+			r.status, _ = strconv.Atoi(r.code)
+		case "rpc.system":
+			grpc = kv.Value.AsString() == "grpc"
+		case "rpc.grpc.status_code":
+			grpcCode = kv.Value.Emit()
+		case "client.address":
+			client = kv.Value.AsString()
+		case "server.address":
+			server = kv.Value.AsString()
+		case "server.port":
+			port = kv.Value.Emit()
+		}
 	}
-	r.method = attrs["http.request.method"]
-	r.route = attrs["http.route"]
-	r.target = firstNonEmpty(attrs["url.path"], attrs["url.full"])
-	fmt.Sscan(attrs["http.response.status_code"], &r.status)
-	r.code = attrs["http.response.status_code"]
-	if attrs["rpc.system"] == "grpc" {
+	r.target = firstNonEmpty(path, full)
+	if grpc {
 		r.method, r.target = "gRPC", s.Name
-		var c uint32
-		if _, err := fmt.Sscan(attrs["rpc.grpc.status_code"], &c); err == nil {
+		if c, err := strconv.ParseUint(grpcCode, 10, 32); err == nil {
 			r.code = codes.Code(c).String()
 			r.status = 200
 			switch {
@@ -56,11 +74,11 @@ func newSpanRow(s *tracer.Span) spanRow {
 		r.code = "-"
 	}
 	if r.kind == "SRV" {
-		r.peer = attrs["client.address"]
+		r.peer = client
 	} else {
-		r.peer = attrs["server.address"]
-		if p := attrs["server.port"]; p != "" {
-			r.peer += ":" + p
+		r.peer = server
+		if port != "" {
+			r.peer += ":" + port
 		}
 	}
 	return r

@@ -108,7 +108,7 @@ func (r *routeStats) quantile(q float64) time.Duration {
 // http.route when known; otherwise by the path with its variable-looking
 // segments folded (/users/42 -> /users/{n}), so the table stays small.
 type statsTable struct {
-	routes map[string]*routeStats
+	routes map[routeKey]*routeStats
 	order  []*routeStats // sorted view, rebuilt on demand
 	sortBy int           // column index, see statsColumns
 	desc   bool
@@ -119,7 +119,7 @@ type statsTable struct {
 var statsColumns = []string{"KIND", "METHOD", "ROUTE / PATH", "COUNT", "RATE/s", "ERR%", "P50", "P90", "P99", "MAX"}
 
 func newStatsTable() *statsTable {
-	return &statsTable{routes: map[string]*routeStats{}, sortBy: 3, desc: true}
+	return &statsTable{routes: map[routeKey]*routeStats{}, sortBy: 3, desc: true}
 }
 
 func (t *statsTable) add(rows []spanRow, now time.Time) {
@@ -135,7 +135,7 @@ func (t *statsTable) add(rows []spanRow, now time.Time) {
 		if r.service != "" { // several processes: routes per service
 			target = r.service + " " + target
 		}
-		key := r.kind + " " + r.method + " " + target
+		key := routeKey{r.kind, r.method, target}
 		st := t.routes[key]
 		if st == nil {
 			st = &routeStats{kind: r.kind, method: r.method, target: target, hist: hdrhistogram.New(histMin, histMax, 2)}
@@ -208,23 +208,44 @@ var (
 	hexRe  = regexp.MustCompile(`^[0-9a-fA-F]{16,}$`)
 )
 
+// routeKey is what a row of the table groups by.
+type routeKey struct{ kind, method, target string }
+
 // foldPath replaces path segments that look like identifiers with a
 // placeholder, for grouping when the real route template is unknown.
 func foldPath(p string) string {
 	path, _, _ := strings.Cut(p, "?")
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		switch {
+	var b strings.Builder // untouched (no allocation) while nothing folds
+	last := 0             // path[:last] is in b once b is used
+	for start := 0; start <= len(path); {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
+		}
+		var ph string
+		switch s := path[start:end]; {
 		case s == "":
 		case isDigits(s):
-			segs[i] = "{n}"
+			ph = "{n}"
 		case uuidRe.MatchString(s):
-			segs[i] = "{uuid}"
+			ph = "{uuid}"
 		case hexRe.MatchString(s):
-			segs[i] = "{hex}"
+			ph = "{hex}"
 		}
+		if ph != "" {
+			b.WriteString(path[last:start])
+			b.WriteString(ph)
+			last = end
+		}
+		start = end + 1
 	}
-	return strings.Join(segs, "/")
+	if last == 0 {
+		return path
+	}
+	b.WriteString(path[last:])
+	return b.String()
 }
 
 func isDigits(s string) bool {

@@ -123,3 +123,23 @@ func TestStatsViewUpdate(t *testing.T) {
 		}
 	}
 }
+
+func TestFoldPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"/", "/"},
+		{"/users", "/users"},
+		{"/users/7", "/users/{n}"},
+		{"/users/7/", "/users/{n}/"},
+		{"/users/7?x=1", "/users/{n}"},
+		{"7/x", "{n}/x"},
+		{"/a/123/b/456", "/a/{n}/b/{n}"},
+		{"/o/0b3e4a5c-1d2f-4a6b-8c9d-0e1f2a3b4c5d", "/o/{uuid}"},
+		{"/blob/deadbeefcafebabe0123", "/blob/{hex}"},
+		{"/v1/items", "/v1/items"},
+	} {
+		if got := foldPath(tc.in); got != tc.want {
+			t.Errorf("foldPath(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
