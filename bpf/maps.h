@@ -18,18 +18,18 @@ volatile const __u32 capture_max = 4096;
 // records are committed silently and the reader picks them up on its
 // deadline. Batching wake-ups is most of the per-event cost saved.
 volatile const __u64 wakeup_bytes = 256 * 1024;
-// rustscope's PID namespace (device and inode of /proc/self/ns/pid), set
-// by the loader when it is not the initial one: a sidecar in a pod that
-// shares its PID namespace, a container run with another's
-// (--pid=container:NAME). Every PID the programs look up or report is then
-// the one rustscope sees in its /proc; a task outside that namespace reads
-// as PID 0, which is never a target.
 // args_at_exit: the exit programs read the syscall's arguments from the
 // thread's saved user registers (bpf_task_pt_regs, Linux 5.15), so the
 // read/write family needs no enter program and no map entry between enter
 // and exit. Set by the loader when the kernel has the helper.
 volatile const __u8 args_at_exit = 0;
 
+// rustscope's PID namespace (device and inode of /proc/self/ns/pid), set
+// by the loader when it is not the initial one: a sidecar in a pod that
+// shares its PID namespace, a container run with another's
+// (--pid=container:NAME). Every PID the programs look up or report is then
+// the one rustscope sees in its /proc; a task outside that namespace reads
+// as PID 0, which is never a target.
 volatile const __u64 pidns_dev = 0;
 volatile const __u64 pidns_ino = 0;
 

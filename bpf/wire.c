@@ -41,8 +41,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 // exit_io captures what a read- or write-family call moved (EV_DATA).
-// kind, way (its direction) and peek describe the syscall, for reading its arguments at
-// exit (args_at_exit); else its enter program saved them.
+// kind, way (its direction) and peek describe the syscall, for reading
+// its arguments at exit (args_at_exit); else its enter program saved them.
 static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx, __u8 kind, __u8 way, __u8 peek)
 {
 	__u64 id = current_pid_tgid();
