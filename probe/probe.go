@@ -80,6 +80,11 @@ type Uprobe struct {
 	// Program runs at each hit, with Cookie.
 	Program Program
 	Cookie  uint64
+	// Args: the program reads only the first Args argument registers, so
+	// where the function's first instruction is single-stepped it may go
+	// at a later one the kernel emulates (symbols.ProbeCopy.Site). 0: at
+	// the entry always (return probes, programs that read the stack).
+	Args int
 	// Hit says what a ProgHit hit means; StrArg is the argument register
 	// (1-based) of a (pointer, length) string the program copies, 0: none.
 	Hit    Hit

@@ -75,8 +75,12 @@ func PrintAnalysis(w io.Writer, path string, a *symbols.Analysis) {
 		}
 		for _, c := range p.Copies {
 			cost := "single-step (~10 us)"
-			if c.Emulated {
+			switch {
+			case c.Emulated:
 				cost = "emulated (~1 us)"
+			case c.Site != 0:
+				cost = fmt.Sprintf("single-step (~10 us); emulated at %#x %s (~1 us) for probes reading %d argument %s",
+					c.Address+c.Site-c.FileOffset, c.SiteInsn, c.SiteArgs, plural(c.SiteArgs, "register", "registers"))
 			}
 			fmt.Fprintf(tw, "  %s\tyes\t%#x\t%#x\t%s\t%s\t%s\n", p.ID, c.Address, c.FileOffset, orDash(c.FirstInsn), cost, c.Demangled)
 		}
@@ -114,4 +118,11 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -27,13 +27,16 @@ var Library = probe.Library{
 	},
 	// Every one of them is needed for a link. The cookie names the
 	// argument register holding the task: the first for the wakers, the
-	// second for bind_inner(&self, task, notified).
+	// second for bind_inner(&self, task, notified). The wake program reads
+	// only that one (Args), so a waker that starts with a single-stepped
+	// instruction (wake_by_ref: sub $n,%rsp) is probed at a later
+	// emulated one.
 	Uprobes: []probe.Uprobe{
 		{Points: []string{"tokio.task.poll"}, Program: probe.ProgTaskPoll, When: probe.WhileClientCalls, Gives: Gives},
 		{Points: []string{"tokio.task.poll"}, Program: probe.ProgTaskPollRet, When: probe.WhileClientCalls, Gives: Gives},
-		{Points: []string{"tokio.waker.wake_by_val"}, Program: probe.ProgTaskWake, Cookie: 1, When: probe.WhileClientCalls, Gives: Gives},
-		{Points: []string{"tokio.waker.wake_by_ref"}, Program: probe.ProgTaskWake, Cookie: 1, When: probe.WhileClientCalls, Gives: Gives},
-		{Points: []string{"tokio.task.bind"}, Program: probe.ProgTaskWake, Cookie: 2, When: probe.WhileClientCalls, Gives: Gives},
+		{Points: []string{"tokio.waker.wake_by_val"}, Program: probe.ProgTaskWake, Cookie: 1, Args: 1, When: probe.WhileClientCalls, Gives: Gives},
+		{Points: []string{"tokio.waker.wake_by_ref"}, Program: probe.ProgTaskWake, Cookie: 1, Args: 1, When: probe.WhileClientCalls, Gives: Gives},
+		{Points: []string{"tokio.task.bind"}, Program: probe.ProgTaskWake, Cookie: 2, Args: 2, When: probe.WhileClientCalls, Gives: Gives},
 	},
 }
 
