@@ -43,6 +43,7 @@ func main() {
 	flag.DurationVar(&h.lossPhase, "loss-phase", 30*time.Second, "length of the zero-loss phase")
 	flag.BoolVar(&h.gobench, "gobench", true, "run the Go benchmarks")
 	out := flag.String("out", "docs/performance.md", "the report to rewrite")
+	before := flag.String("before", "", "the report whose figures are \"before\" (default: -out as it was)")
 	flag.StringVar(&h.profile, "profile", "", "write a CPU profile of each headless rustscope run into this directory")
 	soak := flag.Duration("soak", 0, "only the soak: this long at 2,000 requests/s, sampled every 10 s, into the soak section of -out")
 	flag.Parse()
@@ -61,6 +62,12 @@ func main() {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Fatal(err)
 	}
+	prev := old
+	if *before != "" {
+		if prev, err = os.ReadFile(*before); err != nil {
+			log.Fatal(err)
+		}
+	}
 	var doc string
 	if *soak > 0 {
 		r, err := h.soak(*soak)
@@ -73,6 +80,9 @@ func main() {
 		r, err := h.run()
 		if err != nil {
 			log.Fatal(err)
+		}
+		if b, ok := parseFigures(string(prev)); ok {
+			r.before = &b
 		}
 		doc = withSoak(r.markdown(), soakSection(string(old))) // the soak's own run stays
 	}
@@ -115,6 +125,7 @@ type report struct {
 	analysis                 time.Duration   // median binary analysis of the debug binary
 	debugMB                  float64
 	gobench                  []benchLine
+	before                   *figures // the previous report's
 }
 
 func (h *harness) run() (*report, error) {

@@ -102,6 +102,7 @@ func (r *report) markdown() string {
 	b.w("never from a timed test; rerun it to rewrite this file.\n\n")
 	b.w("- Date: %s\n- Machine: %s\n- %s; target: the release axum test app (axum 0.7, hyper 1, tokio), `GET /users/N`\n\n", r.date, r.machine, r.goVersion)
 	r.targets(&b, goals)
+	r.beforeAfter(&b, goals)
 	r.method(&b)
 	r.saturationSection(&b)
 	r.costs(&b)
@@ -111,6 +112,7 @@ func (r *report) markdown() string {
 	r.lossSection(&b)
 	r.attachSection(&b)
 	r.goBenchSection(&b)
+	b.w("%s\n", figuresMarker(r.date, goals))
 	return b.String()
 }
 
@@ -158,6 +160,37 @@ func (r *report) notes() []string {
 	add("BPF statistics, /users", r.bpfUsers.note)
 	add("BPF statistics, /call/http/N", r.bpfCalls.note)
 	return out
+}
+
+func (r *report) beforeAfter(b *md, goals []goalRow) {
+	b.w("## Before and after\n\n")
+	if r.before == nil {
+		b.w("No previous report to compare with.\n\n")
+		return
+	}
+	date := r.before.date
+	if date == "" {
+		date = "undated"
+	}
+	b.w("| measure | goal | before (%s) | after (%s) |\n| --- | --- | --- | --- |\n", date, r.date)
+	for _, g := range goals {
+		before := "-"
+		if v, ok := r.before.v[g.key]; ok {
+			before = g.fig(v)
+		}
+		after := "-"
+		if g.ran {
+			after = g.fig(g.value)
+		}
+		b.w("| %s | %s | %s | %s |\n", g.measure, g.goal, before, after)
+	}
+	if r.before.from == "tables" {
+		b.w("\nThe before figures are read from that report's tables, measured\n")
+		b.w("its way: CPU from utime+stime (10 ms ticks), one phase per config,\n")
+		b.w("rustscope's CPU per request from its %%CPU at 5,000/s, the TUI's at\n")
+		b.w("saturation, the zero-loss rate the highest rate it ran without loss.\n")
+	}
+	b.w("\n")
 }
 
 func (r *report) method(b *md) {
