@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -94,4 +95,67 @@ func progCosts(before, after map[ebpf.ProgramID]ebpf.ProgramStats, names map[ebp
 		return strings.Compare(a.name, b.name)
 	})
 	return out
+}
+
+// bpfResult is what rustscope's BPF programs cost over a kernel-statistics
+// phase.
+type bpfResult struct {
+	progs   []progCost // over all windows
+	windows []float64  // all programs' us per request, per window
+	note    string
+}
+
+// kernelStats runs rustscope headless on a with the kernel's BPF
+// statistics on, and the load at p.rate in h.pairs windows of half a pair
+// phase each, after p.warm (and rustscope's steady state when p.settle):
+// each program's cost over them all, and the total per window for its
+// spread. The load stops for a moment between windows; the task probes
+// outlast that.
+func (h *harness) kernelStats(a *app, p ratePlan) (bpfResult, error) {
+	var r bpfResult
+	stats, err := enableProgStats()
+	if err != nil {
+		return r, err
+	}
+	defer stats.Close()
+	t, _, err := h.startHeadless(a.pid())
+	if err != nil {
+		return r, fmt.Errorf("start rustscope: %w", err)
+	}
+	defer t.stop()
+	if p.settle && !t.settled() {
+		r.note = noteStillPlaced
+	}
+	if p.warm > 0 {
+		if _, err := h.load(a, 32, p.warm, p.rate); err != nil {
+			return r, err
+		}
+	}
+	first, names, err := progCounters()
+	if err != nil {
+		return r, err
+	}
+	prev, reqs := first, int64(0)
+	for range max(h.pairs, 1) {
+		res, err := h.load(a, 32, h.pairPhase/2, p.rate)
+		if err != nil {
+			return r, err
+		}
+		cur, curNames, err := progCounters()
+		if err != nil {
+			return r, err
+		}
+		maps.Copy(names, curNames)
+		var us float64
+		for _, c := range progCosts(prev, cur, names, res.Requests) {
+			us += c.usPerReq
+		}
+		r.windows = append(r.windows, us)
+		prev, reqs = cur, reqs+res.Requests
+	}
+	if p.calls && !t.tasksKept() {
+		r.note = noteNotKept
+	}
+	r.progs = progCosts(first, prev, names, reqs)
+	return r, nil
 }

@@ -14,9 +14,11 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// loadResult is what one load phase reports (JSON on stdout).
+// loadResult is what one load phase reports (JSON on stdout): the
+// requests sent after the warm-up; Warm counts those sent during it.
 type loadResult struct {
 	Requests int64   `json:"requests"`
+	Warm     int64   `json:"warm"`
 	Errors   int64   `json:"errors"`
 	Seconds  float64 `json:"seconds"`
 	P50us    int64   `json:"p50_us"`
@@ -29,12 +31,16 @@ func (r loadResult) rps() float64 { return float64(r.Requests) / r.Seconds }
 // runLoad is the load generator, run as its own process ("bench load") so
 // its CPU is not the harness's: conns keep-alive connections send GET
 // requests to base+path (default "/users/N") in a closed loop, or paced to rate requests
-// per second when rate > 0, for the duration.
+// per second when rate > 0, for the warm-up and then the duration. Only
+// the duration's requests are in the result; the line "measuring" on
+// stdout, before the result, marks when it begins, so the harness reads
+// CPU counters over the same window.
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	base := fs.String("url", "", "base URL of the target")
 	conns := fs.Int("conns", 32, "keep-alive connections")
-	dur := fs.Duration("duration", 20*time.Second, "how long to send")
+	dur := fs.Duration("duration", 20*time.Second, "how long to send and measure")
+	warm := fs.Duration("warm", 0, "how long to send before measuring")
 	rate := fs.Float64("rate", 0, "requests per second (0: as fast as answered)")
 	path := fs.String("path", "/users/%d", "request path; %d is replaced by 1..1000")
 	if err := fs.Parse(args); err != nil {
@@ -42,10 +48,13 @@ func runLoad(args []string) error {
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	var next, errs atomic.Int64
+	var next, errs, warmed atomic.Int64
 	hists := make([]*hdrhistogram.Histogram, *conns)
 	start := time.Now()
-	end := start.Add(*dur)
+	measure := start.Add(*warm)
+	end := measure.Add(*dur)
+	marker := time.AfterFunc(*warm, func() { fmt.Println("measuring") })
+	defer marker.Stop()
 	var wg sync.WaitGroup
 	for w := range *conns {
 		h := hdrhistogram.New(1, 60_000_000, 3) // 1 us .. 60 s
@@ -79,6 +88,10 @@ func runLoad(args []string) error {
 					errs.Add(1)
 					continue
 				}
+				if t0.Before(measure) {
+					warmed.Add(1)
+					continue
+				}
 				h.RecordValue(time.Since(t0).Microseconds())
 			}
 		}()
@@ -88,7 +101,7 @@ func runLoad(args []string) error {
 	for _, h := range hists {
 		all.Merge(h)
 	}
-	res := loadResult{Requests: all.TotalCount(), Errors: errs.Load(), Seconds: time.Since(start).Seconds(),
+	res := loadResult{Requests: all.TotalCount(), Warm: warmed.Load(), Errors: errs.Load(), Seconds: time.Since(measure).Seconds(),
 		P50us: all.ValueAtQuantile(50), P90us: all.ValueAtQuantile(90), P99us: all.ValueAtQuantile(99)}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }

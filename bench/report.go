@@ -89,171 +89,253 @@ func median(v []float64) float64 {
 	return v[len(v)/2]
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**missed**"
-}
+// md collects the report's markdown.
+type md struct{ strings.Builder }
+
+func (b *md) w(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 
 func (r *report) markdown() string {
-	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	off, hl, ui, wo := r.summary(untraced), r.summary(headless), r.summary(tui), r.summary(wireOnly)
-	w("# Performance\n\n")
-	w("Every figure here comes from one run of `make bench` (bench/, as root),\n")
-	w("never from a timed test; rerun it to rewrite this file.\n\n")
-	w("- Date: %s\n- Machine: %s\n- %s; target: the release axum test app (axum 0.7, hyper 1, tokio), `GET /users/N`\n\n", r.date, r.machine, r.goVersion)
+	var b md
+	goals := r.goals()
+	b.w("# Performance\n\n")
+	b.w("Every figure here comes from one run of `make bench` (bench/, as root),\n")
+	b.w("never from a timed test; rerun it to rewrite this file.\n\n")
+	b.w("- Date: %s\n- Machine: %s\n- %s; target: the release axum test app (axum 0.7, hyper 1, tokio), `GET /users/N`\n\n", r.date, r.machine, r.goVersion)
+	r.targets(&b, goals)
+	r.beforeAfter(&b, goals)
+	r.method(&b)
+	r.saturationSection(&b)
+	r.costs(&b)
+	r.fixedRateSection(&b, "/users at 5,000/s", r.users, []config{untraced, headless, tui, wireOnly})
+	r.fixedRateSection(&b, "`/call/http/N` at 2,000/s (a client call per request, the task probes placed)", r.calls, []config{untraced, headless})
+	r.bpfSection(&b)
+	r.lossSection(&b)
+	r.attachSection(&b)
+	r.goBenchSection(&b)
+	b.w("%s\n", figuresMarker(r.date, goals))
+	return b.String()
+}
 
-	w("## Targets\n\n| target | goal | measured | |\n| --- | --- | --- | --- |\n")
-	ratioHL, ratioUI := hl.rps/off.rps, ui.rps/off.rps
-	w("| throughput traced / untraced at saturation (headless) | >= 0.95 | %.3f | %s |\n", ratioHL, verdict(ratioHL >= 0.95))
-	w("| throughput traced / untraced at saturation (TUI) | >= 0.95 | %.3f | %s |\n", ratioUI, verdict(ratioUI >= 0.95))
-	at := func(c config, rate float64) *rateResult {
-		for i := range r.rates {
-			if r.rates[i].c == c && r.rates[i].rate == rate {
-				return &r.rates[i]
+func (r *report) targets(b *md, goals []goalRow) {
+	b.w("## Targets\n\n")
+	b.w("The goals of issue 19. Measured: the mean, then in brackets the range\n")
+	b.w("(min..max), the standard deviation and how many values (n): per pair of\n")
+	b.w("untraced and traced phases for the added target CPU, per traced phase for\n")
+	b.w("rustscope's CPU and RSS, per round for the throughput ratio, per window\n")
+	b.w("for the BPF time.\n\n")
+	b.w("| measure | goal | measured (mean, spread) | |\n| --- | --- | --- | --- |\n")
+	for _, g := range goals {
+		b.w("| %s | %s | %s | %s |\n", g.measure, g.goal, g.measured, verdict(g.met))
+	}
+	b.w("\n")
+	if notes := r.notes(); len(notes) > 0 {
+		b.w("Against the plan:\n\n")
+		for _, n := range notes {
+			b.w("- %s\n", n)
+		}
+		b.w("\n")
+	}
+}
+
+// notes are the phases that did not run as planned (task probes placed
+// or gone when they should not have been).
+func (r *report) notes() []string {
+	var out []string
+	add := func(what, note string) {
+		if note != "" {
+			out = append(out, what+": "+note)
+		}
+	}
+	for _, set := range []struct {
+		name   string
+		phases map[config][]rateResult
+	}{{"/users", r.users}, {"/call/http/N", r.calls}} {
+		for _, c := range []config{headless, tui, wireOnly} {
+			for i, rr := range set.phases[c] {
+				add(fmt.Sprintf("%s pair %d, %s", set.name, i+1, c), rr.note)
 			}
 		}
-		return &rateResult{}
 	}
-	loss, base, wire := at(headless, 5000), at(untraced, 5000), at(wireOnly, 5000)
-	added := loss.targetUs - base.targetUs
-	w("| target CPU added per request (headless, at 5,000/s) | <= 3 us | %.1f us | %s |\n", added, verdict(added <= 3))
-	lostSpans := loss.load.Requests - loss.spans
-	w("| lost spans at 5,000 requests/s for %.0f s | 0 | %d (ring records lost: %d) | %s |\n", loss.seconds, lostSpans, loss.lost, verdict(lostSpans == 0))
-	att := slices.Max(r.attach)
-	w("| attach request to probes live, %.0f MB debug binary | <= 1 s | %s (worst of %d) | %s |\n", r.debugMB, att.Round(time.Millisecond), len(r.attach), verdict(att <= time.Second))
-	var peak float64
-	for _, rr := range r.rates {
-		if rr.c == headless {
-			peak = max(peak, rr.rssMB)
-		}
-	}
-	w("| rustscope RSS, steady | <= 60 MB | %.1f MB | %s |\n\n", peak, verdict(peak <= 60))
+	add("zero-loss phase", r.loss.note)
+	add("BPF statistics, /users", r.bpfUsers.note)
+	add("BPF statistics, /call/http/N", r.bpfCalls.note)
+	return out
+}
 
-	w("## Throughput and latency at saturation\n\n")
-	w("Closed loop: a separate load-generator process (Go, `bench load`) keeps 32\n")
-	w("keep-alive connections busy for %s per phase; the phases run untraced,\n", r.phase)
-	w("headless, TUI, wire-only, then again in that order, so drift on the VM hits\n")
-	w("each alike.\n")
-	w("Target CPU is utime+stime of the target from `/proc/PID/stat` over the\n")
-	w("phase, divided by the requests served. The load generator, the target and\n")
-	w("rustscope share the machine's cores. Traced phases start %s after attach.\n\n", settle)
-	w("| config | requests/s | ratio | p50 | p99 | target CPU / request | rustscope CPU / request |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+func (r *report) beforeAfter(b *md, goals []goalRow) {
+	b.w("## Before and after\n\n")
+	if r.before == nil {
+		b.w("No previous report to compare with.\n\n")
+		return
+	}
+	date := r.before.date
+	if date == "" {
+		date = "undated"
+	}
+	b.w("| measure | goal | before (%s) | after (%s) |\n| --- | --- | --- | --- |\n", date, r.date)
+	for _, g := range goals {
+		before := "-"
+		if v, ok := r.before.v[g.key]; ok {
+			before = g.fig(v)
+		}
+		after := "-"
+		if g.ran {
+			after = g.fig(g.value)
+		}
+		b.w("| %s | %s | %s | %s |\n", g.measure, g.goal, before, after)
+	}
+	if r.before.from == "tables" {
+		b.w("\nThe before figures are read from that report's tables, measured\n")
+		b.w("its way: CPU from utime+stime (10 ms ticks), one phase per config,\n")
+		b.w("rustscope's CPU per request from its %%CPU at 5,000/s, the TUI's at\n")
+		b.w("saturation, the zero-loss rate the highest rate it ran without loss.\n")
+	}
+	b.w("\n")
+}
+
+func (r *report) method(b *md) {
+	b.w("## Method\n\n")
+	b.w("- CPU time is the scheduler's, per thread: the first field of\n")
+	b.w("  `/proc/PID/task/*/schedstat` (ns on CPU), summed over the threads, those\n")
+	b.w("  born during the window included, read when the window opens, every\n")
+	b.w("  second and when it closes; divided by the requests served in it.\n")
+	b.w("- Added target CPU comes from pairs: an untraced phase, then a traced\n")
+	b.w("  one, %s measured each, repeated; the figure is the mean of the\n", r.pairPhase)
+	b.w("  pairs' differences. rustscope starts before each traced phase and stops\n")
+	b.w("  after it. On `/users` the load starts %s after rustscope attached, once\n", settle)
+	b.w("  it has removed the tokio task probes of a target without client calls,\n")
+	b.w("  and is measured after %s of it. On `/call/http/N` the load starts right\n", pairWarm)
+	b.w("  after attach, so the task probes stay, and is measured after %s.\n", callWarm)
+	b.w("- The load generator is a separate process (Go, `bench load`, 32\n")
+	b.w("  keep-alive connections), paced to the rate; it shares the machine's\n")
+	b.w("  cores with the target and rustscope.\n\n")
+}
+
+func (r *report) saturationSection(b *md) {
+	off, hl := r.summary(untraced), r.summary(headless)
+	b.w("## Throughput and latency at saturation\n\n")
+	b.w("Closed loop: the load generator keeps 32 connections busy for %s per\n", r.phase)
+	b.w("phase; untraced and headless phases alternate, %s, so drift on the\n", plural(len(r.phases[untraced]), "round"))
+	b.w("VM hits both alike. Traced phases start %s after attach.\n\n", settle)
+	b.w("| config | requests/s | ratio | p50 | p99 | target CPU / request | rustscope CPU / request |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, c := range []struct {
 		name config
 		s    summary
-	}{{untraced, off}, {headless, hl}, {tui, ui}, {wireOnly, wo}} {
-		w("| %s | %.0f | %.3f | %.0f us | %.0f us | %.1f us | %.1f us |\n", c.name, c.s.rps, c.s.rps/off.rps, c.s.p50, c.s.p99, c.s.targetUs, c.s.tracerUs)
+	}{{untraced, off}, {headless, hl}} {
+		b.w("| %s | %.0f | %.3f | %.0f us | %.0f us | %.1f us | %.1f us |\n", c.name, c.s.rps, c.s.rps/off.rps, c.s.p50, c.s.p99, c.s.targetUs, c.s.tracerUs)
 	}
-	w("\nPer phase (requests/s): ")
-	for _, c := range []config{untraced, headless, tui, wireOnly} {
+	b.w("\nPer phase (requests/s): ")
+	for _, c := range []config{untraced, headless} {
 		var v []string
 		for _, p := range r.phases[c] {
 			v = append(v, fmt.Sprintf("%.0f", p.load.rps()))
 		}
-		w("%s %s; ", c, strings.Join(v, ", "))
+		b.w("%s %s; ", c, strings.Join(v, ", "))
 	}
-	w("\n\n")
+	b.w("\n\n")
+}
 
-	w("### Where the cost goes\n\n")
-	w("- **rustscope's own CPU.** At saturation rustscope spends %.1f us of CPU per\n", hl.tracerUs)
-	w("  request (reading the ring, parsing HTTP, building the span, the OpenTelemetry\n")
-	w("  SDK's batch processor, OTLP protobuf encoding and gRPC). On this 2-core\n")
-	w("  machine those cycles come out of the same cores the target and the load\n")
-	w("  generator run on, which is most of the throughput lost at saturation: at\n")
-	w("  a fixed rate the target's own CPU per request rose by %.1f us. On a host with a spare\n", added)
-	w("  core the ratio is bounded by that added target CPU instead. What would\n")
-	w("  close the rest: encoding OTLP directly from tracer spans instead of going\n")
-	w("  through the SDK (no per-span SDK objects, no attribute copies), fewer\n")
-	w("  allocations in the HTTP parser (Go's GC is a large share of the profile:\n")
-	w("  `bench -profile DIR` writes one per headless run).\n")
-	callsOff, callsOn := at(untraced, 2000), at(headless, 2000)
-	w("- **In the target** (at 5,000/s). `--wire-only` (syscall tracepoints alone) added %.1f us\n", wire.targetUs-base.targetUs)
-	if d := loss.targetUs - wire.targetUs; d >= 0.5 {
-		w("  per request; the uprobes add the rest (%.1f us): axum's route lookup, one hit\n", d)
-	} else {
-		w("  per request; the uprobes added nothing measurable (%+.1f us, within the phases' noise): axum's route lookup, one hit\n", d)
+// fixedRateSection is one workload's paired phases: a summary per config
+// over the pairs, then every phase.
+func (r *report) fixedRateSection(b *md, title string, phases map[config][]rateResult, configs []config) {
+	if len(phases[untraced]) == 0 {
+		return
 	}
-	w("  per request at an emulated `push`. The tokio task probes that link client\n")
-	w("  calls to their server span (an entry and a return probe on every task poll,\n")
-	w("  and the wakers) cost more, so they stay only while the process makes client\n")
-	w("  calls: this target makes none, and they were gone before each phase began\n")
-	w("  (%s after attach). A service that calls out keeps them: the app whose every\n", settle)
-	w("  request makes a reqwest call (`GET /call/http/N`, at 2,000/s) spent %.1f us more\n", callsOn.targetUs-callsOff.targetUs)
-	w("  per request traced than untraced (%.1f vs %.1f us; two HTTP exchanges per request,\n", callsOn.targetUs, callsOff.targetUs)
-	w("  server and client, plus the task probes).\n")
-	var bpfUs float64
-	for _, p := range r.progs {
-		bpfUs += p.usPerReq
-	}
-	w("  The floor here is the syscall capture. rustscope's BPF programs ran %.1f us\n", bpfUs)
-	w("  per request in all (table below; an upper bound on what the target pays\n")
-	w("  for them: it counts their runs in every process's syscalls, the load\n")
-	w("  generator's too, and the statistics' own cost). Most of it is the exit\n")
-	w("  programs of the request's read and the response's write, which walk the\n")
-	w("  HTTP framing (a line up to 64 bytes per step, its start and its end\n")
-	w("  each a step of their own) and copy the bytes into the ring. Taking a\n")
-	w("  whole header line per step cut those two by about 0.5 us each, but it\n")
-	w("  doubled the verifier's work at load (attach 1.0-1.4 s instead of 0.5 s\n")
-	w("  on the debug build), so it is not in. On top of the programs the kernel\n")
-	w("  adds the tracepoint and uprobe trampolines (an emulated uprobe's trap is\n")
-	w("  about 1 us on this VM). Closing the gap to 3 us would take capturing\n")
-	w("  without walking when a syscall's bytes fit in the window (the framing\n")
-	w("  state then rebuilt by user space) and fewer map operations per syscall\n")
-	w("  (the `calls` hash entry between enter and exit).\n\n")
-	if len(r.progs) > 0 {
-		w("### BPF programs per request\n\n")
-		w("A separate phase, headless at 5,000/s, with kernel.bpf_stats_enabled on (it\n")
-		w("costs a little per run itself, so the phases above run without it). Runs\n")
-		w("count every process's syscalls (the programs filter by PID first); time is\n")
-		w("the programs' own, per request served.\n\n")
-		w("| program | runs / request | ns / run | us / request |\n| --- | --- | --- | --- |\n")
-		for _, p := range r.progs {
-			w("| %s | %.2f | %.0f | %.2f |\n", p.name, p.runsPerReq, p.nsPerRun, p.usPerReq)
+	b.w("## %s\n\n", title)
+	b.w("| config | target CPU / request | added (traced - untraced, per pair) | rustscope CPU / request | RSS steady |\n| --- | --- | --- | --- | --- |\n")
+	for _, c := range configs {
+		var cpu, tracer, rss []float64
+		for _, rr := range phases[c] {
+			cpu, tracer, rss = append(cpu, rr.targetUs), append(tracer, rr.tracerUs), append(rss, rr.rssMB)
 		}
-		w("| all | | | %.2f |\n\n", bpfUs)
-	}
-	w("## rustscope's own cost at a fixed rate\n\n")
-	w("rustscope headless exporting to the local OTLP sink; the load generator\n")
-	w("paces requests over 32 connections; each phase starts %s after attach.\n", settle)
-	w("CPU is rustscope's utime+stime over\n")
-	w("the phase (100%% = one core); RSS is sampled every second (steady: the\n")
-	w("median of the second half; peak: VmHWM). Spans are counted by the sink\n")
-	w("after rustscope stopped and flushed; lost records come from its final\n")
-	w("log line (the ring buffer's drop counter).\n\n")
-	w("| config | rate | seconds | requests | p50 | p99 | target CPU / request | rustscope CPU | RSS steady | RSS peak | spans received | ring records lost | export drops |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, rr := range r.rates {
-		name := string(rr.c)
-		if rr.path != "/users/%d" {
-			name += ", `" + strings.ReplaceAll(rr.path, "%d", "N") + "` (a client call per request)"
-		}
-		if rr.c == untraced {
-			w("| %s | %.0f/s | %.0f | %d | %d us | %d us | %.1f us | | | | | | |\n", name, rr.rate, rr.seconds, rr.load.Requests, rr.load.P50us, rr.load.P99us, rr.targetUs)
+		if c == untraced {
+			b.w("| %s | %s | | | |\n", c, spreadOf(cpu).format("%.1f", " us"))
 			continue
 		}
-		w("| %s | %.0f/s | %.0f | %d | %d us | %d us | %.1f us | %.1f%% | %.1f MB | %.1f MB | %d | %d | %d |\n", name, rr.rate, rr.seconds, rr.load.Requests, rr.load.P50us, rr.load.P99us, rr.targetUs, rr.cpuPct, rr.rssMB, rr.peakMB, rr.spans, rr.lost, rr.drops)
+		b.w("| %s | %s | %s | %s | %s |\n", c, spreadOf(cpu).format("%.1f", " us"), spreadOf(pairDiffs(phases, c)).format("%.1f", " us"),
+			spreadOf(tracer).format("%.1f", " us"), spreadOf(rss).format("%.1f", " MB"))
 	}
-	w("\n## Attach time\n\n")
+	b.w("\nEvery phase (RSS steady: the median of the second half of samples taken\n")
+	b.w("every second; peak: VmHWM; spans: received by the sink after rustscope\n")
+	b.w("stopped and flushed, of those the requests make, warm-up included):\n\n")
+	b.w("| pair | config | requests | p50 | p99 | target CPU / request | rustscope CPU / request | RSS steady | RSS peak | spans / expected | ring records lost | export drops |\n")
+	b.w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for i := range phases[untraced] {
+		for _, c := range configs {
+			if i >= len(phases[c]) {
+				continue
+			}
+			rr := phases[c][i]
+			b.w("| %d | %s | %d | %d us | %d us | %.1f us |", i+1, c, rr.load.Requests, rr.load.P50us, rr.load.P99us, rr.targetUs)
+			switch c {
+			case untraced:
+				b.w(" | | | | | |\n")
+			case tui:
+				b.w(" %.1f us | %.1f MB | %.1f MB | | | |\n", rr.tracerUs, rr.rssMB, rr.peakMB)
+			default:
+				b.w(" %.1f us | %.1f MB | %.1f MB | %d / %d | %d | %d |\n", rr.tracerUs, rr.rssMB, rr.peakMB, rr.spans, rr.expected(), rr.lost, rr.drops)
+			}
+		}
+	}
+	b.w("\n")
+}
+
+func (r *report) lossSection(b *md) {
+	rr := r.loss
+	missing, all := rr.lostAll()
+	b.w("## Zero loss\n\n")
+	b.w("Headless, exporting to the local sink, at %.0f requests/s for %s: the goal's\n", r.lossRate, rr.duration())
+	b.w("20,000/s, or 90%% of what the untraced target served at saturation here\n")
+	b.w("(%.0f/s) when that is lower. Lost is every span that did not reach the sink:\n", r.summary(untraced).rps)
+	b.w("ring records lost (rustscope's final log line), spans the exporter dropped,\n")
+	b.w("and spans missing at the sink once rustscope stopped and flushed.\n\n")
+	b.w("| asked | served | requests | p50 | p99 | rustscope CPU / request | RSS steady | spans / expected | ring records lost | export drops | missing | lost in all |\n")
+	b.w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	served := 0.0
+	if rr.load.Seconds > 0 {
+		served = rr.load.rps()
+	}
+	b.w("| %.0f/s | %.0f/s | %d | %d us | %d us | %.1f us | %.1f MB | %d / %d | %d | %d | %d | %d |\n\n", r.lossRate, served, rr.load.Requests,
+		rr.load.P50us, rr.load.P99us, rr.tracerUs, rr.rssMB, rr.spans, rr.expected(), rr.lost, rr.drops, missing, all)
+}
+
+// duration is the measured window, rounded for the text.
+func (rr rateResult) duration() time.Duration {
+	return time.Duration(rr.load.Seconds * float64(time.Second)).Round(time.Second)
+}
+
+func (r *report) attachSection(b *md) {
+	b.w("## Attach time\n\n")
 	var ts []string
 	for _, d := range r.attach {
 		ts = append(ts, d.Round(time.Millisecond).String())
 	}
-	w("From starting `rustscope --pid` on the debug axum app (%.0f MB, DWARF) to\n", r.debugMB)
-	w("its \"attached\" line (process analysed, BPF loaded, probes placed): %s.\n", strings.Join(ts, ", "))
-	w("The binary analysis alone (`symbols.AnalyzeFile`, median of 5): %s.\n\n", r.analysis.Round(100*time.Microsecond))
+	b.w("From starting `rustscope --pid` on the debug axum app (%.0f MB, DWARF) to\n", r.debugMB)
+	b.w("its \"attached\" line (process analysed, BPF loaded, probes placed): %s.\n", strings.Join(ts, ", "))
+	b.w("The binary analysis alone (`symbols.AnalyzeFile`, median of 5): %s.\n\n", r.analysis.Round(100*time.Microsecond))
+}
 
-	w("## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem ./ui/ ./symbols/ ./tracer/`. The UI\n")
-	w("benchmarks hold 10,000 spans over 100 routes in a 200x60 terminal; the goal\n")
-	w("is a frame well under 16 ms. The symbols benchmarks analyse the debug,\n")
-	w("release and stripped axum builds. The tracer benchmark is rustscope's\n")
-	w("user-space cost of one HTTP/1.1 request before export: decoding its two\n")
-	w("ring records, parsing both heads, building the span.\n\n")
-	w("| benchmark | package | time per op | allocated per op | allocations |\n| --- | --- | --- | --- | --- |\n")
-	for _, g := range r.gobench {
-		w("| %s | %s | %s | %.1f KB | %d |\n", g.name, strings.TrimPrefix(g.pkg, "github.com/rustscope/rustscope/"), time.Duration(g.nsPerOp).Round(time.Microsecond), float64(g.bytesPerOp)/1024, g.allocsPerOp)
+func (r *report) goBenchSection(b *md) {
+	if len(r.gobench) == 0 {
+		return
 	}
-	w("\n")
-	return b.String()
+	b.w("## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem ./ui/ ./symbols/ ./tracer/`. The UI\n")
+	b.w("benchmarks hold 10,000 spans over 100 routes in a 200x60 terminal; the goal\n")
+	b.w("is a frame well under 16 ms. The symbols benchmarks analyse the debug,\n")
+	b.w("release and stripped axum builds. The tracer benchmark is rustscope's\n")
+	b.w("user-space cost of one HTTP/1.1 request before export: decoding its two\n")
+	b.w("ring records, parsing both heads, building the span.\n\n")
+	b.w("| benchmark | package | time per op | allocated per op | allocations |\n| --- | --- | --- | --- | --- |\n")
+	for _, g := range r.gobench {
+		b.w("| %s | %s | %s | %.1f KB | %d |\n", g.name, strings.TrimPrefix(g.pkg, "github.com/rustscope/rustscope/"), time.Duration(g.nsPerOp).Round(time.Microsecond), float64(g.bytesPerOp)/1024, g.allocsPerOp)
+	}
+	b.w("\n")
+}
+
+// plural is "1 round", "3 rounds".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

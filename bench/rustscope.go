@@ -147,8 +147,46 @@ func logFields(l string) map[string]string {
 	return m
 }
 
-// start runs rustscope on a as config c says (nil: untraced).
 // settle is how long a phase waits after rustscope attached: its steady
 // state, once the tokio task probes of a target without client calls are
-// gone (tracer.taskIdle, 10 s).
+// gone (tracer.taskIdle, 10 s; rustscope checks once a second).
 const settle = 11 * time.Second
+
+// What rustscope logs about the task probes (tracer/probes.go, tasks.go).
+const (
+	tasksPlaced  = "task types; placed while the process makes client calls"
+	tasksRemoved = "task probes removed"
+)
+
+// What a phase notes when the task probes were not as it needs them.
+const (
+	noteStillPlaced = "the task probes were still placed when the load began"
+	noteNotKept     = "the task probes were not placed for the whole phase"
+)
+
+// tasksKept reports whether the task probes were placed at attach and
+// have not been removed since.
+func (t *tracer) tasksKept() bool { return t.logged(tasksPlaced) && !t.logged(tasksRemoved) }
+
+// logged reports whether rustscope's log so far holds s.
+func (t *tracer) logged(s string) bool {
+	b, _ := os.ReadFile(t.logFile)
+	return strings.Contains(string(b), s)
+}
+
+// settled waits settle after attach and then, if task probes were placed,
+// up to 5 s more for rustscope to say they are gone: a phase of a target
+// without client calls measures it without them. It reports whether they
+// are gone (or were never placed).
+func (t *tracer) settled() bool {
+	time.Sleep(settle)
+	if !t.logged(tasksPlaced) {
+		return true
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if t.logged(tasksRemoved) {
+			return true
+		}
+	}
+	return false
+}
