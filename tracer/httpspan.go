@@ -90,7 +90,7 @@ func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange,
 	if x.Truncated {
 		s.Attrs = append(s.Attrs, attribute.Bool("rustscope.capture.truncated", true))
 	}
-	s.hideSecrets(query, req.Header, resp.Header)
+	s.hideSecrets(query, &req.Header, &resp.Header)
 	return s
 }
 

@@ -3,6 +3,8 @@ package tracer
 import (
 	"net/http"
 	"testing"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 func TestIncoming(t *testing.T) {
@@ -28,7 +30,7 @@ func TestIncoming(t *testing.T) {
 		if tc.tracestate != "" {
 			h.Set("tracestate", tc.tracestate)
 		}
-		sc := incoming(h)
+		sc := incoming(propagation.HeaderCarrier(h))
 		if sc.IsValid() != tc.valid || sc.IsSampled() != tc.sampled || tc.valid && (!sc.IsRemote() || sc.TraceID().String() != tid || sc.SpanID().String() != sid) {
 			t.Errorf("traceparent %q: got %v (remote %v)", tc.traceparent, sc, sc.IsRemote())
 		}

@@ -3,13 +3,7 @@
 
 package http1
 
-import (
-	"bufio"
-	"bytes"
-	"net/http"
-	"net/textproto"
-	"sync"
-)
+import "bytes"
 
 // head accumulates head bytes until the empty line, validating the first
 // line early so that non-HTTP bytes are rejected without buffering 64 KiB.
@@ -57,21 +51,24 @@ func (h *half) head(c *Conn, data []byte, ts uint64) int {
 		return n
 	}
 	h.last = ts
-	line, mh, err := readHead(h.buf[:end], true)
+	// One string per head: the start line's parts and every field are
+	// substrings of it.
+	line, fields, _ := cutLine(string(h.buf[:end]))
+	hdr, ok := parseFields(fields)
 	if cap(h.buf) > 8<<10 {
 		h.buf = nil // don't keep a large buffer on an idle connection
 	} else {
 		h.buf = h.buf[:0]
 	}
-	if err != nil {
+	if !ok {
 		c.fail(h)
 		return len(data)
 	}
 	h.body, h.trunc, h.trailer = 0, false, nil
 	if h.isReq {
-		c.startRequest(h, line, http.Header(mh))
+		c.startRequest(h, line, hdr)
 	} else {
-		c.startResponse(h, line, http.Header(mh))
+		c.startResponse(h, line, hdr)
 	}
 	return end - old
 }
@@ -119,42 +116,19 @@ func (h *half) line(c *Conn, data []byte, ts uint64) int {
 			return n
 		}
 		if h.lineAt > 0 {
-			_, mh, err := readHead(h.buf, false)
-			if err != nil {
+			hdr, ok := parseFields(string(h.buf))
+			if !ok {
 				c.fail(h)
 				return n
 			}
-			h.trailer = http.Header(mh)
+			h.trailer = hdr
 		}
 		c.finish(h)
 	}
 	return n
 }
 
-// readers are reused across heads: a bufio.Reader per head was a tenth of
-// rustscope's CPU at saturation (its 4 KB buffer, and the GC after it).
-var readers = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
-
-// readHead parses a head (with its first line, or a trailer without)
-// with net/textproto.
-func readHead(b []byte, withLine bool) (line string, mh textproto.MIMEHeader, err error) {
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(bytes.NewReader(b))
-	defer func() {
-		br.Reset(nil)
-		readers.Put(br)
-	}()
-	tp := textproto.NewReader(br)
-	if withLine {
-		if line, err = tp.ReadLine(); err != nil {
-			return "", nil, err
-		}
-	}
-	mh, err = tp.ReadMIMEHeader()
-	return line, mh, err
-}
-
-func (c *Conn) startRequest(h *half, line string, hdr http.Header) {
+func (c *Conn) startRequest(h *half, line string, hdr Header) {
 	method, target, proto, _ := parseRequestLine(line)
 	f, length, ok := framing(hdr)
 	if !ok || f == fOtherTE { // a request must be length-delimited (RFC 9112 §6.3)
@@ -178,7 +152,7 @@ func (c *Conn) startRequest(h *half, line string, hdr http.Header) {
 	}
 }
 
-func (c *Conn) startResponse(h *half, line string, hdr http.Header) {
+func (c *Conn) startResponse(h *half, line string, hdr Header) {
 	proto, code, _ := parseStatusLine(line)
 	if code < 200 && code != 101 {
 		return // interim (100 Continue, 103 Early Hints): the final response follows

@@ -5,7 +5,6 @@ package http1
 
 import (
 	"bytes"
-	"net/http"
 	"strings"
 )
 
@@ -19,39 +18,58 @@ const (
 )
 
 // framing reads the body framing from a head; ok is false for an invalid
-// Content-Length, which makes the message length unknowable.
-func framing(hdr http.Header) (f frame, length int64, ok bool) {
-	if te := hdr.Values("Transfer-Encoding"); len(te) > 0 {
-		all := strings.Join(te, ",")
-		last := strings.TrimSpace(all[strings.LastIndexByte(all, ',')+1:])
+// Content-Length, which makes the message length unknowable. Several
+// fields of a name count as one, their values joined by commas.
+func framing(hdr Header) (f frame, length int64, ok bool) {
+	// The last transfer coding is the last comma-separated element of
+	// the last Transfer-Encoding field, present even if empty.
+	te, hasTE := "", false
+	for i := range hdr {
+		if equalFold(hdr[i].Name, "Transfer-Encoding") {
+			te, hasTE = hdr[i].Value, true
+		}
+	}
+	if hasTE {
+		last := strings.TrimSpace(te[strings.LastIndexByte(te, ',')+1:])
 		if strings.EqualFold(last, "chunked") {
 			return fChunked, 0, true
 		}
 		return fOtherTE, 0, true
 	}
-	cl := hdr.Values("Content-Length")
-	if len(cl) == 0 {
-		return fNone, 0, true
-	}
 	length = -1
-	for _, v := range strings.Split(strings.Join(cl, ","), ",") {
-		v = strings.TrimSpace(v)
-		if v == "" || len(v) > 18 {
-			return fNone, 0, false
+	for i := range hdr {
+		if !equalFold(hdr[i].Name, "Content-Length") {
+			continue
 		}
-		var n int64
-		for i := 0; i < len(v); i++ {
-			if v[i] < '0' || v[i] > '9' {
+		for rest, more := hdr[i].Value, true; more; {
+			var v string
+			v, rest, more = strings.Cut(rest, ",")
+			n, ok := parseLength(strings.TrimSpace(v))
+			if !ok || length >= 0 && n != length { // differing duplicates: RFC 9112 §6.3
 				return fNone, 0, false
 			}
-			n = n*10 + int64(v[i]-'0')
+			length = n
 		}
-		if length >= 0 && n != length { // differing duplicates: RFC 9112 §6.3
-			return fNone, 0, false
-		}
-		length = n
+	}
+	if length < 0 {
+		return fNone, 0, true
 	}
 	return fLength, length, true
+}
+
+// parseLength parses a Content-Length element: 1 to 18 digits.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
 }
 
 func parseChunkSize(line []byte) (int64, bool) {
@@ -119,8 +137,7 @@ func isHTTP1(proto string) bool {
 
 func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+		if byteClass[s[i]]&tchar == 0 {
 			return false
 		}
 	}
