@@ -22,9 +22,15 @@ func (h *half) head(c *Conn, data []byte, ts uint64) int {
 	}
 	old := len(h.buf)
 	n := min(len(data), maxHead-old)
-	h.buf = append(h.buf, data[:n]...)
+	// A head that one capture holds whole is parsed where it lies: only
+	// one split across captures is copied into buf.
+	b := data[:n]
+	if old > 0 {
+		h.buf = append(h.buf, b...)
+		b = h.buf
+	}
 	if !h.lineOK {
-		part := h.buf[old:]
+		part := b[old:]
 		i := bytes.IndexByte(part, '\n')
 		if i >= 0 {
 			part = part[:i]
@@ -34,7 +40,7 @@ func (h *half) head(c *Conn, data []byte, ts uint64) int {
 			return len(data)
 		}
 		if i >= 0 {
-			line := string(trimCR(h.buf[:old+i]))
+			line := trimCR(b[:old+i])
 			if h.isReq && !validRequestLine(line) || !h.isReq && !validStatusLine(line) {
 				c.fail(h)
 				return len(data)
@@ -42,18 +48,21 @@ func (h *half) head(c *Conn, data []byte, ts uint64) int {
 			h.lineOK = true
 		}
 	}
-	end := headEnd(h.buf, max(0, old-3))
+	end := headEnd(b, max(0, old-3))
 	if end < 0 {
-		if len(h.buf) >= maxHead {
+		if len(b) >= maxHead {
 			c.fail(h)
 			return len(data)
+		}
+		if old == 0 {
+			h.buf = append(h.buf, b...)
 		}
 		return n
 	}
 	h.last = ts
 	// One string per head: the start line's parts and every field are
 	// substrings of it.
-	line, fields, _ := cutLine(string(h.buf[:end]))
+	line, fields, _ := cutLine(string(b[:end]))
 	hdr, ok := parseFields(fields)
 	if cap(h.buf) > 8<<10 {
 		h.buf = nil // don't keep a large buffer on an idle connection

@@ -100,9 +100,11 @@ func parseChunkSize(line []byte) (int64, bool) {
 // headEnd returns the index just past the empty line ending a head, or -1.
 func headEnd(b []byte, from int) int {
 	for i := from; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
 		}
+		i += j
 		if i+1 < len(b) && b[i+1] == '\n' {
 			return i + 2
 		}
@@ -131,55 +133,78 @@ func printable(b []byte) bool {
 	return true
 }
 
-func isHTTP1(proto string) bool {
-	return len(proto) == 8 && strings.HasPrefix(proto, "HTTP/1.") && proto[7] >= '0' && proto[7] <= '9'
+// text is a start line: a string once its head is complete, or the
+// buffered bytes when it is checked before, which then need no copy.
+type text interface{ string | []byte }
+
+// cutSP splits s around its first space.
+func cutSP[T text](s T) (before, after T, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, s[len(s):], false
 }
 
-func isToken(s string) bool {
+func isHTTP1[T text](proto T) bool {
+	const prefix = "HTTP/1."
+	if len(proto) != len(prefix)+1 || proto[7] < '0' || proto[7] > '9' {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if proto[i] != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isToken[T text](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if byteClass[s[i]]&tchar == 0 {
 			return false
 		}
 	}
-	return s != ""
+	return len(s) > 0
 }
 
 // parseRequestLine splits "METHOD SP target SP HTTP/1.x".
-func parseRequestLine(line string) (method, target, proto string, ok bool) {
-	method, rest, ok1 := strings.Cut(line, " ")
-	target, proto, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || !isToken(method) || target == "" || !isHTTP1(proto) {
-		return "", "", "", false
+func parseRequestLine[T text](line T) (method, target, proto T, ok bool) {
+	method, rest, ok1 := cutSP(line)
+	target, proto, ok2 := cutSP(rest)
+	if !ok1 || !ok2 || !isToken(method) || len(target) == 0 || !isHTTP1(proto) {
+		return method[:0], target[:0], proto[:0], false
 	}
 	for i := 0; i < len(target); i++ {
 		if target[i] <= ' ' || target[i] == 0x7f {
-			return "", "", "", false
+			return method[:0], target[:0], proto[:0], false
 		}
 	}
 	return method, target, proto, true
 }
 
-func validRequestLine(line string) bool {
+func validRequestLine[T text](line T) bool {
 	_, _, _, ok := parseRequestLine(line)
 	return ok
 }
 
 // parseStatusLine splits "HTTP/1.x SP 3DIGIT [SP reason]".
-func parseStatusLine(line string) (proto string, code int, ok bool) {
-	proto, rest, _ := strings.Cut(line, " ")
+func parseStatusLine[T text](line T) (proto T, code int, ok bool) {
+	proto, rest, _ := cutSP(line)
 	if !isHTTP1(proto) || len(rest) < 3 || len(rest) > 3 && rest[3] != ' ' {
-		return "", 0, false
+		return proto[:0], 0, false
 	}
 	for i := 0; i < 3; i++ {
 		if rest[i] < '0' || rest[i] > '9' {
-			return "", 0, false
+			return proto[:0], 0, false
 		}
 		code = code*10 + int(rest[i]-'0')
 	}
 	return proto, code, code >= 100
 }
 
-func validStatusLine(line string) bool {
+func validStatusLine[T text](line T) bool {
 	_, _, ok := parseStatusLine(line)
 	return ok
 }
@@ -192,7 +217,7 @@ var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "
 func looksLikeRequest(data []byte) bool {
 	data = bytes.TrimLeft(data, "\r\n")
 	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		return i < maxHead && validRequestLine(string(trimCR(data[:i])))
+		return i < maxHead && validRequestLine(trimCR(data[:i]))
 	}
 	m, _, found := bytes.Cut(data, []byte(" "))
 	if !found || len(data) > maxHead || !printable(data) {
