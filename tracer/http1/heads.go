@@ -144,13 +144,13 @@ func (c *Conn) startRequest(h *half, line string, hdr Header) {
 		c.fail(h)
 		return
 	}
-	req := &Request{Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}
 	if len(c.queue) >= maxPending {
 		c.drop(c.queue[0])
 	}
-	p := &pending{req: req, reqStart: h.start}
+	p := &pending{reqStart: h.start, reqMsg: Request{Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}}
+	p.req = &p.reqMsg
 	c.queue = append(c.queue, p)
-	h.p, h.req = p, req
+	h.p, h.req = p, p.req
 	switch {
 	case f == fChunked:
 		h.st = stChunkSize
@@ -166,7 +166,6 @@ func (c *Conn) startResponse(h *half, line string, hdr Header) {
 	if code < 200 && code != 101 {
 		return // interim (100 Continue, 103 Early Hints): the final response follows
 	}
-	resp := &Response{Proto: proto, StatusCode: code, Header: hdr}
 	var p *pending
 	for _, q := range c.queue {
 		if q.resp == nil {
@@ -174,10 +173,15 @@ func (c *Conn) startResponse(h *half, line string, hdr Header) {
 			break
 		}
 	}
+	var resp *Response
 	method := ""
 	if p != nil {
+		resp = &p.respMsg
 		p.resp, p.respStart, method = resp, h.start, p.req.Method
+	} else {
+		resp = new(Response) // framed to stay in sync, then dropped
 	}
+	*resp = Response{Proto: proto, StatusCode: code, Header: hdr}
 	h.p, h.resp = p, resp
 	if code == 101 || method == "CONNECT" && code/100 == 2 {
 		// The connection leaves HTTP/1; only a capture that starts a

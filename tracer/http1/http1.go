@@ -59,11 +59,15 @@ type Stats struct {
 }
 
 // pending is one request slot; responses are assigned FIFO (pipelining).
+// It holds the request and response that req and resp point to, so that
+// an exchange is one allocation, not three.
 type pending struct {
 	req                                  *Request
 	resp                                 *Response
 	reqStart, reqEnd, respStart, respEnd uint64
 	reqDone, respDone, trunc, dropped    bool
+	reqMsg                               Request
+	respMsg                              Response
 }
 
 type state uint8
