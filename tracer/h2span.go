@@ -60,7 +60,7 @@ func h2Span(clk clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, lo
 		s.SpanContext, s.Parent = sc.self, sc.parent
 		s.Kind, s.Measures = trace.SpanKindServer, MeasuresServer
 		if c.remote.IsValid() {
-			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remote.Addr().String()), semconv.ClientPort(int(c.remote.Port())))
+			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remoteAddr()), semconv.ClientPort(int(c.remote.Port())))
 		}
 	}
 	host, port := hostPort(req.Authority, sock)
