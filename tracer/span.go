@@ -114,7 +114,9 @@ func (s *Span) hideSecrets(query string, req, resp fields) {
 }
 
 // reveal puts what hideSecrets kept aside into Attrs: the query's values
-// in url.query and url.full, the credential headers as attributes.
+// in url.query and url.full, the credential headers as attributes. It
+// copies them: an HTTP/1 span's are substrings of its request's head,
+// which the span would otherwise keep whole.
 func (s *Span) reveal() {
 	sec := s.secrets
 	s.secrets = nil
@@ -125,14 +127,20 @@ func (s *Span) reveal() {
 		for i, kv := range s.Attrs {
 			switch kv.Key {
 			case semconv.URLQueryKey:
-				s.Attrs[i] = semconv.URLQuery(sec.query)
+				s.Attrs[i] = semconv.URLQuery(strings.Clone(sec.query))
 			case semconv.URLFullKey:
 				base, _, _ := strings.Cut(kv.Value.AsString(), "?")
 				s.Attrs[i] = semconv.URLFull(base + "?" + sec.query)
 			}
 		}
 	}
-	s.Attrs = append(s.Attrs, sec.headers...)
+	for _, kv := range sec.headers {
+		vs := kv.Value.AsStringSlice() // a new slice, the same strings
+		for i := range vs {
+			vs[i] = strings.Clone(vs[i])
+		}
+		s.Attrs = append(s.Attrs, kv.Key.StringSlice(vs))
+	}
 }
 
 // secretsFilter wraps emit, the one way spans leave the tracer: with show

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"strings"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -29,9 +30,18 @@ func incoming(h propagation.TextMapCarrier) trace.SpanContext {
 // allocates nothing.
 type h1Carrier http1.Header
 
-func (h *h1Carrier) Get(name string) string { return (*http1.Header)(h).Get(name) }
-func (h *h1Carrier) Set(string, string)     {}
-func (h *h1Carrier) Keys() []string         { return nil }
+// Get copies tracestate: the span context keeps its members, and as
+// substrings of the head they would keep all of it.
+func (h *h1Carrier) Get(name string) string {
+	v := (*http1.Header)(h).Get(name)
+	if name == "tracestate" {
+		return strings.Clone(v)
+	}
+	return v
+}
+
+func (h *h1Carrier) Set(string, string) {}
+func (h *h1Carrier) Keys() []string     { return nil }
 
 // newSpanContext gives a span its own IDs: a new span ID in the parent's
 // trace, or a new trace when there is no parent. The sampled flag and the
