@@ -32,6 +32,7 @@ type connKey struct {
 // conn is the user-space state of one traced TCP connection.
 type conn struct {
 	local, remote netip.AddrPort // zero when the open was not seen
+	remoteStr     string         // remote's address as text, once a span wanted it
 	http          *http1.Conn
 	h2            *http2.Conn         // set once the connection is seen to speak HTTP/2
 	h2queue       []h2Waiting         // HTTP/2 streams waiting for their route lookup
@@ -49,6 +50,15 @@ type conn struct {
 	lastDone      uint64               // client: the request start of the last exchange completed
 	dropped       uint64               // http.Stats().Dropped already added to Counters.Dropped
 	closed        bool                 // finished: a task that read it is gone too
+}
+
+// remoteAddr is the remote address as text (client.address), formatted
+// once per connection rather than once per span.
+func (c *conn) remoteAddr() string {
+	if c.remoteStr == "" {
+		c.remoteStr = c.remote.Addr().String()
+	}
+	return c.remoteStr
 }
 
 // opened starts tracking a connection the BPF program announced.

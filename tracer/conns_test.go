@@ -266,6 +266,8 @@ func TestRedactQuery(t *testing.T) {
 		"a=1":           "?a=REDACTED",
 		"a=1&b&c=":      "?a=REDACTED&b&c=REDACTED",
 		"token=x%20y=z": "?token=REDACTED",
+		"a&&=v&":        "?a&&=REDACTED&",
+		"&":             "?&",
 	} {
 		if got := redactQuery(in); got != want {
 			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	rpcconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -55,11 +56,11 @@ func h2Span(clk clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, lo
 		s.SpanContext = newSpanContext(trace.SpanContext{})
 		s.Kind, s.Measures, sock = trace.SpanKindClient, MeasuresClient, c.remote
 	} else {
-		sc := serverIDs(req.Header) // gRPC metadata are header fields too
+		sc := serverIDs(propagation.HeaderCarrier(req.Header)) // gRPC metadata are header fields too
 		s.SpanContext, s.Parent = sc.self, sc.parent
 		s.Kind, s.Measures = trace.SpanKindServer, MeasuresServer
 		if c.remote.IsValid() {
-			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remote.Addr().String()), semconv.ClientPort(int(c.remote.Port())))
+			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remoteAddr()), semconv.ClientPort(int(c.remote.Port())))
 		}
 	}
 	host, port := hostPort(req.Authority, sock)

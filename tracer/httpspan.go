@@ -29,44 +29,51 @@ var WireScope = Scope{Name: "rustscope/wire", Version: Version}
 func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange, l libAdds) Span {
 	req, resp := x.Request, x.Response
 	path, query, _ := strings.Cut(req.Target, "?")
+	method, version, ua := req.Method, protoVersion(req.Proto), req.Header.Get("User-Agent")
+	client := role == flow.RoleClient
+	sock := c.local
+	if client {
+		sock = c.remote
+	}
+	host, port := hostPort(req.Host, sock)
+	// These are substrings of the request's head, which would stay alive
+	// as long as the span (queued for export, in the UI's buffer) holds one.
+	keep(&method, &version, &path, &ua, &host)
 	s := Span{
-		Name:  req.Method,
+		Name:  method,
 		PID:   pid,
 		Scope: WireScope,
+		Start: clk.wall(x.RequestStart),
+		End:   clk.wall(x.ResponseEnd),
+		Error: client && resp.StatusCode >= 400 || !client && resp.StatusCode >= 500,
 	}
 	if l.scope.Name != "" {
 		s.Scope = l.scope
 	}
+	s.Attrs = make([]attribute.KeyValue, 0, httpAttrCount(c, client, ua, query, l.route, s.Error, x.Truncated))
 	s.Attrs = append(s.Attrs,
-		semconv.HTTPRequestMethodKey.String(req.Method),
+		semconv.HTTPRequestMethodKey.String(method),
 		semconv.HTTPResponseStatusCodeKey.Int(resp.StatusCode),
 		semconv.NetworkProtocolName("http"),
-		semconv.NetworkProtocolVersion(protoVersion(req.Proto)),
+		semconv.NetworkProtocolVersion(version),
 		semconv.HTTPRequestBodySize(int(req.BodySize)),
 		semconv.HTTPResponseBodySize(int(resp.BodySize)),
 	)
-	if ua := req.Header.Get("User-Agent"); ua != "" {
+	if ua != "" {
 		s.Attrs = append(s.Attrs, semconv.UserAgentOriginal(ua))
 	}
-	if role == flow.RoleClient {
+	if client {
 		s.SpanContext = newSpanContext(trace.SpanContext{})
 		s.Kind = trace.SpanKindClient
-		s.Start, s.End = clk.wall(x.RequestStart), clk.wall(x.ResponseEnd)
 		s.Measures = MeasuresClient
-		host, port := hostPort(req.Host, c.remote)
 		s.Attrs = append(s.Attrs,
-			semconv.URLFull("http://"+net.JoinHostPort(host, strconv.Itoa(port))+path+redactQuery(query)),
+			semconv.URLFull(clientURL(host, port, path, query)),
 			semconv.ServerAddress(host), semconv.ServerPort(port))
-		if resp.StatusCode >= 400 {
-			s.Error, s.StatusMessage = true, strconv.Itoa(resp.StatusCode)
-		}
 	} else {
 		sc := c.takeServerContext(req, x.RequestStart)
 		s.SpanContext, s.Parent = sc.self, sc.parent
 		s.Kind = trace.SpanKindServer
-		s.Start, s.End = clk.wall(x.RequestStart), clk.wall(x.ResponseEnd)
 		s.Measures = MeasuresServer
-		host, port := hostPort(req.Host, c.local)
 		s.Attrs = append(s.Attrs,
 			semconv.URLScheme("http"), semconv.URLPath(path),
 			semconv.ServerAddress(host), semconv.ServerPort(port))
@@ -74,24 +81,65 @@ func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange,
 			s.Attrs = append(s.Attrs, semconv.URLQuery(redactQuery(query)[1:]))
 		}
 		if l.route != "" {
-			s.Name = req.Method + " " + l.route
+			s.Name = method + " " + l.route
 			s.Attrs = append(s.Attrs, semconv.HTTPRoute(l.route))
 		}
 		if c.remote.IsValid() {
-			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remote.Addr().String()), semconv.ClientPort(int(c.remote.Port())))
-		}
-		if resp.StatusCode >= 500 {
-			s.Error, s.StatusMessage = true, strconv.Itoa(resp.StatusCode)
+			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remoteAddr()), semconv.ClientPort(int(c.remote.Port())))
 		}
 	}
 	if s.Error {
-		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(strconv.Itoa(resp.StatusCode)))
+		s.StatusMessage = strconv.Itoa(resp.StatusCode)
+		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(s.StatusMessage))
 	}
 	if x.Truncated {
 		s.Attrs = append(s.Attrs, attribute.Bool("rustscope.capture.truncated", true))
 	}
-	s.hideSecrets(query, req.Header, resp.Header)
+	s.hideSecrets(query, &req.Header, &resp.Header)
 	return s
+}
+
+// httpAttrCount is how many attributes httpSpan gives a span, so that
+// their slice is allocated once and no larger than needed.
+func httpAttrCount(c *conn, client bool, ua, query, route string, failed, truncated bool) int {
+	n := 6 // method, status, protocol name and version, body sizes
+	if client {
+		n += 3 // url.full, server address and port
+	} else {
+		n += 4 // url.scheme, url.path, server address and port
+		if query != "" {
+			n++
+		}
+		if route != "" {
+			n++
+		}
+		if c.remote.IsValid() {
+			n += 2
+		}
+	}
+	for _, b := range []bool{ua != "", failed, truncated} {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// keep replaces each string by a copy, all copies sharing one allocation.
+func keep(ss ...*string) {
+	n := 0
+	for _, s := range ss {
+		n += len(*s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range ss {
+		b.WriteString(*s)
+	}
+	all := b.String()
+	for _, s := range ss {
+		*s, all = all[:len(*s)], all[len(*s):]
+	}
 }
 
 // protoVersion maps "HTTP/1.1" to semconv's "1.1".
@@ -128,11 +176,58 @@ func redactQuery(q string) string {
 	if q == "" {
 		return ""
 	}
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		if k, _, ok := strings.Cut(p, "="); ok {
-			parts[i] = k + "=REDACTED"
+	var b strings.Builder
+	b.Grow(redactedLen(q))
+	writeRedacted(&b, q)
+	return b.String()
+}
+
+// redactedLen bounds the length of redactQuery(q): each of its parts may
+// grow by "REDACTED".
+func redactedLen(q string) int {
+	return 1 + len(q) + len(redacted)*(1+strings.Count(q, "&"))
+}
+
+const redacted = "REDACTED"
+
+func writeRedacted(b *strings.Builder, q string) {
+	if q == "" {
+		return
+	}
+	b.WriteByte('?')
+	for i, more := 0, true; more; i++ {
+		var part string
+		part, q, more = strings.Cut(q, "&")
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		if k, _, ok := strings.Cut(part, "="); ok {
+			b.WriteString(k)
+			b.WriteString("=" + redacted)
+		} else {
+			b.WriteString(part)
 		}
 	}
-	return "?" + strings.Join(parts, "&")
+}
+
+// clientURL is a client span's url.full: "http://host:port/path?query",
+// query values REDACTED, an IPv6 host in brackets (net.JoinHostPort), in
+// one allocation.
+func clientURL(host string, port int, path, query string) string {
+	var b strings.Builder
+	b.Grow(len("http://[]:65535") + len(host) + len(path) + redactedLen(query))
+	b.WriteString("http://")
+	if strings.IndexByte(host, ':') >= 0 {
+		b.WriteByte('[')
+		b.WriteString(host)
+		b.WriteByte(']')
+	} else {
+		b.WriteString(host)
+	}
+	b.WriteByte(':')
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], int64(port), 10))
+	b.WriteString(path)
+	writeRedacted(&b, query)
+	return b.String()
 }

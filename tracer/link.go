@@ -117,7 +117,7 @@ func (c *conn) serverContext(req *http1.Request, start uint64) serverCtx {
 	if c.serverCtx == nil || len(c.serverCtx) >= maxServerCtx {
 		c.serverCtx = map[uint64]serverCtx{}
 	}
-	sc := serverIDs(req.Header)
+	sc := serverIDs((*h1Carrier)(&req.Header))
 	c.serverCtx[start] = sc
 	return sc
 }
@@ -130,7 +130,7 @@ func (c *conn) takeServerContext(req *http1.Request, start uint64) serverCtx {
 		delete(c.serverCtx, start)
 		return sc
 	}
-	return serverIDs(req.Header)
+	return serverIDs((*h1Carrier)(&req.Header))
 }
 
 // The response side. A call's request passes through tasks that batch

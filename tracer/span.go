@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"net/http"
 	"strings"
 	"time"
 
@@ -76,9 +75,17 @@ type secrets struct {
 	headers []attribute.KeyValue
 }
 
+// fields is what spans read from a message's header fields, whichever
+// parser made them: http.Header (HTTP/2) or *http1.Header (a pointer, so
+// that passing it allocates nothing).
+type fields interface {
+	Get(name string) string
+	Values(name string) []string
+}
+
 // secretHeaders are the credential headers, as semconv header attributes.
 var secretHeaders = []struct {
-	name     string // canonical, as http.Header keys are in both parsers
+	name     string // canonical, as http.Header keys are
 	key      attribute.Key
 	response bool
 }{
@@ -90,25 +97,26 @@ var secretHeaders = []struct {
 
 // hideSecrets keeps query and the credential headers of req and resp out
 // of s.Attrs, aside in s.secrets. Spans without any allocate nothing.
-func (s *Span) hideSecrets(query string, req, resp http.Header) {
-	var sec secrets
-	sec.query = query
+func (s *Span) hideSecrets(query string, req, resp fields) {
+	var headers []attribute.KeyValue
 	for _, h := range secretHeaders {
 		hdr := req
 		if h.response {
 			hdr = resp
 		}
-		if vs := hdr[h.name]; len(vs) > 0 {
-			sec.headers = append(sec.headers, h.key.StringSlice(vs))
+		if vs := hdr.Values(h.name); len(vs) > 0 {
+			headers = append(headers, h.key.StringSlice(vs))
 		}
 	}
-	if sec.query != "" || sec.headers != nil {
-		s.secrets = &sec
+	if query != "" || headers != nil {
+		s.secrets = &secrets{query: query, headers: headers}
 	}
 }
 
 // reveal puts what hideSecrets kept aside into Attrs: the query's values
-// in url.query and url.full, the credential headers as attributes.
+// in url.query and url.full, the credential headers as attributes. It
+// copies them: an HTTP/1 span's are substrings of its request's head,
+// which the span would otherwise keep whole.
 func (s *Span) reveal() {
 	sec := s.secrets
 	s.secrets = nil
@@ -119,14 +127,20 @@ func (s *Span) reveal() {
 		for i, kv := range s.Attrs {
 			switch kv.Key {
 			case semconv.URLQueryKey:
-				s.Attrs[i] = semconv.URLQuery(sec.query)
+				s.Attrs[i] = semconv.URLQuery(strings.Clone(sec.query))
 			case semconv.URLFullKey:
 				base, _, _ := strings.Cut(kv.Value.AsString(), "?")
 				s.Attrs[i] = semconv.URLFull(base + "?" + sec.query)
 			}
 		}
 	}
-	s.Attrs = append(s.Attrs, sec.headers...)
+	for _, kv := range sec.headers {
+		vs := kv.Value.AsStringSlice() // a new slice, the same strings
+		for i := range vs {
+			vs[i] = strings.Clone(vs[i])
+		}
+		s.Attrs = append(s.Attrs, kv.Key.StringSlice(vs))
+	}
 }
 
 // secretsFilter wraps emit, the one way spans leave the tracer: with show

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -118,6 +120,24 @@ func TestSecretsRedacted(t *testing.T) {
 			if strings.Contains(all, "sec-") || strings.Contains(all, "tok-") {
 				t.Errorf("%s: a secret is visible by default: %s", tc.name, all)
 			}
+		}
+	}
+}
+
+// reveal copies what it shows: an HTTP/1 span's hidden values are
+// substrings of its request's head, which the span would then keep whole.
+func TestRevealCopies(t *testing.T) {
+	head := "GET /p?token=t HTTP/1.1\r\nCookie: c=1\r\n\r\n"
+	query, cookie := head[7:14], head[33:36]
+	s := Span{Attrs: []attribute.KeyValue{semconv.URLQuery("token=REDACTED")}}
+	s.secrets = &secrets{query: query, headers: []attribute.KeyValue{attribute.StringSlice("http.request.header.cookie", []string{cookie})}}
+	s.reveal()
+	if len(s.Attrs) != 2 || s.Attrs[0].Value.AsString() != "token=t" || s.Attrs[1].Value.AsStringSlice()[0] != "c=1" {
+		t.Fatalf("revealed %v", s.Attrs)
+	}
+	for _, v := range []string{s.Attrs[0].Value.AsString(), s.Attrs[1].Value.AsStringSlice()[0]} {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(v))) - uintptr(unsafe.Pointer(unsafe.StringData(head))); p < uintptr(len(head)) {
+			t.Errorf("%q points into the head", v)
 		}
 	}
 }

@@ -3,13 +3,7 @@
 
 package http1
 
-import (
-	"bufio"
-	"bytes"
-	"net/http"
-	"net/textproto"
-	"sync"
-)
+import "bytes"
 
 // head accumulates head bytes until the empty line, validating the first
 // line early so that non-HTTP bytes are rejected without buffering 64 KiB.
@@ -28,9 +22,15 @@ func (h *half) head(c *Conn, data []byte, ts uint64) int {
 	}
 	old := len(h.buf)
 	n := min(len(data), maxHead-old)
-	h.buf = append(h.buf, data[:n]...)
+	// A head that one capture holds whole is parsed where it lies: only
+	// one split across captures is copied into buf.
+	b := data[:n]
+	if old > 0 {
+		h.buf = append(h.buf, b...)
+		b = h.buf
+	}
 	if !h.lineOK {
-		part := h.buf[old:]
+		part := b[old:]
 		i := bytes.IndexByte(part, '\n')
 		if i >= 0 {
 			part = part[:i]
@@ -40,7 +40,7 @@ func (h *half) head(c *Conn, data []byte, ts uint64) int {
 			return len(data)
 		}
 		if i >= 0 {
-			line := string(trimCR(h.buf[:old+i]))
+			line := trimCR(b[:old+i])
 			if h.isReq && !validRequestLine(line) || !h.isReq && !validStatusLine(line) {
 				c.fail(h)
 				return len(data)
@@ -48,30 +48,36 @@ func (h *half) head(c *Conn, data []byte, ts uint64) int {
 			h.lineOK = true
 		}
 	}
-	end := headEnd(h.buf, max(0, old-3))
+	end := headEnd(b, max(0, old-3))
 	if end < 0 {
-		if len(h.buf) >= maxHead {
+		if len(b) >= maxHead {
 			c.fail(h)
 			return len(data)
+		}
+		if old == 0 {
+			h.buf = append(h.buf, b...)
 		}
 		return n
 	}
 	h.last = ts
-	line, mh, err := readHead(h.buf[:end], true)
+	// One string per head: the start line's parts and every field are
+	// substrings of it.
+	line, fields, _ := cutLine(string(b[:end]))
+	hdr, ok := parseFields(fields)
 	if cap(h.buf) > 8<<10 {
 		h.buf = nil // don't keep a large buffer on an idle connection
 	} else {
 		h.buf = h.buf[:0]
 	}
-	if err != nil {
+	if !ok {
 		c.fail(h)
 		return len(data)
 	}
 	h.body, h.trunc, h.trailer = 0, false, nil
 	if h.isReq {
-		c.startRequest(h, line, http.Header(mh))
+		c.startRequest(h, line, hdr)
 	} else {
-		c.startResponse(h, line, http.Header(mh))
+		c.startResponse(h, line, hdr)
 	}
 	return end - old
 }
@@ -119,55 +125,32 @@ func (h *half) line(c *Conn, data []byte, ts uint64) int {
 			return n
 		}
 		if h.lineAt > 0 {
-			_, mh, err := readHead(h.buf, false)
-			if err != nil {
+			hdr, ok := parseFields(string(h.buf))
+			if !ok {
 				c.fail(h)
 				return n
 			}
-			h.trailer = http.Header(mh)
+			h.trailer = hdr
 		}
 		c.finish(h)
 	}
 	return n
 }
 
-// readers are reused across heads: a bufio.Reader per head was a tenth of
-// rustscope's CPU at saturation (its 4 KB buffer, and the GC after it).
-var readers = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
-
-// readHead parses a head (with its first line, or a trailer without)
-// with net/textproto.
-func readHead(b []byte, withLine bool) (line string, mh textproto.MIMEHeader, err error) {
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(bytes.NewReader(b))
-	defer func() {
-		br.Reset(nil)
-		readers.Put(br)
-	}()
-	tp := textproto.NewReader(br)
-	if withLine {
-		if line, err = tp.ReadLine(); err != nil {
-			return "", nil, err
-		}
-	}
-	mh, err = tp.ReadMIMEHeader()
-	return line, mh, err
-}
-
-func (c *Conn) startRequest(h *half, line string, hdr http.Header) {
+func (c *Conn) startRequest(h *half, line string, hdr Header) {
 	method, target, proto, _ := parseRequestLine(line)
 	f, length, ok := framing(hdr)
 	if !ok || f == fOtherTE { // a request must be length-delimited (RFC 9112 §6.3)
 		c.fail(h)
 		return
 	}
-	req := &Request{Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}
 	if len(c.queue) >= maxPending {
 		c.drop(c.queue[0])
 	}
-	p := &pending{req: req, reqStart: h.start}
+	p := &pending{reqStart: h.start, reqMsg: Request{Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}}
+	p.req = &p.reqMsg
 	c.queue = append(c.queue, p)
-	h.p, h.req = p, req
+	h.p, h.req = p, p.req
 	switch {
 	case f == fChunked:
 		h.st = stChunkSize
@@ -178,12 +161,11 @@ func (c *Conn) startRequest(h *half, line string, hdr http.Header) {
 	}
 }
 
-func (c *Conn) startResponse(h *half, line string, hdr http.Header) {
+func (c *Conn) startResponse(h *half, line string, hdr Header) {
 	proto, code, _ := parseStatusLine(line)
 	if code < 200 && code != 101 {
 		return // interim (100 Continue, 103 Early Hints): the final response follows
 	}
-	resp := &Response{Proto: proto, StatusCode: code, Header: hdr}
 	var p *pending
 	for _, q := range c.queue {
 		if q.resp == nil {
@@ -191,10 +173,15 @@ func (c *Conn) startResponse(h *half, line string, hdr http.Header) {
 			break
 		}
 	}
+	var resp *Response
 	method := ""
 	if p != nil {
+		resp = &p.respMsg
 		p.resp, p.respStart, method = resp, h.start, p.req.Method
+	} else {
+		resp = new(Response) // framed to stay in sync, then dropped
 	}
+	*resp = Response{Proto: proto, StatusCode: code, Header: hdr}
 	h.p, h.resp = p, resp
 	if code == 101 || method == "CONNECT" && code/100 == 2 {
 		// The connection leaves HTTP/1; only a capture that starts a

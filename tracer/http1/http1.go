@@ -13,7 +13,6 @@ package http1
 
 import (
 	"bytes"
-	"net/http"
 
 	"github.com/rustscope/rustscope/tracer/flow"
 )
@@ -27,17 +26,17 @@ const (
 type Request struct {
 	Method, Target, Proto string // Target as on the wire ("/users/7?x=1")
 	Host                  string // Host header
-	Header                http.Header
-	Trailer               http.Header // chunked trailer fields, nil if none
-	BodySize              int64       // content-length or sum of chunk sizes actually framed
+	Header                Header
+	Trailer               Header // chunked trailer fields, nil if none
+	BodySize              int64  // content-length or sum of chunk sizes actually framed
 }
 
 // Response is a parsed final response head plus the framed body size.
 type Response struct {
 	Proto      string
 	StatusCode int
-	Header     http.Header
-	Trailer    http.Header // chunked trailer fields, nil if none
+	Header     Header
+	Trailer    Header // chunked trailer fields, nil if none
 	BodySize   int64
 }
 
@@ -60,11 +59,15 @@ type Stats struct {
 }
 
 // pending is one request slot; responses are assigned FIFO (pipelining).
+// It holds the request and response that req and resp point to, so that
+// an exchange is one allocation, not three.
 type pending struct {
 	req                                  *Request
 	resp                                 *Response
 	reqStart, reqEnd, respStart, respEnd uint64
 	reqDone, respDone, trunc, dropped    bool
+	reqMsg                               Request
+	respMsg                              Response
 }
 
 type state uint8
@@ -93,7 +96,7 @@ type half struct {
 	p           *pending
 	req         *Request
 	resp        *Response
-	trailer     http.Header
+	trailer     Header
 	remain      int64
 	body        int64
 	trunc       bool
