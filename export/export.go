@@ -1,21 +1,31 @@
-// Package export hands tracer spans to OpenTelemetry SDK exporters.
+// Package export sends tracer spans to OTLP collectors and to stdout.
 //
-// Each tracer.Span becomes an SDK span with the start and end times the
-// tracer measured, so every exporter the SDK offers (stdout, OTLP over gRPC
-// or HTTP) sees the same data. Every traced process gets its own
-// TracerProvider (its resource names the process); the exporters are
-// shared.
+// Spans do not become OpenTelemetry SDK spans: one per request through the
+// SDK's span objects, batch span processors and the OTLP exporter's
+// conversion cost more CPU than the rest of rustscope. Instead the
+// Pipeline does what the SDK did, once per batch where it can:
 //
-// The capture path never blocks on export: Export puts the span in a
-// bounded queue and returns; a queue that is full drops the span and
-// counts it. One goroutine feeds the SDK's batch span processors, which
-// hand batches to the exporters; the OTLP exporters retry with backoff.
+//   - Export appends the span to a bounded queue under a mutex and
+//     returns; a full queue drops the span and counts it. The flusher
+//     goroutine is woken only when a batch's worth is queued (or every
+//     batchTimeout), not per span (batch.go).
+//   - The flusher gives each span the IDs, parent, trace flags and state
+//     the SDK gave it (the tracer's own IDs; the configured Sampler asked
+//     with the SDK's parameters, ids.go), records the RED metrics, and
+//     applies the SDK's span limits to the attributes (limits.go).
+//   - Sampled spans are grouped per process (one resource each, as the SDK
+//     had one TracerProvider per process) and sent in batches of up to
+//     batchSize: as OTLP protobuf requests built straight from the spans
+//     and sent by the OTLP clients (otlptracegrpc, otlptracehttp: every
+//     OTEL_EXPORTER_OTLP_* setting, retries with backoff; otlp.go), and as
+//     SDK read-only span snapshots to the stdout exporter (console.go),
+//     whose JSON lines are the same as ever.
+//
 // Spans an exporter finally gives up on are counted too (Dropped).
 package export
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,16 +33,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/rustscope/rustscope/tracer"
 )
@@ -40,9 +48,6 @@ import (
 // QueueSize is how many spans wait for the exporters at most; past it,
 // spans are dropped and counted.
 const QueueSize = 16384
-
-// batchTimeout is how long the SDK waits to fill a batch.
-const batchTimeout = 500 * time.Millisecond
 
 // reconnectPolicy is the gRPC exporters' reconnection backoff: gRPC's own
 // grows to 2 minutes, but an agent should see a collector that came back
@@ -58,12 +63,15 @@ type Pipeline struct {
 	exps    []*countingExporter
 	metrics sdkmetric.Exporter // nil: no metrics
 	sampler sdktrace.Sampler
+	limits  sdktrace.SpanLimits
 
-	qmu      sync.Mutex // orders enqueues with removals
-	queue    chan tracer.Span
+	qmu      sync.Mutex // guards q; orders enqueues with removals
+	q        queue
 	enqueued uint64 // under qmu
-	dequeued atomic.Uint64
-	closed   bool // under qmu
+	closed   bool   // under qmu
+	wake     chan struct{}
+	closing  chan struct{}
+	dequeued atomic.Uint64 // spans the flusher is done with
 
 	mu       sync.Mutex
 	procs    map[uint32]*proc
@@ -71,19 +79,25 @@ type Pipeline struct {
 
 	queueDrops atomic.Uint64
 	otherDrops atomic.Uint64 // spans of processes not (or no longer) added
-	fed        atomic.Uint64 // spans handed to providers
+	fed        atomic.Uint64 // spans handed to exporters (once per exporter)
 	done       chan struct{}
-	wg         sync.WaitGroup // provider shutdowns
+	wg         sync.WaitGroup // process shutdowns
+
+	// uploads run under ctx, which Shutdown cancels when its own ends.
+	ctx    context.Context
+	cancel context.CancelFunc
+	fl     flusher // the flusher goroutine's own
 }
 
+// proc is one traced process.
 type proc struct {
-	tp      *sdktrace.TracerProvider
-	red     *red // nil: no metrics
-	tracers map[tracer.Scope]trace.Tracer
+	res   *resource.Resource   // its spans' resource
+	resPB *resourcepb.Resource // res for OTLP, converted once
+	red   *red                 // nil: no metrics
 }
 
-// removal shuts a process's provider down once the spans queued before
-// Remove have been fed to it.
+// removal forgets a process once the spans queued before Remove have been
+// exported.
 type removal struct {
 	pid   uint32
 	after uint64
@@ -92,13 +106,15 @@ type removal struct {
 // New builds the exporters cfg names. Console spans go to stdout, one JSON
 // object per line.
 func New(ctx context.Context, cfg Config, stdout io.Writer) (*Pipeline, error) {
-	var exps []sdktrace.SpanExporter
+	var exps []exporter
 	for _, name := range cfg.Exporters {
-		var exp sdktrace.SpanExporter
+		var exp exporter
 		var err error
 		switch name {
 		case ExporterConsole:
-			exp, err = stdouttrace.New(stdouttrace.WithWriter(stdout))
+			var se *stdouttrace.Exporter
+			se, err = stdouttrace.New(stdouttrace.WithWriter(stdout))
+			exp = sdkExporter{se}
 		case ExporterOTLP:
 			exp, err = newOTLP(ctx, cfg)
 		default:
@@ -121,36 +137,18 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (*Pipeline, error) {
 	return p, nil
 }
 
-func newPipeline(cfg Config, names []string, exps []sdktrace.SpanExporter) *Pipeline {
-	p := &Pipeline{cfg: cfg, sampler: cfg.Sampler, queue: make(chan tracer.Span, QueueSize),
-		procs: map[uint32]*proc{}, done: make(chan struct{})}
+func newPipeline(cfg Config, names []string, exps []exporter) *Pipeline {
+	p := &Pipeline{cfg: cfg, sampler: cfg.Sampler, limits: sdktrace.NewSpanLimits(), procs: map[uint32]*proc{},
+		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if p.sampler == nil {
 		p.sampler = sdktrace.AlwaysSample()
 	}
 	for i, exp := range exps {
-		p.exps = append(p.exps, &countingExporter{name: names[i], SpanExporter: exp})
+		p.exps = append(p.exps, &countingExporter{name: names[i], exporter: exp})
 	}
-	go p.feed()
+	go p.run()
 	return p
-}
-
-func newOTLP(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
-	if cfg.Protocol == ProtocolHTTP {
-		opts, err := otlpOptions(cfg, cfg.EndpointURL, otlptracehttp.WithEndpointURL, otlptracehttp.WithHeaders,
-			otlptracehttp.WithInsecure, otlptracehttp.WithTLSClientConfig)
-		if err != nil {
-			return nil, err
-		}
-		return otlptracehttp.New(ctx, opts...)
-	}
-	opts, err := otlpOptions(cfg, cfg.EndpointURL, otlptracegrpc.WithEndpointURL, otlptracegrpc.WithHeaders,
-		otlptracegrpc.WithInsecure, func(tc *tls.Config) otlptracegrpc.Option {
-			return otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tc))
-		})
-	if err != nil {
-		return nil, err
-	}
-	return otlptracegrpc.New(ctx, append(opts, otlptracegrpc.WithDialOption(reconnectPolicy))...)
 }
 
 // Add starts exporting the spans of t, under a resource that describes it.
@@ -169,17 +167,10 @@ func (p *Pipeline) AddService(ctx context.Context, t *tracer.Target, service str
 	if err != nil {
 		return err
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(p.sampler), sdktrace.WithIDGenerator(spanIDs{})}
-	for _, e := range p.exps {
-		// The feeder goroutine blocks when the batcher's queue is full,
-		// never the capture path: Export's own queue drops instead.
-		opts = append(opts, sdktrace.WithBatcher(shared{e},
-			sdktrace.WithBatchTimeout(batchTimeout), sdktrace.WithBlocking()))
-	}
-	pr := &proc{tp: sdktrace.NewTracerProvider(opts...), tracers: map[tracer.Scope]trace.Tracer{}}
+	spanRes := spanResource(res)
+	pr := &proc{res: spanRes, resPB: resourceProto(spanRes)}
 	if p.metrics != nil {
 		if pr.red, err = newRED(res, sdkmetric.NewPeriodicReader(sharedMetrics{p.metrics})); err != nil {
-			pr.tp.Shutdown(ctx)
 			return err
 		}
 	}
@@ -194,7 +185,7 @@ func (p *Pipeline) AddService(ctx context.Context, t *tracer.Target, service str
 }
 
 // Remove stops exporting for pid once the spans already queued for it are
-// handed to the exporters; its queued spans are flushed.
+// exported.
 func (p *Pipeline) Remove(pid uint32) {
 	p.qmu.Lock()
 	after := p.enqueued
@@ -203,114 +194,6 @@ func (p *Pipeline) Remove(pid uint32) {
 	p.removals = append(p.removals, removal{pid: pid, after: after})
 	p.mu.Unlock()
 	p.reap()
-}
-
-// Export queues s and returns at once. A full queue drops s and counts it.
-func (p *Pipeline) Export(s tracer.Span) {
-	p.qmu.Lock()
-	defer p.qmu.Unlock()
-	if p.closed {
-		p.queueDrops.Add(1)
-		return
-	}
-	select {
-	case p.queue <- s:
-		p.enqueued++
-	default:
-		p.queueDrops.Add(1)
-	}
-}
-
-// feed hands queued spans to the SDK.
-func (p *Pipeline) feed() {
-	defer close(p.done)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case s, ok := <-p.queue:
-			if !ok {
-				p.reap()
-				return
-			}
-			p.emit(s)
-			p.dequeued.Add(1)
-			p.reap()
-		case <-tick.C:
-			p.reap()
-		}
-	}
-}
-
-func (p *Pipeline) emit(s tracer.Span) {
-	p.mu.Lock()
-	pr := p.procs[s.PID]
-	var tr trace.Tracer
-	var r *red
-	if pr != nil {
-		r = pr.red
-		tr = pr.tracers[s.Scope]
-		if tr == nil {
-			tr = pr.tp.Tracer(s.Scope.Name, trace.WithInstrumentationVersion(s.Scope.Version))
-			pr.tracers[s.Scope] = tr
-		}
-	}
-	p.mu.Unlock()
-	if tr == nil {
-		p.otherDrops.Add(1)
-		return
-	}
-	if r != nil {
-		r.record(&s) // every request, sampled or not
-	}
-	_, span := tr.Start(p.startContext(&s), s.Name,
-		trace.WithTimestamp(s.Start),
-		trace.WithSpanKind(s.Kind),
-		trace.WithAttributes(s.Attrs...),
-	)
-	if s.Error {
-		span.SetStatus(codes.Error, s.StatusMessage)
-	}
-	sampled := span.SpanContext().IsSampled()
-	span.End(trace.WithTimestamp(s.End))
-	if sampled {
-		p.fed.Add(uint64(len(p.exps)))
-	}
-}
-
-// reap shuts down the providers of removed processes whose queued spans
-// have all been fed.
-func (p *Pipeline) reap() {
-	done := p.dequeued.Load()
-	p.mu.Lock()
-	var gone []*proc
-	keep := p.removals[:0]
-	for _, r := range p.removals {
-		if r.after > done {
-			keep = append(keep, r)
-			continue
-		}
-		if pr := p.procs[r.pid]; pr != nil {
-			gone = append(gone, pr)
-			delete(p.procs, r.pid)
-		}
-	}
-	p.removals = keep
-	p.mu.Unlock()
-	for _, pr := range gone {
-		p.shutdownProc(pr)
-	}
-}
-
-// shutdownProc flushes and stops one provider in the background.
-func (p *Pipeline) shutdownProc(pr *proc) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		pr.shutdown(ctx)
-	}()
 }
 
 // Dropped is how many spans were lost so far: queue full, or given up on by
@@ -347,13 +230,17 @@ func (p *Pipeline) LastError() error {
 	return last
 }
 
+// abortGrace is how long Shutdown still waits for the flusher once its
+// context ended and the uploads in flight were cancelled.
+const abortGrace = time.Second
+
 // Shutdown exports every queued span, then stops the exporters. Spans that
 // could not be delivered before ctx ends are counted as dropped.
 func (p *Pipeline) Shutdown(ctx context.Context) error {
 	p.qmu.Lock()
 	if !p.closed {
 		p.closed = true
-		close(p.queue)
+		close(p.closing)
 	}
 	p.qmu.Unlock()
 	var errs []error
@@ -361,6 +248,12 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	case <-p.done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("spans still queued: %w", ctx.Err()))
+		// Uploads in flight fail now, and count as dropped.
+		p.cancel()
+		select {
+		case <-p.done:
+		case <-time.After(abortGrace):
+		}
 	}
 	p.mu.Lock()
 	procs := p.procs
@@ -384,7 +277,8 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	case <-waited:
 	case <-ctx.Done():
 	}
-	// Whatever was fed but neither delivered nor failed is lost.
+	// The flusher did not finish: what it had taken is lost, and so is
+	// what is still queued.
 	var settled uint64
 	for _, e := range p.exps {
 		settled += e.ok.Load() + e.failed.Load()
@@ -392,8 +286,12 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	if fed := p.fed.Load(); fed > settled {
 		p.otherDrops.Add(fed - settled)
 	}
+	p.qmu.Lock()
+	p.queueDrops.Add(uint64(p.q.n))
+	p.q = queue{}
+	p.qmu.Unlock()
 	for _, e := range p.exps {
-		if err := e.SpanExporter.Shutdown(ctx); err != nil {
+		if err := e.shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down %s exporter: %w", e.name, err))
 		}
 	}
@@ -402,45 +300,14 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("shut down metric exporter: %w", err))
 		}
 	}
-	// Spans still in the queue if the feeder did not finish.
-	p.queueDrops.Add(uint64(len(p.queue)))
+	p.cancel()
 	return errors.Join(errs...)
 }
 
-// shutdown flushes and stops the process's providers.
+// shutdown flushes and stops the process's metrics.
 func (pr *proc) shutdown(ctx context.Context) error {
-	err := pr.tp.Shutdown(ctx)
 	if pr.red != nil {
-		err = errors.Join(err, pr.red.mp.Shutdown(ctx))
+		return pr.red.mp.Shutdown(ctx)
 	}
-	return err
-}
-
-// countingExporter counts what an exporter delivers and gives up on.
-type countingExporter struct {
-	name string
-	sdktrace.SpanExporter
-	ok, failed atomic.Uint64
-	mu         sync.Mutex
-	err        error
-	errAt      time.Time
-}
-
-func (c *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	err := c.SpanExporter.ExportSpans(ctx, spans)
-	if err != nil {
-		c.failed.Add(uint64(len(spans)))
-		c.mu.Lock()
-		c.err, c.errAt = err, time.Now()
-		c.mu.Unlock()
-		return err
-	}
-	c.ok.Add(uint64(len(spans)))
 	return nil
 }
-
-// shared is an exporter several providers use: their Shutdown must not
-// close it (Pipeline.Shutdown does).
-type shared struct{ *countingExporter }
-
-func (shared) Shutdown(context.Context) error { return nil }

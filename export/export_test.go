@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 func TestPipelineDeliversEverySpanPerProcess(t *testing.T) {
 	mem := newMem()
 	cfg := Config{ServiceName: "", ResourceAttributes: []attribute.KeyValue{attribute.String("deployment.environment.name", "test")}}
-	p := newPipeline(cfg, []string{"mem"}, []sdktrace.SpanExporter{mem})
+	p := newPipeline(cfg, []string{"mem"}, []exporter{sdkExporter{mem}})
 	ctx := context.Background()
 	for _, pid := range []uint32{11, 22} {
 		if err := p.Add(ctx, target(pid)); err != nil {
@@ -121,7 +121,7 @@ func (f *failing) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error {
 func (f *failing) Shutdown(context.Context) error { return nil }
 
 func TestPipelineCountsFailedExports(t *testing.T) {
-	p := newPipeline(Config{}, []string{"failing"}, []sdktrace.SpanExporter{&failing{}})
+	p := newPipeline(Config{}, []string{"failing"}, []exporter{sdkExporter{&failing{}}})
 	p.Add(context.Background(), target(5))
 	for i := range 700 {
 		p.Export(span(5, i))
@@ -154,7 +154,7 @@ func (b *blocking) Shutdown(context.Context) error { return nil }
 
 func TestPipelineNeverBlocksCapture(t *testing.T) {
 	b := &blocking{release: make(chan struct{})}
-	p := newPipeline(Config{}, []string{"slow"}, []sdktrace.SpanExporter{b})
+	p := newPipeline(Config{}, []string{"slow"}, []exporter{sdkExporter{b}})
 	p.Add(context.Background(), target(7))
 	const n = 3 * QueueSize
 	t0 := time.Now()
@@ -178,7 +178,7 @@ func TestPipelineNeverBlocksCapture(t *testing.T) {
 
 func TestPipelineSampler(t *testing.T) {
 	mem := newMem()
-	p := newPipeline(Config{Sampler: sdktrace.NeverSample()}, []string{"mem"}, []sdktrace.SpanExporter{mem})
+	p := newPipeline(Config{Sampler: sdktrace.NeverSample()}, []string{"mem"}, []exporter{sdkExporter{mem}})
 	p.Add(context.Background(), target(8))
 	for i := range 100 {
 		p.Export(span(8, i))
@@ -193,7 +193,7 @@ func TestPipelineSampler(t *testing.T) {
 // configured one for its process only.
 func TestPipelineAddService(t *testing.T) {
 	mem := newMem()
-	p := newPipeline(Config{ServiceName: "global"}, []string{"mem"}, []sdktrace.SpanExporter{mem})
+	p := newPipeline(Config{ServiceName: "global"}, []string{"mem"}, []exporter{sdkExporter{mem}})
 	ctx := context.Background()
 	if err := p.AddService(ctx, target(1), "checkout"); err != nil {
 		t.Fatal(err)
@@ -213,4 +213,57 @@ func TestPipelineAddService(t *testing.T) {
 	if want := map[string]string{"1": "checkout", "2": "global"}; !maps.Equal(got, want) {
 		t.Errorf("service.name by pid %v, want %v", got, want)
 	}
+}
+
+// calls records every export call's spans' process IDs.
+type calls struct {
+	mu   sync.Mutex
+	pids [][]string
+}
+
+func (c *calls) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	var pids []string
+	for _, s := range tracetest.SpanStubsFromReadOnlySpans(spans) {
+		pids = append(pids, resourceAttr(s, "process.pid"))
+	}
+	c.mu.Lock()
+	c.pids = append(c.pids, pids)
+	c.mu.Unlock()
+	return nil
+}
+func (*calls) Shutdown(context.Context) error { return nil }
+
+// TestPipelineBatches: every export call carries one process's spans, at
+// most batchSize of them.
+func TestPipelineBatches(t *testing.T) {
+	c := &calls{}
+	p := newPipeline(Config{}, []string{"calls"}, []exporter{sdkExporter{c}})
+	for _, pid := range []uint32{3, 4} {
+		if err := p.Add(context.Background(), target(pid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 5000
+	for i := range n {
+		p.Export(span(3+uint32(i%2), i))
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, pids := range c.pids {
+		total += len(pids)
+		if len(pids) > batchSize || len(pids) == 0 {
+			t.Fatalf("an export of %d spans", len(pids))
+		}
+		for _, pid := range pids {
+			if pid != pids[0] {
+				t.Fatalf("one export with spans of pids %s and %s", pids[0], pid)
+			}
+		}
+	}
+	if total != n || len(c.pids) < n/batchSize {
+		t.Fatalf("%d spans in %d exports, want %d", total, len(c.pids), n)
+	}
+	t.Logf("%d spans in %d exports", total, len(c.pids))
 }

@@ -40,7 +40,7 @@ func TestPipelineTraceContext(t *testing.T) {
 	} {
 		sampler := tc.s
 		mem := newMem()
-		p := newPipeline(Config{Sampler: sampler}, []string{"mem"}, []sdktrace.SpanExporter{mem})
+		p := newPipeline(Config{Sampler: sampler}, []string{"mem"}, []exporter{sdkExporter{mem}})
 		if err := p.Add(context.Background(), target(7)); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -62,4 +65,26 @@ func Resource(ctx context.Context, service string, extra []attribute.KeyValue, t
 		return nil, fmt.Errorf("build resource: %w", err)
 	}
 	return res, nil
+}
+
+// spanResource is res as spans carry it: the SDK's TracerProvider merged
+// it over resource.Environment() (OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_SERVICE_NAME), and spans keep that resource.
+func spanResource(res *resource.Resource) *resource.Resource {
+	merged, err := resource.Merge(resource.Environment(), res)
+	if err != nil {
+		otel.Handle(err)
+	}
+	return merged
+}
+
+// resourceProto is res for OTLP requests.
+func resourceProto(res *resource.Resource) *resourcepb.Resource {
+	var a arena // its own: never reset, the resource keeps what it hands out
+	kvs := res.Attributes()
+	out := &resourcepb.Resource{Attributes: a.kvPtrs.take(len(kvs))}
+	for i, kv := range kvs {
+		out.Attributes[i] = a.keyValue(kv)
+	}
+	return out
 }
