@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -117,7 +118,12 @@ func benchLoad(t *testing.T, args ...string) (requests, errs int64, seconds floa
 		Requests, Errors int64
 		Seconds          float64
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
+	// The result is the last line; the first says when measuring began.
+	_, last, _ := bytes.Cut(bytes.TrimSpace(out), []byte("measuring\n"))
+	if len(last) == 0 {
+		last = out
+	}
+	if err := json.Unmarshal(last, &res); err != nil {
 		t.Fatalf("bench load printed %q: %v", out, err)
 	}
 	return res.Requests, res.Errors, res.Seconds

@@ -135,19 +135,22 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 
 // Detach stops tracing pid.
 func (t *Tracer) Detach(pid int) error {
+	links, err := t.forget(pid)
+	return errors.Join(append(closeLinks(links), err)...)
+}
+
+// forget stops capturing pid and returns its probe links, still to close.
+func (t *Tracer) forget(pid int) ([]link.Link, error) {
 	t.mu.Lock()
 	tg := t.targets[uint32(pid)]
 	delete(t.targets, uint32(pid))
-	t.mu.Unlock()
-	err := t.w.removeTarget(uint32(pid))
+	var links []link.Link
 	if tg != nil {
-		t.mu.Lock()
-		links := append(tg.links, tg.tasks.links...)
+		links = append(tg.links, tg.tasks.links...)
 		tg.tasks.links = nil
-		t.mu.Unlock()
-		err = errors.Join(append(closeLinks(links), err)...)
 	}
-	return err
+	t.mu.Unlock()
+	return links, t.w.removeTarget(uint32(pid))
 }
 
 // Counters returns the running totals.
@@ -227,9 +230,13 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) {
 	t.mu.Unlock()
 	for _, pid := range gone {
 		t.log.Info("target exited", "pid", pid)
-		if err := t.Detach(int(pid)); err != nil {
+		links, err := t.forget(int(pid))
+		if err != nil {
 			t.log.Warn("detach exited target", "pid", pid, "err", err)
 		}
+		// Closing a uprobe link waits for the kernel (an RCU grace period,
+		// seconds on a busy machine): not on Run's goroutine.
+		go closeLinks(links)
 		asm.dropPID(pid, now)
 		if t.onExit != nil {
 			t.onExit(pid)
