@@ -353,5 +353,15 @@ func TestE2EIsolation(t *testing.T) {
 	wg.Wait()
 	rs.waitSpans(t, len(few), spanWait)
 	spans := rs.stop(t)
-	errorAll(t, checkServerSpans(t, a, "axum-server", expectFor("release", "axum-server"), few, spans, stolen))
+	// B keeps both cores busy on purpose, so A's /slow may really take
+	// longer than its 50 ms: a span the client waited as long for is
+	// right; one longer than the client's wait, or shorter than the
+	// handler's sleep, is not.
+	for _, l := range checkServerSpans(t, a, "axum-server", expectFor("release", "axum-server"), few, spans, stolen) {
+		if !l.real {
+			t.Error(l.msg)
+		} else {
+			t.Log("real delay under B's load: " + l.msg)
+		}
+	}
 }
