@@ -52,7 +52,7 @@ soak: build testapps ## SOAK (default 10m) at 2,000 requests/s, rustscope headle
 	./bin/bench -rustscope ./rustscope -apps testapps/bin -out docs/performance.md -soak $(SOAK)
 
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer/http1:FuzzRoundTrip \
+FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer/http1:FuzzRoundTrip ./tracer/http1:FuzzFields \
 	./tracer/http2:FuzzFeed ./tracer/http2:FuzzRoundTrip ./tracer:FuzzGRPCSpan ./tracer:FuzzDecodeAndAssemble \
 	./lib/axum:FuzzRead ./lib/axum:FuzzMatch ./symbols:FuzzAnalyze
 
