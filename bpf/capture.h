@@ -55,7 +55,8 @@ struct walk {
 	__u32 records;  // records emitted
 	__u8 boundary;  // M_IDLE: a message may start at pos
 	__u8 loaded;    // the cursor holds an iovec
-	__u8 _pad[6];
+	__u8 lazy;      // the syscalls before were captured whole (M_LAZY)
+	__u8 _pad[5];
 	struct framing f;
 };
 

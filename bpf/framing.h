@@ -28,6 +28,8 @@ enum mode {
 	M_TSKIP,    // rest of a trailer line
 	M_H2,       // HTTP/2: at a frame header (idx bytes of it in h2)
 	M_H2_SKIP,  // HTTP/2: remain bytes of a frame payload to pass
+	M_LAZY,     // HTTP/1: the last syscalls were captured whole, not walked;
+	            // where they left the framing is user space's to know
 };
 
 #define F_RESP 1    // the head is a response

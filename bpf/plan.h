@@ -17,6 +17,22 @@
 #define CHUNK_WIN 64      // bytes captured at a chunk boundary: CRLF, size line, extension
 #define WALK_STEPS (1 << 17) // planner steps per syscall
 
+// chunk_start tells whether the 8 bytes at a syscall's start begin a chunk
+// line: hex digits, then CR or ';'.
+static __always_inline bool chunk_start(__u64 x, __u64 avail)
+{
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		if (i >= avail)
+			return false;
+		__u8 c = x >> (i * 8);
+		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+		if (!hex)
+			return i > 0 && (c == '\r' || c == ';');
+	}
+	return false;
+}
+
 // idle looks for a message start at pos, a message boundary.
 static __always_inline long idle(struct walk *w, struct scratch *s)
 {
@@ -52,12 +68,58 @@ static __always_inline long idle(struct walk *w, struct scratch *s)
 		w->f.flags = F_H2;
 		w->f.mode = M_H2;
 		return 0;
+	} else if (w->lazy && w->pos == 0 && chunk_start(x, avail)) {
+		// A long syscall after HTTP/1 bytes captured whole (M_LAZY): a
+		// chunked body's next chunk, as hyper writes them.
+		__builtin_memset(&w->f, 0, sizeof(w->f));
+		chunk_line(&w->f);
+		return 0;
 	} else
 		return desync(w);
 	__builtin_memset(&w->f, 0, sizeof(w->f));
 	w->f.mode = M_LINE1;
 	w->f.flags = flags;
 	return 0;
+}
+
+// captured_whole tells whether the window holds the whole syscall and its
+// framing may be left to user space, which sees every byte: no walk. The
+// state it leaves is M_LAZY: the framing is taken to be at a message
+// boundary, which is what matters should a long syscall come next. So each direction takes the
+// shortcut only where that holds or costs nothing:
+//
+// - Reads end where the peer's writes and TCP's segments did: only a
+//   message that visibly ends with the syscall (a GET or HEAD head) is
+//   left unwalked. A POST whose head and first bytes of a chunked body
+//   fit in a read is walked, so that the long reads after it find their
+//   chunk lines.
+// - Writes are the traced process's own, and hyper writes each chunk with
+//   its size line first: any HTTP/1 message start, and what follows HTTP/1
+//   bytes captured whole, is left unwalked, except a head alone that a
+//   body may follow. A long write after them that does not start a message
+//   is taken to start a chunk where it starts with a chunk-size line
+//   (idle); else its bytes beyond the first window are counted, not
+//   captured, as after any lost framing (Content-Length bodies are counted
+//   exactly by user space).
+//
+// Mid-body and HTTP/2 directions are always walked.
+static __always_inline bool captured_whole(struct walk *w, struct scratch *s, __u8 dir)
+{
+	__u32 n = w->win_len;
+	if (n != w->ret || (w->f.flags & F_H2) || (w->f.mode != M_IDLE && w->f.mode != M_LAZY) || n < 4)
+		return false;
+	__u64 x = *(__u64 *)s->data;
+	if (n < 8)
+		x &= (1ULL << (n * 8)) - 1;
+	bool resp = (x & 0xffffffffffffffULL) == HTTP1;
+	if (!resp && !is_method(x))
+		return dir == DIR_EGRESS && w->f.mode == M_LAZY;
+	__u64 x4 = x & 0xffffffffULL, x5 = x & 0xffffffffffULL;
+	bool bodiless = !resp && (x4 == GET_ || x5 == HEAD_);
+	__u32 end = *(__u32 *)&s->data[(n - 4) & (CAPTURE_BUF - 1)];
+	if (end != 0x0a0d0a0d) // "\r\n\r\n"
+		return dir == DIR_EGRESS;
+	return bodiless;
 }
 
 // walk_step advances the planner: a jump over body bytes, a message start

@@ -103,6 +103,19 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx, __u8 ki
 	w->f = c->fr[dir];
 	w->boundary = 1; // a syscall may start a message
 	load_window(w, s, w->limit);
+	if (captured_whole(w, s, dir)) {
+		// User space sees every byte, so it needs no framing hint
+		// (plan.h): no walk, 0.2-0.4 us saved per small request or
+		// response here.
+		emit(w, s, w->ret);
+		c->seq[dir] = w->seq;
+		c->fr[dir].mode = M_LAZY;
+		return 0;
+	}
+	if (w->f.mode == M_LAZY) {
+		w->f.mode = M_IDLE; // after syscalls captured whole: look for a message start
+		w->lazy = 1;
+	}
 	// A response head at the start of a write or read while a body is
 	// expected: the body was not there (a response to HEAD).
 	if (w->f.mode == M_BODY && (w->f.flags & F_RESP) && w->win_len >= 7 &&

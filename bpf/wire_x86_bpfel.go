@@ -213,7 +213,8 @@ type WireWalk struct {
 	Records  uint32
 	Boundary uint8
 	Loaded   uint8
-	Pad      [6]uint8
+	Lazy     uint8
+	Pad      [5]uint8
 	F        struct {
 		_      structs.HostLayout
 		Remain uint64
