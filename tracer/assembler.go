@@ -43,8 +43,9 @@ type assembler struct {
 	log      *slog.Logger
 	warned   map[string]bool // warnOnce
 
-	clientSeen func(pid uint32, ts uint64) // an event on a client connection (tasks.go)
-	execed     func(pid uint32)            // a process ran a new executable (Options.OnExec)
+	clientSeen  func(pid uint32, ts uint64) // an event on a client connection (tasks.go)
+	placeRoutes func(pid uint32)            // the route probe is needed again (routes.go)
+	execed      func(pid uint32)            // a process ran a new executable (Options.OnExec)
 
 	conns    map[connKey]*conn // conns.go
 	hits     hitState          // enrich.go

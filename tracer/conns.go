@@ -127,6 +127,9 @@ func (a *assembler) data(tk uint64, ev *event) {
 			role = serverRole(k.pid, c.local)
 		}
 		c.h2 = http2.NewConn(role)
+		if role != flow.RoleClient {
+			a.h2Server(k.pid)
+		}
 	}
 	if c.h2 != nil {
 		sts := c.h2.Feed(dir, ev.captured, int(d.Size), h.Ts)

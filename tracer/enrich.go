@@ -216,9 +216,18 @@ func (a *assembler) unparkStale(now uint64) {
 // enrich collects what the marks on c say about exchange x and drops the
 // marks it used or that are too old to belong to a later exchange. hit is
 // the time of the probe hit that released a parked exchange, else 0.
-func (a *assembler) enrich(pid uint32, c *conn, role flow.Role, x *http1.Exchange, tg *Target, hit uint64) libAdds {
-	var l libAdds
-	if len(c.marks) == 0 || tg == nil {
+func (a *assembler) enrich(pid uint32, c *conn, role flow.Role, x *http1.Exchange, tg *Target, hit uint64) (l libAdds) {
+	if tg == nil {
+		return l
+	}
+	var routeHits [4]mark
+	nroute := 0
+	defer func() {
+		if role == flow.RoleServer {
+			a.serverRoute(tg, x, &l, routeHits[:nroute])
+		}
+	}()
+	if len(c.marks) == 0 {
 		return l
 	}
 	// Server: hits between the first request byte read and the first
@@ -250,12 +259,36 @@ func (a *assembler) enrich(pid uint32, c *conn, role flow.Role, x *http1.Exchang
 			if l.route == "" {
 				l.route = a.route(pid, path, m)
 			}
+			if nroute < len(routeHits) {
+				routeHits[nroute] = m
+				nroute++
+			}
 		case hitClient:
 			l.scope = tg.crateScope(m.scope)
 		}
 	}
 	c.marks = keep
 	return l
+}
+
+// serverRoute has the route probe learn from server exchange x of tg, or
+// gives x its route from the table while the probe rests (routes.go).
+func (a *assembler) serverRoute(tg *Target, x *http1.Exchange, l *libAdds, hits []mark) {
+	rp := &tg.routes
+	if rp.addrs == nil {
+		return
+	}
+	path, _, _ := strings.Cut(x.Request.Target, "?")
+	if len(hits) == 0 {
+		if tab := a.routeTableFor(tg, x.RequestStart); tab != nil {
+			l.scope = tg.crateScope(rp.scope)
+			l.route = axum.Route(tab, "", path)
+			return
+		}
+	}
+	if live := rp.live.Load(); live != 0 && x.RequestStart >= live {
+		a.learnRoute(tg, path, l.route, hits)
+	}
 }
 
 // route returns the route template m's lookup matched, "" if none.

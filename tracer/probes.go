@@ -122,24 +122,42 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 			idx := len(t.hits)
 			t.hits = append(t.hits, hitRef{pid: tg.PID, kind: u.Hit, point: pt.ID, scope: scopeOf(a, l.Crate, u.Hit)})
 			t.mu.Unlock()
+			rest := ""
 			for _, c := range pt.Copies {
-				addrs = append(addrs, placeAt(c, u))
-				cookies = append(cookies, uint64(idx)|uint64(u.StrArg)<<32)
+				at, cookie := placeAt(c, u), uint64(idx)|uint64(u.StrArg)<<32
+				if u.Hit == hitRoute { // a link of its own: it rests (routes.go)
+					tg.routes.addrs = append(tg.routes.addrs, at)
+					tg.routes.cookies = append(tg.routes.cookies, cookie)
+					tg.routes.scope = scopeOf(a, l.Crate, u.Hit)
+					rest = fmt.Sprintf("; rests while the route table read from memory alone gives every route, checked every %v", routeRest)
+					continue
+				}
+				addrs = append(addrs, at)
+				cookies = append(cookies, cookie)
 			}
-			attached = append(attached, fmt.Sprintf("%s (%s, %d %s)", pt.ID, u.Gives, len(pt.Copies), plural(len(pt.Copies), "copy", "copies")))
+			attached = append(attached, fmt.Sprintf("%s (%s, %d %s%s)", pt.ID, u.Gives, len(pt.Copies), plural(len(pt.Copies), "copy", "copies"), rest))
 		}
 	}
 	for _, why := range missing {
 		notes = append(notes, fmt.Sprintf("without %s: %s", strings.Join(lacks[why], ", "), why))
 	}
-	if len(addrs) == 0 {
+	if len(addrs) == 0 && tg.routes.addrs == nil {
 		if len(notes) == 0 {
 			notes = append(notes, "library probes: none apply to this binary")
 		}
 		return nil, notes
 	}
-	links, err := t.w.attachUprobes(tg.PID, addrs, cookies)
+	var err error
+	if len(addrs) > 0 {
+		links, err = t.w.attachUprobes(tg.PID, addrs, cookies)
+	}
+	if err == nil && tg.routes.addrs != nil {
+		tg.routes.links, err = t.w.attachUprobes(tg.PID, tg.routes.addrs, tg.routes.cookies)
+		tg.routes.live.Store(t.clock.mono())
+	}
 	if err != nil {
+		closeLinks(links)
+		tg.routes.addrs, tg.routes.links = nil, nil
 		t.log.Warn("attach library probes", "pid", tg.PID, "err", err)
 		return nil, append(notes, fmt.Sprintf("library probes: not attached: %v", err))
 	}

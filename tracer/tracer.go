@@ -68,6 +68,7 @@ type Target struct {
 
 	links  []link.Link // library uprobes
 	tasks  taskProbes  // tokio task probes, placed while the process makes client calls
+	routes routeProbe  // axum's route lookup, resting while the route table alone answers
 	probed [hitH2Frames + 1]bool
 }
 
@@ -146,8 +147,8 @@ func (t *Tracer) forget(pid int) ([]link.Link, error) {
 	delete(t.targets, uint32(pid))
 	var links []link.Link
 	if tg != nil {
-		links = append(tg.links, tg.tasks.links...)
-		tg.tasks.links = nil
+		links = append(append(tg.links, tg.tasks.links...), tg.routes.links...)
+		tg.tasks.links, tg.routes.links = nil, nil
 	}
 	t.mu.Unlock()
 	return links, t.w.removeTarget(uint32(pid))
@@ -179,6 +180,7 @@ func (t *Tracer) target(pid uint32) *Target {
 func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 	asm := newAssembler(t.clock, &t.counters, t.target, secretsFilter(emit, t.secrets))
 	asm.hits.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.onExec
+	asm.placeRoutes = t.placeRoutes
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()
@@ -214,6 +216,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 			asm.expire(now)
 			t.reapExited(asm, now)
 			t.removeIdleTasks(now)
+			t.tickRoutes(now)
 		}
 	}
 }
@@ -251,6 +254,7 @@ func (t *Tracer) Close() error {
 	for _, tg := range t.targets {
 		links = append(links, tg.links...)
 		links = append(links, tg.tasks.links...)
+		links = append(links, tg.routes.links...)
 	}
 	t.mu.Unlock()
 	return errors.Join(append(closeLinks(links), t.w.close())...)

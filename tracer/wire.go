@@ -48,10 +48,11 @@ const (
 	// MaxCaptureBytes is the BPF program's per-event buffer.
 	MaxCaptureBytes = 8191
 	// DefaultRingBytes is the ring buffer size shared by all targets: about
-	// a second of records at 5,000 requests/s with the default capture.
-	// The kernel maps its data pages twice (for records that wrap), so it
-	// counts twice in rustscope's RSS.
-	DefaultRingBytes = 8 << 20
+	// half a second of records at 5,000 requests/s with the default
+	// capture, and 250 ms at 20,000/s, far more than the reader lags behind
+	// when it keeps up at all. The kernel maps its data pages twice (for
+	// records that wrap), so it counts twice in rustscope's RSS: 8 MiB.
+	DefaultRingBytes = 4 << 20
 )
 
 // dataSize is the size of a data record's struct: its captured bytes follow.
