@@ -5,58 +5,66 @@ package main
 
 func (r *report) costs(b *md) {
 	mean := func(v []float64) float64 { return spreadOf(v).mean }
-	var tracerUs []float64
+	var tracerUs, callTracerUs []float64
 	for _, rr := range r.users[headless] {
 		tracerUs = append(tracerUs, rr.tracerUs)
 	}
-	added, wire := mean(pairDiffs(r.users, headless)), mean(pairDiffs(r.users, wireOnly))
-	b.w("### Where the cost goes\n\n")
-	b.w("- **rustscope's own CPU.** At 5,000/s rustscope spends %.1f us of CPU per\n", mean(tracerUs))
-	b.w("  request (reading the ring, parsing HTTP, building the span, the OpenTelemetry\n")
-	b.w("  SDK's batch processor, OTLP protobuf encoding and gRPC). On this 2-core\n")
-	b.w("  machine those cycles come out of the same cores the target and the load\n")
-	b.w("  generator run on, which is most of the throughput lost at saturation: at\n")
-	b.w("  a fixed rate the target's own CPU per request rose by %.1f us. On a host with a spare\n", added)
-	b.w("  core the ratio is bounded by that added target CPU instead. What would\n")
-	b.w("  close the rest: encoding OTLP directly from tracer spans instead of going\n")
-	b.w("  through the SDK (no per-span SDK objects, no attribute copies), fewer\n")
-	b.w("  allocations in the HTTP parser (Go's GC is a large share of the profile:\n")
-	b.w("  `bench -profile DIR` writes one per headless run).\n")
-	b.w("- **In the target** (at 5,000/s). `--wire-only` (syscall tracepoints alone) added %.1f us\n", wire)
-	if d := added - wire; d >= 0.5 {
-		b.w("  per request; the uprobes add the rest (%.1f us): axum's route lookup, one hit\n", d)
-	} else {
-		b.w("  per request; the uprobes added nothing measurable (%+.1f us, within the phases' noise): axum's route lookup, one hit\n", d)
+	for _, rr := range r.calls[headless] {
+		callTracerUs = append(callTracerUs, rr.tracerUs)
 	}
+	added, wire := mean(pairDiffs(r.users, headless)), mean(pairDiffs(r.users, wireOnly))
 	off, on := r.calls[untraced], r.calls[headless]
 	var offUs, onUs []float64
 	for i := range min(len(off), len(on)) {
 		offUs, onUs = append(offUs, off[i].targetUs), append(onUs, on[i].targetUs)
 	}
-	b.w("  per request at an emulated `push`. The tokio task probes that link client\n")
-	b.w("  calls to their server span (an entry and a return probe on every task poll,\n")
-	b.w("  and the wakers) cost more, so they stay only while the process makes client\n")
-	b.w("  calls: this target makes none, and they were gone before each phase began.\n")
-	b.w("  A service that calls out keeps them: the app whose every\n")
-	b.w("  request makes a reqwest call (`GET /call/http/N`, at 2,000/s) spent %.1f us more\n", mean(pairDiffs(r.calls, headless)))
-	b.w("  per request traced than untraced (%.1f vs %.1f us; two HTTP exchanges per request,\n", mean(onUs), mean(offUs))
-	b.w("  server and client, plus the task probes).\n")
-	b.w("  The floor here is the syscall capture. rustscope's BPF programs ran %.2f us\n", spreadOf(r.bpfUsers.windows).mean)
-	b.w("  per request in all on `/users` and %.2f us on `/call/http/N` (tables below;\n", spreadOf(r.bpfCalls.windows).mean)
-	b.w("  an upper bound on what the target pays for them: they count their runs in\n")
-	b.w("  every process's syscalls, the load generator's too, and the statistics'\n")
-	b.w("  own cost). Most of it is the exit\n")
-	b.w("  programs of the request's read and the response's write, which walk the\n")
-	b.w("  HTTP framing (a line up to 64 bytes per step, its start and its end\n")
-	b.w("  each a step of their own) and copy the bytes into the ring. Taking a\n")
-	b.w("  whole header line per step cut those two by about 0.5 us each, but it\n")
-	b.w("  doubled the verifier's work at load (attach 1.0-1.4 s instead of 0.5 s\n")
-	b.w("  on the debug build), so it is not in. On top of the programs the kernel\n")
-	b.w("  adds the tracepoint and uprobe trampolines (an emulated uprobe's trap is\n")
-	b.w("  about 1 us on this VM). Closing the gap to 1.5 us would take capturing\n")
-	b.w("  without walking when a syscall's bytes fit in the window (the framing\n")
-	b.w("  state then rebuilt by user space) and fewer map operations per syscall\n")
-	b.w("  (the `calls` hash entry between enter and exit).\n\n")
+	filter := r.bpfUsers.nsPerRun("exit_read")
+	b.w("### Where the cost goes\n\n")
+	b.w("Profiles behind this: `perf record -e cpu-clock -g -p TARGET` of the\n")
+	b.w("traced target, the kernel's BPF statistics (tables below) and\n")
+	b.w("rustscope's own CPU profiles (`bench -profile DIR`).\n\n")
+	b.w("- **Uprobe traps.** On this machine (a paravirtualized guest with\n")
+	b.w("  page-table isolation) a uprobe's breakpoint trap costs the target\n")
+	b.w("  7-10 us, even at an instruction the kernel emulates: with one route\n")
+	b.w("  lookup hit per request, the int3 exception path was 15%% of the traced\n")
+	b.w("  target's CPU. So the route probe learns, then rests (routes from the\n")
+	b.w("  table read from memory; docs/how-it-works.md): on `/users` the uprobes\n")
+	b.w("  added %+.1f us over `--wire-only` here (the phases' noise included).\n", added-wire)
+	b.w("- **The syscall capture** (`--wire-only`) added %.1f us per `/users`\n", wire)
+	b.w("  request: the BPF programs (%.2f us per request in all, below), the\n", spreadOf(r.bpfUsers.windows).mean)
+	b.w("  kernel's tracepoint path around them (every syscall of every process\n")
+	b.w("  takes the slow path while a syscall tracepoint is attached), and the\n")
+	b.w("  cores the target shares with rustscope and the load generator. A program\n")
+	b.w("  that only filters costs %.0f ns a run here (`exit_read`: other\n", filter)
+	b.w("  processes' reads, the statistics' own clock reads included), and a\n")
+	b.w("  request runs about six, so the 1.5 us goal leaves about 0.3 us for each\n")
+	b.w("  of the two syscalls that carry it. Those two now copy a syscall that\n")
+	b.w("  fits the capture window whole, without walking its framing (a head\n")
+	b.w("  alone that a body may follow is still walked), which saved 0.2-0.4 us\n")
+	b.w("  each: the rest is the fixed work of a record (the target and connection\n")
+	b.w("  lookups, the saved registers, the copy, the ring's commit). What would\n")
+	b.w("  close it: one program for the read and write families instead of one\n")
+	b.w("  per syscall (raw_syscalls with a syscall-number switch), and smaller\n")
+	b.w("  records.\n")
+	b.w("- **Client calls.** The app whose every request makes a reqwest call\n")
+	b.w("  (`GET /call/http/N`, 2,000/s) spent %.1f us more per request traced\n", mean(pairDiffs(r.calls, headless)))
+	b.w("  (%.1f vs %.1f us). Each of its requests takes about 13 breakpoint\n", mean(onUs), mean(offUs))
+	b.w("  traps (6 task polls, 6 wakes, hyper's client parse) and 6 return\n")
+	b.w("  probes (the task polls'); at 7-10 us a trap that is most of it, next to\n")
+	b.w("  two HTTP exchanges' capture. The task probes stay only while the process makes\n")
+	b.w("  client calls (a target without is not charged), and every link stays\n")
+	b.w("  exact. What would close it: knowing which task a thread polls without\n")
+	b.w("  a probe on every poll (tokio keeps the current task's id in a thread\n")
+	b.w("  local that the syscall programs could read, its layout learnt and\n")
+	b.w("  validated like the route table), sampling links under a budget of hits\n")
+	b.w("  per second, and resting the client parse probe as the route probe\n")
+	b.w("  rests.\n")
+	b.w("- **rustscope's own CPU**: %.1f us per `/users` request at 5,000/s and\n", mean(tracerUs))
+	b.w("  %.1f us per `/call/http/N` request (two spans, the task events and the\n", mean(callTracerUs))
+	b.w("  links). On this 2-core machine it comes out of the cores the target and\n")
+	b.w("  the load generator run on, which is most of the throughput lost at\n")
+	b.w("  saturation; on a host with a spare core the ratio is bounded by the\n")
+	b.w("  added target CPU instead.\n\n")
 }
 
 func (r *report) bpfSection(b *md) {
@@ -82,4 +90,14 @@ func (r *report) bpfSection(b *md) {
 		}
 		b.w("| all | | | %.2f |\n\nPer window: %s.\n\n", all, spreadOf(s.res.windows).format("%.2f", " us"))
 	}
+}
+
+// nsPerRun is the cost of one run of program name, 0 if it did not run.
+func (r bpfResult) nsPerRun(name string) float64 {
+	for _, p := range r.progs {
+		if p.name == name {
+			return p.nsPerRun
+		}
+	}
+	return 0
 }

@@ -38,7 +38,7 @@ func main() {
 	flag.StringVar(&h.apps, "apps", "testapps/bin", "the built test apps (testapps/build.sh)")
 	flag.DurationVar(&h.phase, "phase", 10*time.Second, "length of a throughput phase at saturation")
 	flag.IntVar(&h.rounds, "rounds", 3, "rounds of untraced and headless phases at saturation")
-	flag.IntVar(&h.pairs, "pairs", 4, "rounds of untraced and traced phases at a fixed rate (and kernel-statistics windows)")
+	flag.IntVar(&h.pairs, "pairs", 6, "rounds of untraced and traced phases at a fixed rate (and kernel-statistics windows)")
 	flag.DurationVar(&h.pairPhase, "pair-phase", 10*time.Second, "measured length of a fixed-rate phase")
 	flag.DurationVar(&h.lossPhase, "loss-phase", 30*time.Second, "length of the zero-loss phase")
 	flag.BoolVar(&h.gobench, "gobench", true, "run the Go benchmarks")

@@ -119,7 +119,8 @@ func (r *report) markdown() string {
 func (r *report) targets(b *md, goals []goalRow) {
 	b.w("## Targets\n\n")
 	b.w("The goals of issue 19. Measured: the mean, then in brackets the range\n")
-	b.w("(min..max), the standard deviation and how many values (n): per pair of\n")
+	b.w("(min..max), the standard deviation of one value, the standard error of\n")
+	b.w("the mean (sd/sqrt(n): the noise of the figure) and how many values (n): per pair of\n")
 	b.w("untraced and traced phases for the added target CPU, per traced phase for\n")
 	b.w("rustscope's CPU and RSS, per round for the throughput ratio, per window\n")
 	b.w("for the BPF time.\n\n")

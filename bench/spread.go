@@ -14,6 +14,15 @@ type spread struct {
 	sd             float64 // sample standard deviation (n-1); 0 when n < 2
 }
 
+// se is the standard error of the mean (sd/sqrt(n)): the noise of the
+// mean the report gives, where sd is that of one value.
+func (s spread) se() float64 {
+	if s.n < 2 {
+		return 0
+	}
+	return s.sd / math.Sqrt(float64(s.n))
+}
+
 func spreadOf(v []float64) spread {
 	if len(v) == 0 {
 		return spread{}
@@ -36,8 +45,8 @@ func spreadOf(v []float64) spread {
 }
 
 // format prints the mean and, when there are several values, their range
-// and standard deviation, each with verb (e.g. "%.1f") and unit:
-// "6.1 us (4.2..8.0, sd 1.6, n=4)".
+// standard deviation and standard error of the mean, each with verb (e.g.
+// "%.1f") and unit: "6.1 us (4.2..8.0, sd 1.6, se 0.8, n=4)".
 func (s spread) format(verb, unit string) string {
 	v := func(x float64) string { return fmt.Sprintf(verb, x) }
 	switch s.n {
@@ -46,5 +55,5 @@ func (s spread) format(verb, unit string) string {
 	case 1:
 		return fmt.Sprintf("%s%s (n=1)", v(s.mean), unit)
 	}
-	return fmt.Sprintf("%s%s (%s..%s, sd %s, n=%d)", v(s.mean), unit, v(s.min), v(s.max), v(s.sd), s.n)
+	return fmt.Sprintf("%s%s (%s..%s, sd %s, se %s, n=%d)", v(s.mean), unit, v(s.min), v(s.max), v(s.sd), v(s.se()), s.n)
 }

@@ -32,7 +32,7 @@ func TestSpreadFormat(t *testing.T) {
 	}{
 		{nil, "not measured"},
 		{[]float64{6.12}, "6.1 us (n=1)"},
-		{[]float64{4.2, 8, 6.1}, "6.1 us (4.2..8.0, sd 1.9, n=3)"},
+		{[]float64{4.2, 8, 6.1}, "6.1 us (4.2..8.0, sd 1.9, se 1.1, n=3)"},
 	} {
 		if got := spreadOf(tc.in).format("%.1f", " us"); got != tc.want {
 			t.Errorf("format(%v) = %q, want %q", tc.in, got, tc.want)

@@ -198,8 +198,8 @@ const (
 // burstRSSBound is what rustscope's resident memory must stay under while
 // traffic outruns it, from the bounds of its design (docs/how-it-works.md,
 // "Bounds"): the Go heap's soft limit in headless mode (96 MiB; every
-// queue full holds about 60 MiB), the ring buffer (8 MiB, mapped twice:
-// 16 MiB) and the executable's pages and other mappings (about 20 MiB),
+// queue full holds about 60 MiB), the ring buffer (4 MiB, mapped twice:
+// 8 MiB) and the executable's pages and other mappings (about 20 MiB),
 // with 15% to spare.
 const burstRSSBound = 150 << 10 // KiB
 
