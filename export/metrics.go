@@ -3,6 +3,7 @@ package export
 import (
 	"context"
 	"crypto/tls"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -30,11 +31,31 @@ const (
 	metricRPCClient  = "rpc.client.duration"
 )
 
-// red records the RED metrics of one process.
+// red records the RED metrics of one process. Only the flusher goroutine
+// records.
 type red struct {
 	mp                     *sdkmetric.MeterProvider
 	httpServer, httpClient metric.Float64Histogram
 	rpcServer, rpcClient   metric.Float64Histogram
+	// sets caches the attribute set (as a record option) of each series
+	// seen: building one (attribute.NewSet sorts, copies and hashes) cost
+	// more than the rest of recording.
+	sets map[seriesKey][]metric.RecordOption
+}
+
+// maxKeys is the most attributes a metric keeps (httpClientKeys).
+const maxKeys = 8
+
+// maxSeries bounds the cached series of one process; past it the cache
+// starts over (the attribute values come from the traffic).
+const maxSeries = 4096
+
+// seriesKey is one series of one histogram: the span's kept attributes in
+// the span's order.
+type seriesKey struct {
+	h     *metric.Float64Histogram
+	n     int
+	attrs [maxKeys]attribute.KeyValue
 }
 
 // newRED records into reader (a periodic reader of the shared exporter;
@@ -43,7 +64,7 @@ type red struct {
 func newRED(res *resource.Resource, reader sdkmetric.Reader) (*red, error) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader))
 	m := mp.Meter("github.com/rustscope/rustscope", metric.WithInstrumentationVersion(tracer.Version))
-	r := &red{mp: mp}
+	r := &red{mp: mp, sets: map[seriesKey][]metric.RecordOption{}}
 	var err error
 	hist := func(name, desc string) metric.Float64Histogram {
 		if err != nil {
@@ -94,27 +115,48 @@ func (r *red) record(s *tracer.Span) {
 			rpc = true
 		}
 	}
-	var h metric.Float64Histogram
+	var h *metric.Float64Histogram
 	var keys map[attribute.Key]bool
 	switch {
 	case rpc && s.Kind == trace.SpanKindServer:
-		h, keys = r.rpcServer, rpcKeys
+		h, keys = &r.rpcServer, rpcKeys
 	case rpc && s.Kind == trace.SpanKindClient:
-		h, keys = r.rpcClient, rpcKeys
+		h, keys = &r.rpcClient, rpcKeys
 	case s.Kind == trace.SpanKindServer:
-		h, keys = r.httpServer, httpServerKeys
+		h, keys = &r.httpServer, httpServerKeys
 	case s.Kind == trace.SpanKindClient:
-		h, keys = r.httpClient, httpClientKeys
+		h, keys = &r.httpClient, httpClientKeys
 	default:
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, len(keys))
+	k := seriesKey{h: h}
+	var more []attribute.KeyValue // a span that repeats keys: not cached
 	for _, kv := range s.Attrs {
-		if keys[kv.Key] {
-			attrs = append(attrs, kv)
+		if !keys[kv.Key] {
+			continue
+		}
+		switch {
+		case more != nil:
+			more = append(more, kv)
+		case k.n < maxKeys:
+			k.attrs[k.n] = kv
+			k.n++
+		default:
+			more = append(slices.Clone(k.attrs[:]), kv)
 		}
 	}
-	h.Record(context.Background(), s.Duration().Seconds(), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	opts, ok := r.sets[k]
+	if more != nil {
+		opts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(more...))}
+	} else if !ok {
+		if len(r.sets) >= maxSeries {
+			clear(r.sets)
+		}
+		attrs := k.attrs // NewSet sorts its argument in place
+		opts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs[:k.n]...))}
+		r.sets[k] = opts
+	}
+	(*h).Record(context.Background(), s.Duration().Seconds(), opts...)
 }
 
 // newMetricExporter is the OTLP metric exporter for cfg: the same
