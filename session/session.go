@@ -267,6 +267,11 @@ func (s *session) flush() {
 		s.mu.Lock()
 		batch := s.pending
 		s.pending = nil
+		if len(batch) > 0 {
+			// The next batch is likely as large: room for it at once
+			// spares growing the slice span by span (copies, garbage).
+			s.pending = make([]tracer.Span, 0, len(batch))
+		}
 		s.mu.Unlock()
 		if len(batch) == 0 {
 			continue
