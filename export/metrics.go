@@ -3,7 +3,6 @@ package export
 import (
 	"context"
 	"crypto/tls"
-	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -50,12 +49,13 @@ const maxKeys = 8
 // starts over (the attribute values come from the traffic).
 const maxSeries = 4096
 
-// seriesKey is one series of one histogram: the span's kept attributes in
-// the span's order.
+// seriesKey is one series of one histogram: the value of each of its
+// keys the span has (slot i is keys[i]; set has bit i), whatever their
+// order in the span.
 type seriesKey struct {
-	h     *metric.Float64Histogram
-	n     int
-	attrs [maxKeys]attribute.KeyValue
+	h    *metric.Float64Histogram
+	set  uint8
+	vals [maxKeys]attribute.Value
 }
 
 // newRED records into reader (a periodic reader of the shared exporter;
@@ -90,21 +90,24 @@ func newRED(res *resource.Resource, reader sdkmetric.Reader) (*red, error) {
 // recommended ones); the rest of a span's attributes (paths, ports of
 // clients, sizes) would make the series unbounded.
 var (
-	httpServerKeys = keySet(semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.HTTPRouteKey,
-		semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey, semconv.ErrorTypeKey)
-	httpClientKeys = keySet(semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.ServerAddressKey,
+	httpServerKeys = []attribute.Key{semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.HTTPRouteKey,
+		semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey, semconv.ErrorTypeKey}
+	httpClientKeys = []attribute.Key{semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.ServerAddressKey,
 		semconv.ServerPortKey, semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey,
-		semconv.ErrorTypeKey)
-	rpcKeys = keySet(semconv.RPCSystemNameKey, semconv.RPCMethodKey, semconv.RPCResponseStatusCodeKey,
-		semconv.ServerAddressKey, semconv.ServerPortKey, semconv.ErrorTypeKey)
+		semconv.ErrorTypeKey}
+	rpcKeys = []attribute.Key{semconv.RPCSystemNameKey, semconv.RPCMethodKey, semconv.RPCResponseStatusCodeKey,
+		semconv.ServerAddressKey, semconv.ServerPortKey, semconv.ErrorTypeKey}
 )
 
-func keySet(keys ...attribute.Key) map[attribute.Key]bool {
-	m := map[attribute.Key]bool{}
-	for _, k := range keys {
-		m[k] = true
+// slot is the index of k in keys, or -1: a scan of a few keys is cheaper
+// than a map lookup per span attribute.
+func slot(keys []attribute.Key, k attribute.Key) int {
+	for i := range keys {
+		if keys[i] == k {
+			return i
+		}
 	}
-	return m
+	return -1
 }
 
 // record adds s to the histogram its kind and protocol name.
@@ -116,7 +119,7 @@ func (r *red) record(s *tracer.Span) {
 		}
 	}
 	var h *metric.Float64Histogram
-	var keys map[attribute.Key]bool
+	var keys []attribute.Key
 	switch {
 	case rpc && s.Kind == trace.SpanKindServer:
 		h, keys = &r.rpcServer, rpcKeys
@@ -129,31 +132,26 @@ func (r *red) record(s *tracer.Span) {
 	default:
 		return
 	}
+	// A repeated key keeps its last value, as attribute.NewSet does.
 	k := seriesKey{h: h}
-	var more []attribute.KeyValue // a span that repeats keys: not cached
 	for _, kv := range s.Attrs {
-		if !keys[kv.Key] {
-			continue
-		}
-		switch {
-		case more != nil:
-			more = append(more, kv)
-		case k.n < maxKeys:
-			k.attrs[k.n] = kv
-			k.n++
-		default:
-			more = append(slices.Clone(k.attrs[:]), kv)
+		if i := slot(keys, kv.Key); i >= 0 {
+			k.set |= 1 << i
+			k.vals[i] = kv.Value
 		}
 	}
 	opts, ok := r.sets[k]
-	if more != nil {
-		opts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(more...))}
-	} else if !ok {
+	if !ok {
 		if len(r.sets) >= maxSeries {
 			clear(r.sets)
 		}
-		attrs := k.attrs // NewSet sorts its argument in place
-		opts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs[:k.n]...))}
+		attrs := make([]attribute.KeyValue, 0, len(keys))
+		for i, key := range keys {
+			if k.set&(1<<i) != 0 {
+				attrs = append(attrs, attribute.KeyValue{Key: key, Value: k.vals[i]})
+			}
+		}
+		opts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
 		r.sets[k] = opts
 	}
 	(*h).Record(context.Background(), s.Duration().Seconds(), opts...)
