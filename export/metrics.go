@@ -30,11 +30,32 @@ const (
 	metricRPCClient  = "rpc.client.duration"
 )
 
-// red records the RED metrics of one process.
+// red records the RED metrics of one process. Only the flusher goroutine
+// records.
 type red struct {
 	mp                     *sdkmetric.MeterProvider
 	httpServer, httpClient metric.Float64Histogram
 	rpcServer, rpcClient   metric.Float64Histogram
+	// sets caches the attribute set (as a record option) of each series
+	// seen: building one (attribute.NewSet sorts, copies and hashes) cost
+	// more than the rest of recording.
+	sets map[seriesKey][]metric.RecordOption
+}
+
+// maxKeys is the most attributes a metric keeps (httpClientKeys).
+const maxKeys = 8
+
+// maxSeries bounds the cached series of one process; past it the cache
+// starts over (the attribute values come from the traffic).
+const maxSeries = 4096
+
+// seriesKey is one series of one histogram: the value of each of its
+// keys the span has (slot i is keys[i]; set has bit i), whatever their
+// order in the span.
+type seriesKey struct {
+	h    *metric.Float64Histogram
+	set  uint8
+	vals [maxKeys]attribute.Value
 }
 
 // newRED records into reader (a periodic reader of the shared exporter;
@@ -43,7 +64,7 @@ type red struct {
 func newRED(res *resource.Resource, reader sdkmetric.Reader) (*red, error) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader))
 	m := mp.Meter("github.com/rustscope/rustscope", metric.WithInstrumentationVersion(tracer.Version))
-	r := &red{mp: mp}
+	r := &red{mp: mp, sets: map[seriesKey][]metric.RecordOption{}}
 	var err error
 	hist := func(name, desc string) metric.Float64Histogram {
 		if err != nil {
@@ -69,21 +90,24 @@ func newRED(res *resource.Resource, reader sdkmetric.Reader) (*red, error) {
 // recommended ones); the rest of a span's attributes (paths, ports of
 // clients, sizes) would make the series unbounded.
 var (
-	httpServerKeys = keySet(semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.HTTPRouteKey,
-		semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey, semconv.ErrorTypeKey)
-	httpClientKeys = keySet(semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.ServerAddressKey,
+	httpServerKeys = []attribute.Key{semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.HTTPRouteKey,
+		semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey, semconv.ErrorTypeKey}
+	httpClientKeys = []attribute.Key{semconv.HTTPRequestMethodKey, semconv.HTTPResponseStatusCodeKey, semconv.ServerAddressKey,
 		semconv.ServerPortKey, semconv.URLSchemeKey, semconv.NetworkProtocolNameKey, semconv.NetworkProtocolVersionKey,
-		semconv.ErrorTypeKey)
-	rpcKeys = keySet(semconv.RPCSystemNameKey, semconv.RPCMethodKey, semconv.RPCResponseStatusCodeKey,
-		semconv.ServerAddressKey, semconv.ServerPortKey, semconv.ErrorTypeKey)
+		semconv.ErrorTypeKey}
+	rpcKeys = []attribute.Key{semconv.RPCSystemNameKey, semconv.RPCMethodKey, semconv.RPCResponseStatusCodeKey,
+		semconv.ServerAddressKey, semconv.ServerPortKey, semconv.ErrorTypeKey}
 )
 
-func keySet(keys ...attribute.Key) map[attribute.Key]bool {
-	m := map[attribute.Key]bool{}
-	for _, k := range keys {
-		m[k] = true
+// slot is the index of k in keys, or -1: a scan of a few keys is cheaper
+// than a map lookup per span attribute.
+func slot(keys []attribute.Key, k attribute.Key) int {
+	for i := range keys {
+		if keys[i] == k {
+			return i
+		}
 	}
-	return m
+	return -1
 }
 
 // record adds s to the histogram its kind and protocol name.
@@ -94,27 +118,43 @@ func (r *red) record(s *tracer.Span) {
 			rpc = true
 		}
 	}
-	var h metric.Float64Histogram
-	var keys map[attribute.Key]bool
+	var h *metric.Float64Histogram
+	var keys []attribute.Key
 	switch {
 	case rpc && s.Kind == trace.SpanKindServer:
-		h, keys = r.rpcServer, rpcKeys
+		h, keys = &r.rpcServer, rpcKeys
 	case rpc && s.Kind == trace.SpanKindClient:
-		h, keys = r.rpcClient, rpcKeys
+		h, keys = &r.rpcClient, rpcKeys
 	case s.Kind == trace.SpanKindServer:
-		h, keys = r.httpServer, httpServerKeys
+		h, keys = &r.httpServer, httpServerKeys
 	case s.Kind == trace.SpanKindClient:
-		h, keys = r.httpClient, httpClientKeys
+		h, keys = &r.httpClient, httpClientKeys
 	default:
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, len(keys))
+	// A repeated key keeps its last value, as attribute.NewSet does.
+	k := seriesKey{h: h}
 	for _, kv := range s.Attrs {
-		if keys[kv.Key] {
-			attrs = append(attrs, kv)
+		if i := slot(keys, kv.Key); i >= 0 {
+			k.set |= 1 << i
+			k.vals[i] = kv.Value
 		}
 	}
-	h.Record(context.Background(), s.Duration().Seconds(), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	opts, ok := r.sets[k]
+	if !ok {
+		if len(r.sets) >= maxSeries {
+			clear(r.sets)
+		}
+		attrs := make([]attribute.KeyValue, 0, len(keys))
+		for i, key := range keys {
+			if k.set&(1<<i) != 0 {
+				attrs = append(attrs, attribute.KeyValue{Key: key, Value: k.vals[i]})
+			}
+		}
+		opts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+		r.sets[k] = opts
+	}
+	(*h).Record(context.Background(), s.Duration().Seconds(), opts...)
 }
 
 // newMetricExporter is the OTLP metric exporter for cfg: the same

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -84,5 +85,86 @@ func TestREDMetrics(t *testing.T) {
 	}
 	if v, _ := cl.DataPoints[0].Attributes.Value("server.address"); v.AsString() != "db" {
 		t.Errorf("client metric without server.address: %v", cl.DataPoints[0].Attributes.ToSlice())
+	}
+}
+
+// TestREDSeriesCache: the cached attribute sets give the series that
+// building a set per span gave, whatever the order of a span's attributes
+// or repeated keys.
+func TestREDSeriesCache(t *testing.T) {
+	get := attribute.String("http.request.method", "GET")
+	post := attribute.String("http.request.method", "POST")
+	ok := attribute.Int("http.response.status_code", 200)
+	route := attribute.String("http.route", "/users/:id")
+	tests := []struct {
+		name  string
+		spans [][]attribute.KeyValue
+		want  map[string]uint64 // series (its attributes' encoding) -> count
+	}{
+		{"same series", [][]attribute.KeyValue{{get, ok}, {get, ok}},
+			map[string]uint64{"http.request.method=GET,http.response.status_code=200": 2}},
+		{"order differs", [][]attribute.KeyValue{{get, ok, route}, {route, ok, get}},
+			map[string]uint64{"http.request.method=GET,http.response.status_code=200,http.route=/users/:id": 2}},
+		{"two series", [][]attribute.KeyValue{{get, ok}, {post, ok}, {get, ok}},
+			map[string]uint64{"http.request.method=GET,http.response.status_code=200": 2, "http.request.method=POST,http.response.status_code=200": 1}},
+		{"repeated key: the last value", [][]attribute.KeyValue{{get, post, ok}, {post, ok}},
+			map[string]uint64{"http.request.method=POST,http.response.status_code=200": 2}},
+		{"a key repeated past the key's slots", [][]attribute.KeyValue{{get, get, get, get, get, get, get, get, post, ok}, {post, ok}},
+			map[string]uint64{"http.request.method=POST,http.response.status_code=200": 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reader := sdkmetric.NewManualReader()
+			r, err := newRED(resource.Empty(), reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			for _, attrs := range tt.spans {
+				s := tracer.Span{Kind: trace.SpanKindServer, Start: now, End: now.Add(time.Millisecond), Attrs: attrs}
+				r.record(&s)
+			}
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]uint64{}
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+						got[dp.Attributes.Encoded(attribute.DefaultEncoder())] += dp.Count
+					}
+				}
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("series %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestREDKeysFit: every metric's kept keys have a slot in seriesKey.
+func TestREDKeysFit(t *testing.T) {
+	for name, keys := range map[string][]attribute.Key{"http server": httpServerKeys, "http client": httpClientKeys, "rpc": rpcKeys} {
+		if len(keys) > maxKeys {
+			t.Errorf("%s: %d keys, seriesKey has %d slots", name, len(keys), maxKeys)
+		}
+	}
+}
+
+// BenchmarkREDRecord is the RED metrics' cost of one typical server span
+// (the flusher records every span, sampled or not).
+func BenchmarkREDRecord(b *testing.B) {
+	r, err := newRED(resource.Empty(), sdkmetric.NewManualReader())
+	if err != nil {
+		b.Fatal(err)
+	}
+	spans := make([]tracer.Span, 1024)
+	for i := range spans {
+		spans[i] = serverSpan(9, i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r.record(&spans[i%len(spans)])
 	}
 }

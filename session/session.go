@@ -264,10 +264,7 @@ func (s *session) flush() {
 			return
 		case <-tick.C:
 		}
-		s.mu.Lock()
-		batch := s.pending
-		s.pending = nil
-		s.mu.Unlock()
+		batch := s.take()
 		if len(batch) == 0 {
 			continue
 		}
@@ -279,6 +276,20 @@ func (s *session) flush() {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// take returns the pending spans as a batch.
+func (s *session) take() []tracer.Span {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	batch := s.pending
+	s.pending = nil
+	if len(batch) > 0 {
+		// The next batch is likely as large: room for it at once spares
+		// growing the slice span by span (copies, garbage).
+		s.pending = make([]tracer.Span, 0, len(batch))
+	}
+	return batch
 }
 
 // end stops the session with a reason.

@@ -184,13 +184,17 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()
+	// The deadline is set once per poll, not per record: reading a
+	// record that is there does not need it, and a clock read and a
+	// locked store per record were a visible share of the loop.
+	t.w.setDeadline(lastCheck.Add(pollInterval))
+	draining := false
 	for {
-		stopping := ctx.Err() != nil
-		deadline := time.Now().Add(pollInterval)
-		if stopping {
-			deadline = time.Now() // drain what is there, then stop
+		if !draining && ctx.Err() != nil {
+			draining = true
+			t.w.setDeadline(time.Now()) // drain what is there, then stop
 		}
-		err := t.w.read(&rec, deadline)
+		err := t.w.read(&rec)
 		switch {
 		case err == nil:
 			if derr := decodeEvent(rec.RawSample, &ev); derr != nil {
@@ -203,7 +207,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
-		if stopping {
+		if draining {
 			asm.unparkAll()
 			asm.releaseCalls(math.MaxUint64)
 			return ctx.Err()
@@ -218,6 +222,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 			t.removeIdleTasks(now)
 			t.tickRoutes(now)
 		}
+		t.w.setDeadline(time.Now().Add(pollInterval))
 	}
 }
 

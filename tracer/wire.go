@@ -372,12 +372,17 @@ func (w *wire) lost() (uint64, error) {
 	return n, nil
 }
 
-// read reads one record, waiting until deadline at the latest. It returns
-// os.ErrDeadlineExceeded when nothing came in time; producers commit most
-// records without a wake-up, so the deadline is what bounds latency.
-func (w *wire) read(rec *ringbuf.Record, deadline time.Time) error {
-	w.rd.SetDeadline(deadline)
+// read reads one record, waiting until the deadline at the latest. It
+// returns os.ErrDeadlineExceeded when nothing came in time; producers
+// commit most records without a wake-up, so the deadline is what bounds
+// latency.
+func (w *wire) read(rec *ringbuf.Record) error {
 	return w.rd.ReadInto(rec)
+}
+
+// setDeadline sets how long read waits for a record that is not there.
+func (w *wire) setDeadline(t time.Time) {
+	w.rd.SetDeadline(t)
 }
 
 func (w *wire) close() error {

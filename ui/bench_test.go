@@ -6,6 +6,8 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/rustscope/rustscope/tracer"
 )
 
 // benchModel is a live view with a full 10,000-span buffer over 100 routes.
@@ -67,5 +69,25 @@ func BenchmarkAddBatch(b *testing.B) {
 	}
 	for b.Loop() {
 		m.live.add(batch)
+	}
+}
+
+// BenchmarkBatchArrival is a 100 ms batch of 500 spans from the session
+// to the span list: rows made from the spans (in the room of the last
+// batch's) and added with the buffer full.
+func BenchmarkBatchArrival(b *testing.B) {
+	m := benchModel(b)
+	s := &fixedSession{ch: make(chan []tracer.Span, 1)}
+	batch := make([]tracer.Span, 500)
+	for i := range batch {
+		batch[i] = testSpan(i, "POST", fmt.Sprintf("/route%d/x", i%100), 200, time.Millisecond)
+	}
+	var rows []spanRow
+	b.ReportAllocs()
+	for b.Loop() {
+		s.ch <- batch
+		msg := waitSpans(s, rows)().(spansMsg)
+		m.live.add(msg.spans)
+		rows = msg.spans
 	}
 }

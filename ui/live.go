@@ -34,17 +34,22 @@ func newLive(c common, s Session, capacity int, now func() time.Time) *live {
 }
 
 // Init waits for the first batch of spans.
-func (l *live) Init() tea.Cmd { return waitSpans(l.session) }
+func (l *live) Init() tea.Cmd { return waitSpans(l.session, nil) }
 
 // waitSpans is re-armed after every batch: the one goroutine that touches
-// the model is bubbletea's.
-func waitSpans(s Session) tea.Cmd {
+// the model is bubbletea's. rows is the last batch, which the model has
+// copied (live.add keeps none of it): its room is reused for the next one
+// rather than left to the garbage collector.
+func waitSpans(s Session, rows []spanRow) tea.Cmd {
 	return func() tea.Msg {
 		batch, ok := <-s.Spans()
 		if !ok {
 			return spansMsg{session: s, closed: true}
 		}
-		rows := make([]spanRow, len(batch))
+		if cap(rows) < len(batch) {
+			rows = make([]spanRow, len(batch))
+		}
+		rows = rows[:len(batch)]
 		for i := range batch {
 			rows[i] = newSpanRow(&batch[i])
 		}
@@ -64,7 +69,7 @@ func (l *live) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case spansMsg:
 		l.add(msg.spans)
-		return l, waitSpans(l.session)
+		return l, waitSpans(l.session, msg.spans)
 	case tea.KeyMsg:
 		return l, l.key(msg)
 	}
@@ -100,7 +105,7 @@ func (l *live) key(msg tea.KeyMsg) tea.Cmd {
 func (l *live) typing() bool { return l.list.typing }
 
 // add takes a batch of spans: the statistics count every one, paused or
-// not.
+// not. It copies what it keeps of rows, which waitSpans reuses.
 func (l *live) add(rows []spanRow) {
 	if l.list.multi() { // one process: the title names it
 		for i := range rows {

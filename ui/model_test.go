@@ -100,7 +100,7 @@ func TestTargetExitBackToPicker(t *testing.T) {
 	s := eng.sessions[4242]
 	s.err = fmt.Errorf("pid 4242 exited")
 	close(s.ch)
-	m = update(m, waitSpans(s)())
+	m = update(m, waitSpans(s, nil)())
 	if m.view != viewPicker || m.live != nil || !s.closed {
 		t.Fatalf("after exit: view %v live %v closed %v", m.view, m.live, s.closed)
 	}
