@@ -41,7 +41,7 @@ test: build testapps ## all tests: unit, then the root end-to-end tests against 
 unit: ## tests that need neither root nor the test apps
 	$(GO) test -count=1 -short ./...
 
-bench: build testapps ## overhead and capacity, traced vs untraced, plus the Go benchmarks: rewrites docs/performance.md (root, ~13 min)
+bench: build testapps ## overhead and capacity, traced vs untraced, plus the Go benchmarks: rewrites docs/performance.md (root, ~17 min)
 	@command -v tmux >/dev/null || apt-get install -y tmux
 	$(GO) build -o bin/bench ./bench
 	./bin/bench -rustscope ./rustscope -apps testapps/bin -out docs/performance.md
