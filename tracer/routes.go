@@ -45,9 +45,10 @@ type routeProbe struct {
 	since  uint64 // mono time it was removed
 }
 
-// predictable reports whether routes of pid's HTTP/1 server requests come
-// from the table now (the probe rests, or was placed again after start:
-// hits of requests begun before then may be missing), and the table.
+// routeTableFor returns the table the route of tg's HTTP/1 server request
+// begun at start comes from when it had no lookup hit: the probe rests,
+// or was placed again after start (the hit may have been missed); nil when
+// the route must come from a hit.
 func (a *assembler) routeTableFor(tg *Target, start uint64) *axum.Table {
 	rp := &tg.routes
 	if rp.root == 0 || rp.never != "" {
