@@ -56,10 +56,21 @@ FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer/http1:
 	./tracer/http2:FuzzFeed ./tracer/http2:FuzzRoundTrip ./tracer:FuzzGRPCSpan ./tracer:FuzzDecodeAndAssemble \
 	./lib/axum:FuzzRead ./lib/axum:FuzzMatch ./symbols:FuzzAnalyze
 
+# A target fails when it writes a failing input. Go 1.26's fuzz coordinator
+# may also report "context deadline exceeded" as the fuzz time runs out,
+# with no input written (golang/go#75804, fixed in Go 1.27): that is said,
+# not failed.
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "== $$t"; \
-		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s || exit 1; \
+		out=$$(mktemp); \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s >$$out 2>&1; rc=$$?; cat $$out; \
+		if [ $$rc -ne 0 ]; then \
+			if grep -q 'context deadline exceeded' $$out && ! grep -q 'Failing input written' $$out; then \
+				echo "== $$t: the fuzz coordinator's deadline race (golang/go#75804), no failing input: not a failure"; \
+			else rm -f $$out; exit 1; fi; \
+		fi; \
+		rm -f $$out; \
 	done
 
 vet: ## go vet
