@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -87,7 +86,7 @@ func (a *assembler) learnRoute(tg *Target, path, route string, hits []mark) {
 			rp.never = "nested routers (a lookup under a prefix)"
 		case rp.root != 0 && m.node != rp.root:
 			rp.never = "several routers"
-		case slicesHasNest(e.tab.Templates):
+		case e.tab.Nests:
 			rp.never = "nested services"
 		}
 		if rp.never != "" {
@@ -105,15 +104,6 @@ func (a *assembler) learnRoute(tg *Target, path, route string, hits []mark) {
 		return
 	}
 	rp.agree++
-}
-
-func slicesHasNest(tpls []string) bool {
-	for _, t := range tpls {
-		if strings.Contains(t, "__private__axum_nest_tail_param") {
-			return true
-		}
-	}
-	return false
 }
 
 // h2Server notes that pid serves HTTP/2: its route lookups are tied to

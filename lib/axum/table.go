@@ -46,7 +46,10 @@ type Table struct {
 	// Fallback marks axum's fallback router ("/" and "/*__private__axum_fallback"):
 	// its matches are not routes.
 	Fallback bool
-	routes   []route
+	// Nests says a template is a nested service's catch-all: the service
+	// looks the rest of the path up itself.
+	Nests  bool
+	routes []route
 }
 
 // ErrNoTable says the memory at the address does not hold a route map
@@ -178,9 +181,8 @@ func newTable(tpls []string) *Table {
 	slices.Sort(tpls)
 	t := &Table{Templates: tpls}
 	for _, s := range tpls {
-		if strings.Contains(s, fallbackParam) {
-			t.Fallback = true
-		}
+		t.Fallback = t.Fallback || strings.Contains(s, fallbackParam)
+		t.Nests = t.Nests || strings.Contains(s, nestTailParam)
 		t.routes = append(t.routes, parseRoute(s))
 	}
 	return t

@@ -41,9 +41,12 @@ func TestMatch(t *testing.T) {
 			t.Errorf("Match(%q) = %q, %v; want %q, %v", tc.path, got, ok, tc.want, tc.ok)
 		}
 	}
+	if !tab.Nests || tab.Fallback {
+		t.Errorf("router with a nested service: Nests %v, Fallback %v; want true, false", tab.Nests, tab.Fallback)
+	}
 	fb := newTable([]string{"/", "/*" + fallbackParam})
-	if !fb.Fallback {
-		t.Fatal("fallback router not recognised")
+	if !fb.Fallback || fb.Nests {
+		t.Fatalf("fallback router: Fallback %v, Nests %v; want true, false", fb.Fallback, fb.Nests)
 	}
 	if got, ok := fb.Match("/anything"); ok {
 		t.Errorf("fallback router matched %q", got)
