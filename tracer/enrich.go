@@ -220,11 +220,12 @@ func (a *assembler) enrich(pid uint32, c *conn, role flow.Role, x *http1.Exchang
 	if tg == nil {
 		return l
 	}
+	path, _, _ := strings.Cut(x.Request.Target, "?")
 	var routeHits [4]mark
 	nroute := 0
 	defer func() {
 		if role == flow.RoleServer {
-			a.serverRoute(tg, x, &l, routeHits[:nroute])
+			a.serverRoute(tg, x.RequestStart, path, &l, routeHits[:nroute])
 		}
 	}()
 	if len(c.marks) == 0 {
@@ -239,7 +240,6 @@ func (a *assembler) enrich(pid uint32, c *conn, role flow.Role, x *http1.Exchang
 	if role == flow.RoleClient {
 		from, to = x.ResponseStart, max(x.ResponseEnd, hit)
 	}
-	path, _, _ := strings.Cut(x.Request.Target, "?")
 	keep := c.marks[:0]
 	for _, m := range c.marks {
 		if m.ts > to {
@@ -271,22 +271,22 @@ func (a *assembler) enrich(pid uint32, c *conn, role flow.Role, x *http1.Exchang
 	return l
 }
 
-// serverRoute has the route probe learn from server exchange x of tg, or
-// gives x its route from the table while the probe rests (routes.go).
-func (a *assembler) serverRoute(tg *Target, x *http1.Exchange, l *libAdds, hits []mark) {
+// serverRoute has the route probe learn from tg's server exchange of path
+// begun at start, or gives it its route from the table while the probe
+// rests (routes.go).
+func (a *assembler) serverRoute(tg *Target, start uint64, path string, l *libAdds, hits []mark) {
 	rp := &tg.routes
 	if rp.addrs == nil {
 		return
 	}
-	path, _, _ := strings.Cut(x.Request.Target, "?")
 	if len(hits) == 0 {
-		if tab := a.routeTableFor(tg, x.RequestStart); tab != nil {
+		if tab := a.routeTableFor(tg, start); tab != nil {
 			l.scope = tg.crateScope(rp.scope)
 			l.route = axum.Route(tab, "", path)
 			return
 		}
 	}
-	if live := rp.live.Load(); live != 0 && x.RequestStart >= live {
+	if live := rp.live.Load(); live != 0 && start >= live {
 		a.learnRoute(tg, path, l.route, hits)
 	}
 }
