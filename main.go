@@ -176,7 +176,7 @@ func runUI(cfg config.Config, log *slog.Logger) error {
 	}
 	var eng *session.Engine
 	cache := symbols.NewCache(256, symbols.Options{})
-	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.Exited(pid) }})
+	t, err := tracer.New(tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, LinkBudget: cfg.LinkBudget, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache, OnExit: func(pid uint32) { eng.Exited(pid) }})
 	var loadErr error
 	if err != nil {
 		// The picker still works (as far as /proc is readable); attaching
@@ -257,7 +257,7 @@ func headless(cfg config.Config, cache *symbols.Cache, log *slog.Logger, stdout,
 	return session.Headless{
 		PID:     cfg.PID,
 		Targets: targets(cfg),
-		Tracer:  tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache},
+		Tracer:  tracer.Options{CaptureBytes: cfg.CaptureBytes, RingBytes: cfg.RingBytes, LinkBudget: cfg.LinkBudget, WireOnly: cfg.WireOnly, ShowSecrets: cfg.ShowSecrets, Logger: log, Symbols: cache},
 		Export:  cfg.Export,
 		Stdout:  stdout,
 		Stderr:  stderr,

@@ -241,6 +241,7 @@ const (
 	WireMapScratchMap       = "scratch_map"
 	WireMapTargets          = "targets"
 	WireMapTaskCur          = "task_cur"
+	WireMapTaskPolls        = "task_polls"
 	WireMapTaskWakes        = "task_wakes"
 	WireMapWalkMap          = "walk_map"
 	WireProgEnterAccept     = "enter_accept"
@@ -377,6 +378,7 @@ type WireMapSpecs struct {
 	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
 	Targets    *ebpf.MapSpec `ebpf:"targets"`
 	TaskCur    *ebpf.MapSpec `ebpf:"task_cur"`
+	TaskPolls  *ebpf.MapSpec `ebpf:"task_polls"`
 	TaskWakes  *ebpf.MapSpec `ebpf:"task_wakes"`
 	WalkMap    *ebpf.MapSpec `ebpf:"walk_map"`
 }
@@ -429,6 +431,7 @@ type WireMaps struct {
 	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
 	Targets    *ebpf.Map `ebpf:"targets"`
 	TaskCur    *ebpf.Map `ebpf:"task_cur"`
+	TaskPolls  *ebpf.Map `ebpf:"task_polls"`
 	TaskWakes  *ebpf.Map `ebpf:"task_wakes"`
 	WalkMap    *ebpf.Map `ebpf:"walk_map"`
 }
@@ -442,6 +445,7 @@ func (m *WireMaps) Close() error {
 		m.ScratchMap,
 		m.Targets,
 		m.TaskCur,
+		m.TaskPolls,
 		m.TaskWakes,
 		m.WalkMap,
 	)

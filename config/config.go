@@ -35,6 +35,7 @@ type Config struct {
 	LogFile      string
 	CPUProfile   string
 	CaptureBytes int
+	LinkBudget   int // tracer.Options.LinkBudget: negative is no limit
 	WireOnly     bool
 	ShowSecrets  bool   // query values and credential headers in spans
 	Buffer       int    // spans the UI keeps
@@ -224,6 +225,14 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return cond(n < 64 || n > tracer.MaxCaptureBytes, fmt.Sprintf("want 64 to %d", tracer.MaxCaptureBytes))
 	}); err != nil {
 		return cfg, err
+	}
+	if cfg.LinkBudget, err = p.int("link-budget", func(n int) string {
+		return cond(n < 0, "want 0 (no limit) or more")
+	}); err != nil {
+		return cfg, err
+	}
+	if cfg.LinkBudget == 0 {
+		cfg.LinkBudget = -1
 	}
 	if v, ok := p.file.value("buffers.ring_bytes"); ok {
 		cfg.RingBytes = v.raw.(int) // checked with the file

@@ -84,6 +84,7 @@ var Settings = []Setting{
 	{Flag: "buffer", Key: "buffers.spans", Kind: Int, Default: "10000", Usage: "spans the terminal UI keeps"},
 	{Flag: "capture-bytes", Key: "buffers.capture_bytes", Kind: Int, Default: strconv.Itoa(tracer.DefaultCaptureBytes), Usage: "bytes copied from each socket read/write (max " + strconv.Itoa(tracer.MaxCaptureBytes) + ")"},
 	{Key: "buffers.ring_bytes", Kind: Int},
+	{Flag: "link-budget", Key: "probes.link_budget", Kind: Int, Default: strconv.Itoa(tracer.DefaultLinkBudget), Usage: "tokio task polls a second the probes that link client calls to their server span may see per process; above it they are placed in windows and calls outside them are not linked (0: no limit)"},
 	// The keys of each [[target]] table.
 	{Key: "target.exe"},
 	{Key: "target.cmdline"},

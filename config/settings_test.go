@@ -19,7 +19,7 @@ var (
 		"cpuprofile": "performance work, not configuration",
 	}
 	noEnv = map[string]string{ // the OTEL specification has no variable for these; nor has rustscope
-		"all": "", "headless": "", "wire-only": "", "log-file": "", "cpuprofile": "", "buffer": "", "capture-bytes": "",
+		"all": "", "headless": "", "wire-only": "", "log-file": "", "cpuprofile": "", "buffer": "", "capture-bytes": "", "link-budget": "",
 	}
 	noFlag = map[string]string{
 		"buffers.ring_bytes": "sized once for a host, in the file",

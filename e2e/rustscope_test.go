@@ -99,10 +99,10 @@ func waitStderr(t *testing.T, r *rustscopeRun, want string, timeout time.Duratio
 	}
 }
 
-// attach is startRustscope for the usual headless form.
-func attach(t *testing.T, pid int) *rustscopeRun {
+// attach is startRustscope for the usual headless form, with extra flags.
+func attach(t *testing.T, pid int, extra ...string) *rustscopeRun {
 	t.Helper()
-	return startRustscope(t, []string{"--pid", strconv.Itoa(pid), "--stdout"})
+	return startRustscope(t, append([]string{"--pid", strconv.Itoa(pid), "--stdout"}, extra...))
 }
 
 // waitSpans waits until rustscope has printed at least n spans (the

@@ -6,9 +6,14 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,7 +192,7 @@ func testCallParent(t *testing.T, call, variant string) {
 		env = "GRPC_ADDR=http://127.0.0.1:" + fmt.Sprint(startServer(t, "release", "tonic-server").port)
 	}
 	app := startServer(t, variant, "axum-server", env)
-	rs := attach(t, app.pid())
+	rs := attach(t, app.pid(), "--link-budget", "0") // every call linked, whatever the rate
 	const n = 500
 	callers := map[string]callerContext{} // rid -> the traceparent its request carried
 	ridOfTrace := map[string]string{}
@@ -275,7 +280,7 @@ func TestE2ETaskProbesFollowClientCalls(t *testing.T) {
 	needE2E(t, "release/axum-server")
 	down := startServer(t, "release", "axum-server")
 	app := startServer(t, "release", "axum-server", "DOWNSTREAM_URL="+down.base)
-	rs := attach(t, app.pid())
+	rs := attach(t, app.pid(), "--link-budget", "0")
 	send(t, app.base, []request{{method: "GET", path: "/users/1", status: 200}}, 1)
 	waitStderr(t, rs, "task probes removed", 20*time.Second)
 
@@ -312,5 +317,100 @@ func TestE2ETaskProbesFollowClientCalls(t *testing.T) {
 	}
 	if linked != n {
 		t.Errorf("%d of %d calls linked after the probes came back", linked, n)
+	}
+}
+
+// TestE2ELinkBudget: above --link-budget task polls a second the task
+// probes come and go in windows (tracer/tasks.go). Calls paced at 100/s
+// poll a few times the budget, so there are several windows: calls in
+// them are linked to their own server span, the others are roots (counted
+// as unsampled), and none has a wrong parent.
+func TestE2ELinkBudget(t *testing.T) {
+	needE2E(t, "release/axum-server")
+	down := startServer(t, "release", "axum-server")
+	app := startServer(t, "release", "axum-server", "DOWNSTREAM_URL="+down.base)
+	rs := attach(t, app.pid(), "--link-budget", "200")
+	const n, every = 1000, 10 * time.Millisecond
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	tick := time.NewTicker(every)
+	for i := range n {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(fmt.Sprintf("%s/call/http/%d", app.base, i+1))
+			if err != nil || resp.StatusCode != 200 {
+				failed.Add(1)
+			}
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	tick.Stop()
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d of %d requests failed", failed.Load(), n)
+	}
+	rs.waitSpans(t, 2*n, spanWait)
+	spans := rs.stop(t)
+	server := map[int]jsonSpan{}
+	for _, s := range spans {
+		if rid, ok := strings.CutPrefix(s.attr("url.path"), "/call/http/"); ok && s.SpanKind != kindClient {
+			k, _ := strconv.Atoi(rid)
+			server[k] = s
+		}
+	}
+	linked := make([]bool, n+1)
+	clients := 0
+	for _, c := range spans {
+		if c.SpanKind != kindClient {
+			continue
+		}
+		clients++
+		u := c.attr("url.full")
+		rid, _ := strconv.Atoi(u[strings.LastIndexByte(u, '/')+1:])
+		if c.Parent.SpanID == "0000000000000000" {
+			continue
+		}
+		if s, ok := server[rid]; !ok || c.Parent.SpanID != s.SpanContext.SpanID || c.SpanContext.TraceID != s.SpanContext.TraceID {
+			t.Errorf("call %d: parent %+v, want its own server span or none", rid, c.Parent)
+			continue
+		}
+		linked[rid] = true
+	}
+	if len(server) != n || clients != n {
+		t.Fatalf("%d server spans and %d client spans, want %d each", len(server), clients, n)
+	}
+	// Runs of linked calls, in the order they were made: one per window.
+	runs, count := 0, 0
+	for rid := 1; rid <= n; rid++ {
+		if linked[rid] {
+			count++
+			if !linked[rid-1] {
+				runs++
+			}
+		}
+	}
+	t.Logf("%d of %d calls linked, in %d windows", count, n, runs)
+	if runs < 2 || count == n {
+		t.Errorf("%d of %d calls linked in %d runs: want the probes placed in several windows, some calls unlinked", count, n, runs)
+	}
+	stderr := rs.stderr.String()
+	if !strings.Contains(stderr, "task probes removed for the link budget") {
+		t.Errorf("no log of the budget; stderr:\n%s", stderr)
+	}
+	// A call begun in a window whose server request was read before it is
+	// unlinked but not unsampled: the count is of those outside windows.
+	m := regexp.MustCompile(`msg=stopped .*\blinks_unsampled=(\d+)`).FindStringSubmatch(stderr)
+	unsampled := -1
+	if m != nil {
+		unsampled, _ = strconv.Atoi(m[1])
+	}
+	if unsampled < 1 || unsampled > n-count {
+		t.Errorf("stop line's links_unsampled %d, want 1 to %d (the unlinked calls); stderr:\n%s", unsampled, n-count, stderr)
 	}
 }

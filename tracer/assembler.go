@@ -22,6 +22,9 @@ type Counters struct {
 	// certain (no single request open at the wake, or a wake outside the
 	// call's window): they stay roots.
 	Links, LinksRefused atomic.Uint64
+	// LinksUnsampled counts client spans left roots that were made while
+	// the task probes were away (the link budget, tracer/tasks.go).
+	LinksUnsampled atomic.Uint64
 	// Dropped counts HTTP/1 requests the parser gave up on, so that no
 	// span came of them: bytes lost in the kernel (the requests in
 	// progress when a sequence gap shows), a response whose request was
@@ -73,10 +76,14 @@ func (a *assembler) handle(ev *event) {
 		a.unpark(tk, h.Ts)
 		return
 	case evTask:
-		a.taskPolled(&ev.task)
+		if a.tasksLive(h.Tgid, h.Ts) {
+			a.taskPolled(&ev.task)
+		}
 		return
 	case evBody:
-		a.bodyRead(&ev.body)
+		if a.tasksLive(h.Tgid, h.Ts) {
+			a.bodyRead(&ev.body)
+		}
 		return
 	case evExec:
 		if a.execed != nil {

@@ -112,7 +112,7 @@ func (a *assembler) data(tk uint64, ev *event) {
 	if c.h2 != nil {
 		role = c.h2.Role()
 	}
-	if d.Task != 0 {
+	if d.Task != 0 && a.tasksLive(k.pid, h.Ts) {
 		a.noteTask(k, c, dir, role, d)
 	}
 	if dir == flow.Egress && role == flow.RoleClient && a.clientSeen != nil {

@@ -26,6 +26,22 @@ import (
 // woke it, no single request open at T) gives no parent: a wrong link is
 // worse than a missing one.
 
+// tasksLive says whether pid's task probes were placed at ts and stayed:
+// only then do the task fields of its events count (tasks.go). What an
+// earlier placement taught is forgotten at the first event after a new
+// one: a task seen then may have ended, its memory serving another.
+func (a *assembler) tasksLive(pid uint32, ts uint64) bool {
+	tg := a.meta(pid)
+	if tg == nil {
+		return false
+	}
+	if live := tg.tasks.live.Load(); live != a.links.window[pid] {
+		a.links.dropTasks(pid)
+		a.links.window[pid] = live
+	}
+	return tg.tasks.liveAt(ts)
+}
+
 type taskKey struct {
 	pid  uint32
 	task uint64
@@ -157,6 +173,7 @@ const h1Read = 0x80000000
 // linkState is what the task events leave in the assembler: which
 // connections tasks read, and the client calls waiting for their parent.
 type linkState struct {
+	window     map[uint32]uint64 // per process: the placement of the task probes taskConn and taskClient come from
 	taskConn   map[taskKey]*conn // tokio task -> server connection it reads
 	taskClient map[taskKey]*conn // tokio task -> client connection it reads
 	calls      map[callKey]*clientCall
@@ -166,6 +183,13 @@ type linkState struct {
 
 // drop forgets pid's tasks and stream handles.
 func (l *linkState) drop(pid uint32) {
+	l.dropTasks(pid)
+	delete(l.window, pid)
+	delete(l.resps, pid)
+}
+
+// dropTasks forgets pid's tasks.
+func (l *linkState) dropTasks(pid uint32) {
 	for tk := range l.taskConn {
 		if tk.pid == pid {
 			delete(l.taskConn, tk)
@@ -176,11 +200,10 @@ func (l *linkState) drop(pid uint32) {
 			delete(l.taskClient, tk)
 		}
 	}
-	delete(l.resps, pid)
 }
 
 func newLinkState() linkState {
-	return linkState{taskConn: map[taskKey]*conn{}, taskClient: map[taskKey]*conn{}, calls: map[callKey]*clientCall{}, resps: map[uint32]*respLayout{}}
+	return linkState{window: map[uint32]uint64{}, taskConn: map[taskKey]*conn{}, taskClient: map[taskKey]*conn{}, calls: map[callKey]*clientCall{}, resps: map[uint32]*respLayout{}}
 }
 
 type callKey struct {
@@ -436,6 +459,10 @@ func (a *assembler) releaseCalls(now uint64) {
 			s.Parent, s.ParentRoot = cand.sc.self, !cand.sc.parent.IsValid()
 			s.SpanContext = newSpanContext(cand.sc.self)
 			a.counters.Links.Add(1)
+		} else if !a.tasksLive(s.PID, call.start) || !a.tasksLive(s.PID, call.due) {
+			// The task probes were away for part of the call or of the
+			// wait for its response side's events.
+			a.counters.LinksUnsampled.Add(1)
 		} else if len(call.cands) > 0 {
 			a.counters.LinksRefused.Add(1)
 		}

@@ -52,7 +52,10 @@ func TestLinkClient(t *testing.T) {
 		wokenBy, wokenAt uint64   // request side
 		polls            [][]byte // response side
 		otherStart       uint64   // when fd 8's request began
+		live, off        uint64   // the task probes' window (default: always placed)
+		relive           uint64   // placed again then, after the server request was read
 		linked, refused  bool
+		unsampled        bool
 	}{
 		{name: "woken by the handler's task", wokenBy: srvTask, wokenAt: 1100, linked: true},
 		{name: "in the caller's trace", header: "traceparent: " + tp + "\r\n", wokenBy: srvTask, wokenAt: 1100, linked: true},
@@ -74,15 +77,33 @@ func TestLinkClient(t *testing.T) {
 			polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350), hopRec(otherTask, srvTask, cliTask, h1Read, 1360)}, linked: true},
 		{name: "passed on by several tasks", wokenBy: 1, otherStart: 1050, polls: [][]byte{hopRec(otherTask, 1, cliTask, h1Read, 1360)}},
 		{name: "an HTTP/2 stream on an HTTP/1 connection", wokenBy: 1, polls: [][]byte{taskRec(srvTask, cliTask, 5, 1350)}},
+		// The task probes' windows (tasks.go).
+		{name: "server request read before the probes were placed", wokenBy: srvTask, wokenAt: 1100, live: 1050},
+		{name: "call before the probes were placed", wokenBy: srvTask, wokenAt: 1100, live: 1250,
+			polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350)}, unsampled: true},
+		{name: "response side after the removal began", wokenBy: 1, off: 1320,
+			polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350)}, unsampled: true},
+		{name: "request side before the removal began", wokenBy: srvTask, wokenAt: 1100, off: 1320,
+			polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350)}, linked: true},
+		{name: "placed again: the task's server connection is forgotten", wokenBy: srvTask, wokenAt: 1100, relive: 1010,
+			polls: [][]byte{taskRec(srvTask, cliTask, h1Read, 1350)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var spans []Span
 			var c Counters
 			tg := &Target{PID: 42}
 			tg.probed[hitTasks] = true
+			tasksPlaced(tg, max(tc.live, 1))
+			if tc.off != 0 {
+				tg.tasks.off.Store(tc.off)
+			}
 			a := newAssembler(clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
-			recs := [][]byte{openRec(7, roleServer, 100), openRec(8, roleServer, 100), openRec(9, roleClient, 100),
-				withTask(dataRec(7, 0, 0, 1000, req("/call/7", tc.header), 0), srvTask, 0, 0)}
+			feed(t, a, openRec(7, roleServer, 100), openRec(8, roleServer, 100), openRec(9, roleClient, 100),
+				withTask(dataRec(7, 0, 0, 1000, req("/call/7", tc.header), 0), srvTask, 0, 0))
+			if tc.relive != 0 {
+				tasksPlaced(tg, tc.relive)
+			}
+			var recs [][]byte
 			if tc.otherStart != 0 {
 				recs = append(recs, withTask(dataRec(8, 0, 0, tc.otherStart, req("/other", ""), 0), otherTask, 0, 0))
 			}
@@ -117,6 +138,9 @@ func TestLinkClient(t *testing.T) {
 			}
 			if (c.LinksRefused.Load() > 0) != tc.refused {
 				t.Errorf("refused %d, want %v", c.LinksRefused.Load(), tc.refused)
+			}
+			if (c.LinksUnsampled.Load() > 0) != (tc.unsampled && !tc.linked) {
+				t.Errorf("unsampled %d, want %v", c.LinksUnsampled.Load(), tc.unsampled && !tc.linked)
 			}
 			if !tc.linked {
 				return
@@ -241,6 +265,7 @@ func TestLinkH2ResponseFuture(t *testing.T) {
 			var c Counters
 			tg := &Target{PID: 42}
 			tg.probed[hitTasks], tg.probed[hitH2Frames] = true, true
+			tasksPlaced(tg, 1)
 			a := newAssembler(clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
 			recs := [][]byte{openRec(7, roleServer, 100), openRec(8, roleServer, 100), openRec(9, roleClient, 100),
 				withTask(dataRec(7, 0, 0, 1000, "GET /call/7 HTTP/1.1\r\nHost: h\r\n\r\n", 0), srvTask, 0, 0),

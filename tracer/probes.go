@@ -161,15 +161,14 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 		t.log.Warn("attach library probes", "pid", tg.PID, "err", err)
 		return nil, append(notes, fmt.Sprintf("library probes: not attached: %v", err))
 	}
-	taskLinks, taskNote := t.attachTaskProbes(tg)
+	placed, taskNote := t.attachTaskProbes(tg)
 	if taskNote != "" {
-		if len(taskLinks) > 0 {
+		if placed {
 			attached = append(attached, taskNote)
 		} else {
 			notes = append(notes, taskNote)
 		}
 	}
-	tg.tasks.links = taskLinks
 	tg.tasks.lastClient.Store(t.clock.mono()) // a grace period from attach
 	return links, append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
 }
@@ -181,12 +180,12 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 // HTTP/1 (a client hit is placed) or HTTP/2 (the frame decoder is found).
 // They are all needed, or none is placed, except the Optional ones (h2's):
 // placed where found.
-func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
+func (t *Tracer) attachTaskProbes(tg *Target) (placed bool, note string) {
 	a := tg.Analysis
 	frames, _ := a.Probe(h2.FramesID)
 	hasFrames := frames != nil && frames.Found
 	if !(tg.probed[hitClient] || hasFrames) || !(tg.probed[hitServer] || tg.probed[hitRoute]) {
-		return nil, ""
+		return false, ""
 	}
 	var sites []taskSite
 	var parts []string
@@ -209,7 +208,7 @@ func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 				if why == "" {
 					why = "not found"
 				}
-				return nil, fmt.Sprintf("without %s: %s %s", u.Gives, u.Points[0], why)
+				return false, fmt.Sprintf("without %s: %s %s", u.Gives, u.Points[0], why)
 			}
 			// One site per program: one link each where the kernel has
 			// uprobe_multi.
@@ -238,21 +237,23 @@ func (t *Tracer) attachTaskProbes(tg *Target) ([]link.Link, string) {
 		note := strings.Join(found, ", ") + " (" + strings.Join(gives, "; ")
 		if polls > 0 {
 			note += fmt.Sprintf(", %d task types; placed while the process makes client calls, removed after %v without", polls, taskIdle)
+			if t.linkBudget > 0 {
+				note += fmt.Sprintf("; above %d task polls/s, placed in windows that keep to it: calls outside them are not linked", t.linkBudget)
+			}
 		}
 		parts = append(parts, note+")")
 	}
 	if !slices.ContainsFunc(sites, func(s taskSite) bool { return s.prog == probe.ProgTaskPoll }) {
-		return nil, "" // no runtime whose tasks can be followed
+		return false, "" // no runtime whose tasks can be followed
 	}
-	links, err := t.w.attachTasks(tg.PID, sites)
-	if err != nil {
+	if err := t.placeTasks(tg, sites); err != nil {
 		t.log.Warn("attach task probes", "pid", tg.PID, "err", err)
-		return nil, fmt.Sprintf("without parent links for client calls: %v", err)
+		return false, fmt.Sprintf("without parent links for client calls: %v", err)
 	}
 	tg.tasks.sites = sites
 	tg.probed[hitTasks] = true
 	tg.probed[hitH2Frames] = hasFrames
-	return links, strings.Join(parts, ", ")
+	return true, strings.Join(parts, ", ")
 }
 
 // placeAt is where u goes in copy c: its entry, or, when the kernel

@@ -1,6 +1,9 @@
 package tracer
 
 import (
+	"context"
+	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -8,30 +11,98 @@ import (
 )
 
 // The tokio task probes (an entry and a return probe on every task poll,
-// and the wakers) are what a request costs most in the target, and they
-// only serve to link client calls to their server span. So they stay in
-// place only while the process makes client calls: removed after taskIdle
-// without an event on a client connection, placed again by the next one.
-// The call that brings them back, and others made before they are live
-// (a few milliseconds), are not linked.
+// and the wakers) are what a request costs most in the target: each hit is
+// a breakpoint trap, 7-10 us here. They only serve to link client calls to
+// their server span, so two things bound what they cost:
+//
+//   - they stay only while the process makes client calls: removed after
+//     taskIdle without an event on a client connection, placed again by
+//     the next one (the call that brings them back is not linked);
+//   - they see at most Options.LinkBudget task polls a second on average.
+//     A process that polls more gets them in windows: placed for about
+//     taskWindow, then removed for as long as keeps the average within
+//     the budget. Calls made in a window are linked as ever; the others
+//     stay roots, counted as unsampled.
+//
+// Each placement starts clean: the process's BPF task state is cleared
+// first, the assembler forgets what earlier windows taught it, and events
+// count for links only from the placement to the start of the removal. A
+// poll under way when the probes went never reported its end, and a task
+// seen in an earlier window may have ended since, its memory another's.
 
-// taskIdle is how long the task probes stay without client traffic.
-const taskIdle = 10 * time.Second
+const (
+	taskIdle    = 10 * time.Second // how long the task probes stay without client traffic
+	taskWindow  = time.Second      // shortest time placed before the budget is weighed
+	maxTaskRest = time.Minute      // longest time removed for the budget
+	// DefaultLinkBudget is Options.LinkBudget's default: task polls a
+	// second the task probes may see in one process (a few traps each).
+	DefaultLinkBudget = 1000
+)
 
 // taskProbes is the state of one target's task probes.
 type taskProbes struct {
 	sites      []taskSite  // where they go; nil: the binary does not get them
 	links      []link.Link // placed now (guarded by Tracer.mu)
 	lastClient atomic.Uint64
-	busy       atomic.Bool // a placement is under way
+	busy       atomic.Bool // a placement or removal is under way
+	// Events' task fields count from live (mono time of the last
+	// placement; 0: never placed) until off (when its removal began;
+	// MaxUint64 while placed).
+	live, off atomic.Uint64
+
+	// Guarded by Tracer.mu.
+	restUntil uint64 // mono: removed for the budget until then
+	polls0    uint64 // the poll count at from
+	from      uint64 // mono: start of the current measure of the poll rate
+	sampled   bool   // the log has said this process's links are sampled
+}
+
+// liveAt says whether the probes were placed at mono time ts and stayed.
+func (tp *taskProbes) liveAt(ts uint64) bool {
+	live := tp.live.Load()
+	return live != 0 && ts >= live && ts < tp.off.Load()
+}
+
+// placeTasks clears pid's task state in BPF and places its task probes.
+// The caller holds tg.tasks.busy (or tg is not yet a target).
+func (t *Tracer) placeTasks(tg *Target, sites []taskSite) error {
+	if err := t.w.clearTasks(tg.PID); err != nil {
+		return err
+	}
+	links, err := t.w.attachTasks(tg.PID, sites)
+	if err != nil {
+		return err
+	}
+	polls, _ := t.w.taskPolls(tg.PID) // made by clearTasks
+	now := t.clock.mono()
+	t.mu.Lock()
+	tg.tasks.links, tg.tasks.polls0, tg.tasks.from = links, polls, now
+	t.mu.Unlock()
+	tg.tasks.off.Store(math.MaxUint64)
+	tg.tasks.live.Store(now)
+	return nil
+}
+
+// removeTasks takes tg's task probes away, off Run's goroutine (closing a
+// uprobe link waits for the kernel). Called with Tracer.mu held.
+func (t *Tracer) removeTasks(tg *Target, now uint64) {
+	links := tg.tasks.links
+	tg.tasks.links = nil
+	tg.tasks.off.Store(now)
+	tg.tasks.busy.Store(true)
+	go func() {
+		defer tg.tasks.busy.Store(false)
+		closeLinks(links)
+	}()
 }
 
 // clientSeen notes an event on a client connection of pid at mono time
-// ts, and places the task probes again if they were removed.
+// ts, and places the task probes again if they were removed for want of
+// client calls.
 func (t *Tracer) clientSeen(pid uint32, ts uint64) {
 	t.mu.Lock()
 	tg := t.targets[pid]
-	placed := tg != nil && tg.tasks.links != nil
+	wait := tg != nil && (tg.tasks.links != nil || tg.tasks.restUntil != 0)
 	t.mu.Unlock()
 	if tg == nil || tg.tasks.sites == nil {
 		return
@@ -39,43 +110,94 @@ func (t *Tracer) clientSeen(pid uint32, ts uint64) {
 	if ts > tg.tasks.lastClient.Load() {
 		tg.tasks.lastClient.Store(ts)
 	}
-	if placed || !tg.tasks.busy.CompareAndSwap(false, true) {
+	if !wait {
+		t.placeTasksAgain(tg, slog.LevelInfo, "task probes placed again: the process makes client calls")
+	}
+}
+
+// placeTasksAgain places tg's task probes, off Run's goroutine, unless a
+// placement or removal is under way.
+func (t *Tracer) placeTasksAgain(tg *Target, level slog.Level, msg string) {
+	if !tg.tasks.busy.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
 		defer tg.tasks.busy.Store(false)
-		links, err := t.w.attachTasks(tg.PID, tg.tasks.sites)
-		if err != nil {
-			t.log.Warn("place task probes again", "pid", pid, "err", err)
+		if err := t.placeTasks(tg, tg.tasks.sites); err != nil {
+			t.log.Warn("place task probes again", "pid", tg.PID, "err", err)
 			return
 		}
 		t.mu.Lock()
-		if t.targets[pid] != tg { // detached meanwhile
-			t.mu.Unlock()
-			closeLinks(links)
+		defer t.mu.Unlock()
+		if t.targets[tg.PID] != tg { // detached meanwhile
+			go closeLinks(tg.tasks.links)
+			tg.tasks.links = nil
 			return
 		}
-		tg.tasks.links = links
-		t.mu.Unlock()
-		t.log.Info("task probes placed again: the process makes client calls", "pid", pid)
+		t.log.Log(context.Background(), level, msg, "pid", tg.PID)
 	}()
 }
 
-// removeIdleTasks removes the task probes of targets without client
-// traffic for taskIdle.
-func (t *Tracer) removeIdleTasks(now uint64) {
-	var idle [][]link.Link
+// tickTasks removes the task probes of targets without client traffic for
+// taskIdle or over their poll budget, and places again those whose rest
+// for the budget is over while client calls go on.
+func (t *Tracer) tickTasks(now uint64) {
+	var again []*Target
 	t.mu.Lock()
 	for pid, tg := range t.targets {
-		if tg.tasks.links == nil || tg.tasks.busy.Load() || now < tg.tasks.lastClient.Load()+uint64(taskIdle) {
+		tp := &tg.tasks
+		if tp.sites == nil || tp.busy.Load() {
 			continue
 		}
-		idle = append(idle, tg.tasks.links)
-		tg.tasks.links = nil
-		t.log.Info("task probes removed: no client calls", "pid", pid, "for", taskIdle)
+		calls := now < tp.lastClient.Load()+uint64(taskIdle)
+		switch {
+		case tp.links != nil && !calls:
+			t.log.Info("task probes removed: no client calls", "pid", pid, "for", taskIdle)
+			t.removeTasks(tg, now)
+		case tp.links != nil && now-tp.from >= uint64(taskWindow):
+			polls, err := t.w.taskPolls(pid)
+			if err != nil {
+				t.log.Warn("weigh task probes' budget", "pid", pid, "err", err)
+				continue
+			}
+			d, n := time.Duration(now-tp.from), polls-tp.polls0
+			tp.polls0, tp.from = polls, now
+			rest := taskRest(n, d, t.linkBudget)
+			if rest == 0 {
+				continue
+			}
+			rate := float64(n) / d.Seconds()
+			msg := "task probes removed for the link budget: calls until they are placed again are not linked"
+			t.log.Debug(msg, "pid", pid, "polls_per_s", int(rate), "budget", t.linkBudget, "rest", rest)
+			if !tp.sampled {
+				tp.sampled = true
+				t.log.Info(msg+" (logged once; debug logs each)", "pid", pid, "polls_per_s", int(rate), "budget", t.linkBudget, "rest", rest)
+			}
+			tp.restUntil = now + uint64(rest)
+			t.removeTasks(tg, now)
+		case tp.links == nil && tp.restUntil != 0 && now >= tp.restUntil:
+			tp.restUntil = 0
+			if calls {
+				again = append(again, tg)
+			}
+		}
 	}
 	t.mu.Unlock()
-	for _, links := range idle {
-		go closeLinks(links) // each waits for the kernel: not on Run's goroutine
+	for _, tg := range again {
+		t.placeTasksAgain(tg, slog.LevelDebug, "task probes placed again: a window for the link budget")
 	}
+}
+
+// taskRest is how long task probes that saw polls task polls in d must
+// then stay removed for the average to keep within budget polls a second;
+// 0 when it does (or d is too short to tell, or there is no budget).
+func taskRest(polls uint64, d time.Duration, budget int) time.Duration {
+	if budget <= 0 || d < taskWindow {
+		return 0
+	}
+	rate := float64(polls) / d.Seconds()
+	if rate <= float64(budget) {
+		return 0
+	}
+	return min(time.Duration(float64(d)*(rate/float64(budget)-1)), maxTaskRest)
 }

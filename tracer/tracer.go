@@ -53,6 +53,11 @@ type Options struct {
 	// Proxy-Authorization, Cookie, Set-Cookie) in spans; by default query
 	// values are REDACTED and those headers left out.
 	ShowSecrets bool
+	// LinkBudget bounds the task polls a second the tokio task probes,
+	// which link client calls to their server span, see in one process:
+	// above it they are placed in windows (tasks.go). 0:
+	// DefaultLinkBudget; negative: no bound.
+	LinkBudget int
 }
 
 // Target is an attached process.
@@ -83,6 +88,8 @@ type Tracer struct {
 	symbols  *symbols.Cache
 	wireOnly bool
 	secrets  bool // Options.ShowSecrets
+	// linkBudget is Options.LinkBudget resolved: 0 is no bound.
+	linkBudget int
 
 	mu      sync.Mutex
 	targets map[uint32]*Target
@@ -108,7 +115,18 @@ func New(opts Options) (*Tracer, error) {
 	if cache == nil {
 		cache = symbols.NewCache(64, symbols.Options{})
 	}
-	return &Tracer{log: log, onExit: opts.OnExit, onExec: opts.OnExec, w: w, clock: newClock(), symbols: cache, wireOnly: opts.WireOnly, secrets: opts.ShowSecrets, targets: map[uint32]*Target{}}, nil
+	return &Tracer{log: log, onExit: opts.OnExit, onExec: opts.OnExec, w: w, clock: newClock(), symbols: cache, wireOnly: opts.WireOnly, secrets: opts.ShowSecrets, linkBudget: linkBudget(opts.LinkBudget), targets: map[uint32]*Target{}}, nil
+}
+
+// linkBudget resolves Options.LinkBudget.
+func linkBudget(opt int) int {
+	switch {
+	case opt == 0:
+		return DefaultLinkBudget
+	case opt < 0:
+		return 0
+	}
+	return opt
 }
 
 // Attach starts tracing pid. The target is only read, never written.
@@ -219,7 +237,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 			lastCheck = time.Now()
 			asm.expire(now)
 			t.reapExited(asm, now)
-			t.removeIdleTasks(now)
+			t.tickTasks(now)
 			t.tickRoutes(now)
 		}
 		t.w.setDeadline(time.Now().Add(pollInterval))

@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"net/netip"
 	"sync"
@@ -265,8 +266,65 @@ func (w *wire) addTarget(pid uint32) error {
 }
 
 func (w *wire) removeTarget(pid uint32) error {
-	if err := w.objs.Targets.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	err := w.objs.Targets.Delete(pid)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("remove target %d: %w", pid, err)
+	}
+	if err := w.objs.TaskPolls.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("remove task poll count of %d: %w", pid, err)
+	}
+	return nil
+}
+
+// mapKeys yields m's keys (one syscall each, no values). Nothing may be
+// deleted from m meanwhile: the walk would start over.
+func mapKeys[K any](m *ebpf.Map) iter.Seq[K] {
+	return func(yield func(K) bool) {
+		var k, next K
+		for err := m.NextKey(nil, &next); err == nil; err = m.NextKey(k, &next) {
+			k = next
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// taskPolls is how many task polls pid's task probes have seen.
+func (w *wire) taskPolls(pid uint32) (uint64, error) {
+	var n uint64
+	if err := w.objs.TaskPolls.Lookup(pid, &n); err != nil {
+		return 0, fmt.Errorf("read task poll count of %d: %w", pid, err)
+	}
+	return n, nil
+}
+
+// clearTasks forgets what the task probes kept for pid (the task each
+// thread polls, wakes not yet taken) and starts its poll count. Placed
+// again, the probes must not build on it: a poll under way when they were
+// removed never cleared its thread's entry, and a wake taken while they
+// were away is still there.
+func (w *wire) clearTasks(pid uint32) error {
+	if err := w.objs.TaskPolls.Update(pid, uint64(0), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		return fmt.Errorf("start task poll count of %d: %w", pid, err)
+	}
+	var threads []uint64
+	for k := range mapKeys[uint64](w.objs.TaskCur) {
+		if uint32(k>>32) == pid {
+			threads = append(threads, k)
+		}
+	}
+	var tasks []bpf.WireTaskKey
+	for k := range mapKeys[bpf.WireTaskKey](w.objs.TaskWakes) {
+		if k.Tgid == pid {
+			tasks = append(tasks, k)
+		}
+	}
+	for _, k := range threads {
+		w.objs.TaskCur.Delete(k) // gone meanwhile (LRU) is as good
+	}
+	for _, k := range tasks {
+		w.objs.TaskWakes.Delete(k)
 	}
 	return nil
 }

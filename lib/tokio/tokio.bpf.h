@@ -37,6 +37,15 @@ struct {
 	__type(value, struct task_wake);
 } task_wakes SEC(".maps");
 
+// Task polls seen, by process: user space keeps the probes' hits under a
+// budget (tracer/tasks.go). It makes each target's entry; a hit only adds.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); // tgid
+	__type(value, __u64);
+} task_polls SEC(".maps");
+
 // tokio::runtime::task::raw::poll(ptr: NonNull<Header>): a thread starts
 // polling a task. Its first instruction is a jmp, which the kernel
 // emulates. A poll that a client call's response scheduled (an HTTP/1
@@ -48,8 +57,12 @@ int task_poll(struct pt_regs *ctx)
 	__u64 id = current_pid_tgid();
 	if (!is_target(id))
 		return 0;
+	__u32 tgid = id >> 32;
+	__u64 *polls = bpf_map_lookup_elem(&task_polls, &tgid);
+	if (polls)
+		__sync_fetch_and_add(polls, 1);
 	struct task_cur c = { .task = PT_REGS_PARM1(ctx) };
-	struct task_key k = { .tgid = id >> 32, .task = c.task };
+	struct task_key k = { .tgid = tgid, .task = c.task };
 	struct task_wake *w = bpf_map_lookup_elem(&task_wakes, &k);
 	__u64 resp0 = 0, resp1 = 0;
 	if (w && w->by) {
