@@ -268,7 +268,8 @@ func testCallParent(t *testing.T, call, variant string) {
 			t.Errorf("stripped build: %d links, want none (no task probes)", linked)
 		}
 	case linked < n:
-		t.Errorf("%d of %d client spans have their server span as parent, want every one", linked, n)
+		t.Errorf("%d of %d client spans have their server span as parent, want every one; the stop line: %s",
+			linked, n, regexp.MustCompile(`msg=stopped .*`).FindString(rs.stderr.String()))
 	}
 }
 

@@ -18,11 +18,14 @@ import (
 //   - they stay only while the process makes client calls: removed after
 //     taskIdle without an event on a client connection, placed again by
 //     the next one (the call that brings them back is not linked);
-//   - they see at most Options.LinkBudget task polls a second on average.
-//     A process that polls more gets them in windows: placed for about
-//     taskWindow, then removed for as long as keeps the average within
-//     the budget. Calls made in a window are linked as ever; the others
-//     stay roots, counted as unsampled.
+//   - they see at most Options.LinkBudget task polls a second on average,
+//     weighed as a leaky bucket: the polls they see fill it, it drains at
+//     the budget, and when it holds a second's budget (taskBucket) they are
+//     removed until it would be empty. A process far over the budget gets
+//     short windows (a poll interval or two) and long rests; one a little
+//     over gets long windows and rests of about a second. Calls made in a
+//     window are linked as ever; the others stay roots, counted as
+//     unsampled.
 //
 // Each placement starts clean: the process's BPF task state is cleared
 // first, the assembler forgets what earlier windows taught it, and events
@@ -32,11 +35,13 @@ import (
 
 const (
 	taskIdle    = 10 * time.Second // how long the task probes stay without client traffic
-	taskWindow  = time.Second      // shortest time placed before the budget is weighed
+	taskBucket  = time.Second      // the bucket holds this long's budget: the shortest rest
 	maxTaskRest = time.Minute      // longest time removed for the budget
 	// DefaultLinkBudget is Options.LinkBudget's default: task polls a
-	// second the task probes may see in one process (a few traps each).
-	DefaultLinkBudget = 1000
+	// second the task probes may see in one process. A poll costs the
+	// target about 18 us here (its entry and return traps and the
+	// wakes), so 250 is about 0.5% of a core whatever the load.
+	DefaultLinkBudget = 250
 )
 
 // taskProbes is the state of one target's task probes.
@@ -51,10 +56,11 @@ type taskProbes struct {
 	live, off atomic.Uint64
 
 	// Guarded by Tracer.mu.
-	restUntil uint64 // mono: removed for the budget until then
-	polls0    uint64 // the poll count at from
-	from      uint64 // mono: start of the current measure of the poll rate
-	sampled   bool   // the log has said this process's links are sampled
+	restUntil uint64  // mono: removed for the budget until then
+	polls0    uint64  // the poll count when last weighed
+	weighed   uint64  // mono: when last weighed (or placed)
+	level     float64 // the bucket: polls over the budget so far
+	sampled   bool    // the log has said this process's links are sampled
 }
 
 // liveAt says whether the probes were placed at mono time ts and stayed.
@@ -76,7 +82,7 @@ func (t *Tracer) placeTasks(tg *Target, sites []taskSite) error {
 	polls, _ := t.w.taskPolls(tg.PID) // made by clearTasks
 	now := t.clock.mono()
 	t.mu.Lock()
-	tg.tasks.links, tg.tasks.polls0, tg.tasks.from = links, polls, now
+	tg.tasks.links, tg.tasks.polls0, tg.tasks.weighed, tg.tasks.level = links, polls, now, 0
 	t.mu.Unlock()
 	tg.tasks.off.Store(math.MaxUint64)
 	tg.tasks.live.Store(now)
@@ -139,65 +145,82 @@ func (t *Tracer) placeTasksAgain(tg *Target, level slog.Level, msg string) {
 }
 
 // tickTasks removes the task probes of targets without client traffic for
-// taskIdle or over their poll budget, and places again those whose rest
-// for the budget is over while client calls go on.
+// taskIdle. Run calls it every second.
 func (t *Tracer) tickTasks(now uint64) {
-	var again []*Target
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	for pid, tg := range t.targets {
 		tp := &tg.tasks
-		if tp.sites == nil || tp.busy.Load() {
-			continue
-		}
-		calls := now < tp.lastClient.Load()+uint64(taskIdle)
-		switch {
-		case tp.links != nil && !calls:
+		if tp.links != nil && !tp.busy.Load() && now >= tp.lastClient.Load()+uint64(taskIdle) {
 			t.log.Info("task probes removed: no client calls", "pid", pid, "for", taskIdle)
 			t.removeTasks(tg, now)
-		case tp.links != nil && now-tp.from >= uint64(taskWindow):
-			polls, err := t.w.taskPolls(pid)
-			if err != nil {
-				t.log.Warn("weigh task probes' budget", "pid", pid, "err", err)
-				continue
-			}
-			d, n := time.Duration(now-tp.from), polls-tp.polls0
-			tp.polls0, tp.from = polls, now
-			rest := taskRest(n, d, t.linkBudget)
-			if rest == 0 {
-				continue
-			}
-			rate := float64(n) / d.Seconds()
-			msg := "task probes removed for the link budget: calls until they are placed again are not linked"
-			t.log.Debug(msg, "pid", pid, "polls_per_s", int(rate), "budget", t.linkBudget, "rest", rest)
-			if !tp.sampled {
-				tp.sampled = true
-				t.log.Info(msg+" (logged once; debug logs each)", "pid", pid, "polls_per_s", int(rate), "budget", t.linkBudget, "rest", rest)
-			}
-			tp.restUntil = now + uint64(rest)
-			t.removeTasks(tg, now)
-		case tp.links == nil && tp.restUntil != 0 && now >= tp.restUntil:
-			tp.restUntil = 0
-			if calls {
-				again = append(again, tg)
-			}
 		}
-	}
-	t.mu.Unlock()
-	for _, tg := range again {
-		t.placeTasksAgain(tg, slog.LevelDebug, "task probes placed again: a window for the link budget")
 	}
 }
 
-// taskRest is how long task probes that saw polls task polls in d must
-// then stay removed for the average to keep within budget polls a second;
-// 0 when it does (or d is too short to tell, or there is no budget).
-func taskRest(polls uint64, d time.Duration, budget int) time.Duration {
-	if budget <= 0 || d < taskWindow {
-		return 0
+// weighTasks keeps the task probes to the link budget: it pours the task
+// polls each target's probes saw since last weighed into its bucket and
+// removes the probes of those whose bucket is full, and places again
+// those whose rest is over while client calls go on. Run calls it every
+// poll interval (a map lookup per target whose probes are placed), so a
+// process far over the budget gets a short window.
+func (t *Tracer) weighTasks(now uint64) {
+	if t.linkBudget <= 0 {
+		return
 	}
-	rate := float64(polls) / d.Seconds()
-	if rate <= float64(budget) {
-		return 0
+	var again []*Target
+	t.mu.Lock()
+	defer func() {
+		t.mu.Unlock()
+		for _, tg := range again {
+			t.placeTasksAgain(tg, slog.LevelDebug, "task probes placed again: a window for the link budget")
+		}
+	}()
+	for pid, tg := range t.targets {
+		tp := &tg.tasks
+		if tp.busy.Load() {
+			continue
+		}
+		if tp.links == nil {
+			if tp.restUntil != 0 && now >= tp.restUntil {
+				tp.restUntil = 0
+				if now < tp.lastClient.Load()+uint64(taskIdle) {
+					again = append(again, tg)
+				}
+			}
+			continue
+		}
+		polls, err := t.w.taskPolls(pid)
+		if err != nil {
+			t.log.Warn("weigh task probes' budget", "pid", pid, "err", err)
+			continue
+		}
+		d := time.Duration(now - tp.weighed)
+		var rest time.Duration
+		tp.level, rest = pourTasks(tp.level, polls-tp.polls0, d, t.linkBudget)
+		tp.polls0, tp.weighed = polls, now
+		if rest == 0 {
+			continue
+		}
+		msg := "task probes removed for the link budget: calls until they are placed again are not linked"
+		t.log.Debug(msg, "pid", pid, "budget", t.linkBudget, "rest", rest)
+		if !tp.sampled {
+			tp.sampled = true
+			t.log.Info(msg+" (logged once; debug logs each)", "pid", pid, "budget", t.linkBudget, "rest", rest)
+		}
+		tp.restUntil = now + uint64(rest)
+		t.removeTasks(tg, now)
 	}
-	return min(time.Duration(float64(d)*(rate/float64(budget)-1)), maxTaskRest)
+}
+
+// pourTasks pours polls task polls seen over d into a leaky bucket at
+// level that drains budget polls a second. It returns the new level and,
+// once the bucket holds taskBucket's budget, how long the probes must rest
+// for it to drain (the level is then 0: the rest drains it).
+func pourTasks(level float64, polls uint64, d time.Duration, budget int) (float64, time.Duration) {
+	level = max(0, level+float64(polls)-float64(budget)*d.Seconds())
+	if level < float64(budget)*taskBucket.Seconds() {
+		return level, 0
+	}
+	return 0, min(time.Duration(level/float64(budget)*float64(time.Second)), maxTaskRest)
 }

@@ -12,26 +12,55 @@ func tasksPlaced(tg *Target, live uint64) {
 	tg.tasks.live.Store(live)
 }
 
-func TestTaskRest(t *testing.T) {
+func TestPourTasks(t *testing.T) {
+	const ms = time.Millisecond
 	for _, tc := range []struct {
-		name   string
-		polls  uint64
-		d      time.Duration
-		budget int
-		want   time.Duration
+		name      string
+		level     float64
+		polls     uint64
+		d         time.Duration
+		budget    int
+		wantLevel float64
+		wantRest  time.Duration
 	}{
-		{name: "no budget", polls: 1e6, d: time.Second, budget: 0, want: 0},
-		{name: "within the budget", polls: 1000, d: time.Second, budget: 1000, want: 0},
-		{name: "too short to tell", polls: 1e6, d: 500 * time.Millisecond, budget: 1000, want: 0},
-		{name: "twice the budget", polls: 2000, d: time.Second, budget: 1000, want: time.Second},
-		{name: "twelve times, over two seconds", polls: 24000, d: 2 * time.Second, budget: 1000, want: 22 * time.Second},
-		{name: "capped", polls: 1e6, d: time.Second, budget: 100, want: maxTaskRest},
+		{name: "within the budget", polls: 25, d: 100 * ms, budget: 250, wantLevel: 0},
+		{name: "under it drains, never below empty", level: 10, polls: 0, d: 100 * ms, budget: 250, wantLevel: 0},
+		{name: "a little over fills", level: 100, polls: 50, d: 100 * ms, budget: 250, wantLevel: 125},
+		{name: "full: rests until empty", level: 240, polls: 60, d: 100 * ms, budget: 250, wantRest: 1100 * ms},
+		{name: "far over: a short window, a long rest", polls: 600, d: 50 * ms, budget: 250, wantRest: 2350 * ms},
+		{name: "capped", polls: 1e6, d: 50 * ms, budget: 250, wantRest: maxTaskRest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := taskRest(tc.polls, tc.d, tc.budget); got != tc.want {
-				t.Errorf("taskRest(%d, %v, %d) = %v, want %v", tc.polls, tc.d, tc.budget, got, tc.want)
+			level, rest := pourTasks(tc.level, tc.polls, tc.d, tc.budget)
+			if math.Abs(level-tc.wantLevel) > 1e-9 || (rest-tc.wantRest).Abs() > time.Microsecond {
+				t.Errorf("pourTasks(%v, %d, %v, %d) = %v, %v; want %v, %v", tc.level, tc.polls, tc.d, tc.budget, level, rest, tc.wantLevel, tc.wantRest)
 			}
 		})
+	}
+}
+
+// TestPourTasksKeepsTheBudget: whatever the rate, placed and resting by
+// turns, the probes see about the budget a second on average.
+func TestPourTasksKeepsTheBudget(t *testing.T) {
+	const tick = 50 * time.Millisecond
+	for _, rate := range []float64{300, 1000, 12000} {
+		var level float64
+		var seen float64
+		var resting time.Duration
+		for at := time.Duration(0); at < 10*time.Minute; at += tick {
+			if resting > 0 {
+				resting -= tick
+				continue
+			}
+			polls := rate * tick.Seconds()
+			seen += polls
+			var rest time.Duration
+			level, rest = pourTasks(level, uint64(polls), tick, 250)
+			resting = rest
+		}
+		if avg := seen / (10 * time.Minute).Seconds(); avg > 250*1.05 || avg < 250*0.8 {
+			t.Errorf("at %v polls/s the probes saw %.0f a second, want about 250", rate, avg)
+		}
 	}
 }
 

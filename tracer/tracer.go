@@ -233,6 +233,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		now := t.clock.mono()
 		asm.unparkStale(now)
 		asm.releaseCalls(now)
+		t.weighTasks(now)
 		if time.Since(lastCheck) >= time.Second {
 			lastCheck = time.Now()
 			asm.expire(now)
