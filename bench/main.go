@@ -119,7 +119,7 @@ type report struct {
 	date, machine, goVersion string
 	phase, pairPhase         time.Duration
 	phases                   map[config][]phaseResult // at saturation, by round
-	users, calls             map[config][]rateResult  // at a fixed rate, by pair
+	users, calls             map[config][]rateResult  // at a fixed rate, twins, by pair
 	lossRate                 float64                  // asked of the zero-loss phase
 	loss                     rateResult
 	bpfUsers, bpfCalls       bpfResult
@@ -154,7 +154,7 @@ func (h *harness) run() (*report, error) {
 	if err := h.saturation(r, target); err != nil {
 		return nil, err
 	}
-	if err := h.fixedRate(r, target, caller); err != nil {
+	if err := h.fixedRate(r, target); err != nil {
 		return nil, err
 	}
 	if err := h.sustained(r, target); err != nil {
