@@ -191,6 +191,11 @@ func (r *report) beforeAfter(b *md, goals []goalRow) {
 		b.w("rustscope's CPU per request from its %%CPU at 5,000/s, the TUI's at\n")
 		b.w("saturation, the zero-loss rate the highest rate it ran without loss.\n")
 	}
+	if r.before.method != addedMethod {
+		b.w("\nThe before report measured the added target CPU from sequential\n")
+		b.w("untraced and traced phases, not twins: the VM's drift between phases is\n")
+		b.w("in its figures.\n")
+	}
 	b.w("\n")
 }
 
