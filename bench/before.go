@@ -15,17 +15,23 @@ import (
 // the keys those of goalRow.
 const figuresBegin = "<!-- bench:figures"
 
+// addedMethod is how this bench measures the added target CPU, as the
+// marker says: a report without it measured it from sequential untraced
+// and traced phases.
+const addedMethod = "twins"
+
 // figures are one report's key figures.
 type figures struct {
-	date string
-	from string // how they were read: "marker" or "tables"
-	v    map[string]float64
+	date   string
+	from   string // how they were read: "marker" or "tables"
+	method string // how the added target CPU was measured ("": sequential phases)
+	v      map[string]float64
 }
 
 // figuresMarker is the marker for rows, measured on date.
 func figuresMarker(date string, rows []goalRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s date=%s\n", figuresBegin, date)
+	fmt.Fprintf(&b, "%s date=%s method=%s\n", figuresBegin, date, addedMethod)
 	for _, g := range rows {
 		if g.ran {
 			fmt.Fprintf(&b, "%s=%g\n", g.key, g.value)
@@ -58,8 +64,12 @@ func markerFigures(doc string) (figures, bool) {
 		if !ok {
 			continue
 		}
-		if k == "date" {
+		switch k {
+		case "date":
 			f.date = v
+			continue
+		case "method":
+			f.method = v
 			continue
 		}
 		if x, err := strconv.ParseFloat(v, 64); err == nil {

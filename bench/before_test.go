@@ -58,15 +58,17 @@ func TestParseFigures(t *testing.T) {
 		{key: "rss_mb"},                    // not measured: left out
 	})
 	newer := map[string]float64{"bpf_users_us": 1.25, "target_added_us": -0.5, "zero_loss_rate": 20000, "ratio_headless": 0}
+	sequential := strings.Replace(marked, " method="+addedMethod, "", 1) // a marker from before the twins
 	for _, tc := range []struct {
-		name, doc  string
-		ok         bool
-		date, from string
-		want       map[string]float64
+		name, doc          string
+		ok                 bool
+		date, from, method string
+		want               map[string]float64
 	}{
 		{name: "the old report's tables", doc: oldReport, ok: true, date: "2026-11-21", from: "tables", want: old},
-		{name: "a marker", doc: "# Performance\n\n" + marked, ok: true, date: "2026-12-02", from: "marker", want: newer},
-		{name: "a marker wins over tables", doc: oldReport + "\n" + marked, ok: true, date: "2026-12-02", from: "marker", want: newer},
+		{name: "a marker", doc: "# Performance\n\n" + marked, ok: true, date: "2026-12-02", from: "marker", method: "twins", want: newer},
+		{name: "a marker wins over tables", doc: oldReport + "\n" + marked, ok: true, date: "2026-12-02", from: "marker", method: "twins", want: newer},
+		{name: "a marker without the method", doc: sequential, ok: true, date: "2026-12-02", from: "marker", want: newer},
 		{name: "no report", doc: ""},
 		{name: "no figures", doc: "# Performance\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n"},
 		{name: "an unclosed marker", doc: figuresBegin + " date=x\nrss_mb=3\n"},
@@ -79,8 +81,8 @@ func TestParseFigures(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if f.date != tc.date || f.from != tc.from {
-			t.Errorf("%s: date %q from %q, want %q from %q", tc.name, f.date, f.from, tc.date, tc.from)
+		if f.date != tc.date || f.from != tc.from || f.method != tc.method {
+			t.Errorf("%s: date %q from %q method %q, want %q from %q method %q", tc.name, f.date, f.from, f.method, tc.date, tc.from, tc.method)
 		}
 		if !maps.EqualFunc(f.v, tc.want, near) {
 			t.Errorf("%s: figures\n%v\nwant\n%v", tc.name, f.v, tc.want)

@@ -13,10 +13,9 @@ func (r *report) costs(b *md) {
 		callTracerUs = append(callTracerUs, rr.tracerUs)
 	}
 	added, wire := mean(pairDiffs(r.users, headless)), mean(pairDiffs(r.users, wireOnly))
-	off, on := r.calls[untraced], r.calls[headless]
-	var offUs, onUs []float64
-	for i := range min(len(off), len(on)) {
-		offUs, onUs = append(offUs, off[i].targetUs), append(onUs, on[i].targetUs)
+	var offUs, onUs []float64 // the control twin and the traced one
+	for _, rr := range r.calls[headless] {
+		offUs, onUs = append(offUs, rr.controlUs), append(onUs, rr.targetUs)
 	}
 	filter := r.bpfUsers.nsPerRun("exit_read")
 	b.w("### Where the cost goes\n\n")

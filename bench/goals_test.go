@@ -7,8 +7,7 @@ func TestAddedGoal(t *testing.T) {
 	phases := func(off, on []float64) map[config][]rateResult {
 		m := map[config][]rateResult{}
 		for i := range off {
-			m[untraced] = append(m[untraced], rateResult{targetUs: off[i]})
-			m[headless] = append(m[headless], rateResult{targetUs: on[i]})
+			m[headless] = append(m[headless], rateResult{targetUs: on[i], controlUs: off[i]})
 		}
 		return m
 	}

@@ -45,6 +45,7 @@ func main() {
 	out := flag.String("out", "docs/performance.md", "the report to rewrite")
 	before := flag.String("before", "", "the report whose figures are \"before\" (default: -out as it was)")
 	flag.StringVar(&h.profile, "profile", "", "write a CPU profile of each headless rustscope run into this directory")
+	flag.StringVar(&h.tracerCPUs, "tracer-cpus", "", "pin every rustscope the bench starts to these CPUs (a taskset list, e.g. 0 or 0,1; default unpinned)")
 	soak := flag.Duration("soak", 0, "only the soak: this long at 2,000 requests/s, sampled every 10 s, into the soak section of -out")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -99,6 +100,7 @@ type harness struct {
 	gobench                     bool
 	sink                        *sink
 	profile                     string
+	tracerCPUs                  string // taskset list for rustscope; "": unpinned
 	runs                        int
 	began                       time.Time
 }
@@ -117,7 +119,7 @@ type report struct {
 	date, machine, goVersion string
 	phase, pairPhase         time.Duration
 	phases                   map[config][]phaseResult // at saturation, by round
-	users, calls             map[config][]rateResult  // at a fixed rate, by pair
+	users, calls             map[config][]rateResult  // at a fixed rate, twins, by pair
 	lossRate                 float64                  // asked of the zero-loss phase
 	loss                     rateResult
 	bpfUsers, bpfCalls       bpfResult
@@ -131,14 +133,14 @@ type report struct {
 func (h *harness) run() (*report, error) {
 	r := &report{date: time.Now().Format("2006-01-02"), machine: machine(), goVersion: goVersion(), phase: h.phase, pairPhase: h.pairPhase,
 		phases: map[config][]phaseResult{}, users: map[config][]rateResult{}, calls: map[config][]rateResult{}}
-	target, err := h.startApp("release")
+	target, err := h.startApp("", "release")
 	if err != nil {
 		return nil, err
 	}
 	defer target.stop()
 	// A second app whose every request makes a client call (to target):
 	// what a service that calls out pays, the task probes in place.
-	caller, err := h.startApp("release", "DOWNSTREAM_URL="+target.base)
+	caller, err := h.startApp("", "release", "DOWNSTREAM_URL="+target.base)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +154,7 @@ func (h *harness) run() (*report, error) {
 	if err := h.saturation(r, target); err != nil {
 		return nil, err
 	}
-	if err := h.fixedRate(r, target, caller); err != nil {
+	if err := h.fixedRate(r, target); err != nil {
 		return nil, err
 	}
 	if err := h.sustained(r, target); err != nil {
@@ -196,8 +198,10 @@ func (a *app) stop() {
 	a.cmd.Wait()
 }
 
-func (h *harness) startApp(variant string, env ...string) (*app, error) {
-	cmd := exec.Command(filepath.Join(h.apps, variant, "axum-server"), "--listen", "127.0.0.1:0")
+// startApp starts the axum test app of variant, pinned to cpus (a taskset
+// list; "": unpinned).
+func (h *harness) startApp(cpus, variant string, env ...string) (*app, error) {
+	cmd := pinned(cpus, filepath.Join(h.apps, variant, "axum-server"), "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -220,7 +224,7 @@ func (h *harness) startApp(variant string, env ...string) (*app, error) {
 // from starting rustscope to its "attached" line, three times, and the
 // binary analysis alone.
 func (h *harness) attachTimes(r *report) error {
-	a, err := h.startApp("debug")
+	a, err := h.startApp("", "debug")
 	if err != nil {
 		return err
 	}
@@ -250,6 +254,16 @@ func (h *harness) attachTimes(r *report) error {
 	slices.Sort(ds)
 	r.analysis = ds[len(ds)/2]
 	return nil
+}
+
+// pinned is the command name args run on cpus (a taskset list) through
+// taskset, which sets the affinity and execs it: the PID is name's, and
+// every thread it starts inherits the affinity. cpus "": unpinned.
+func pinned(cpus, name string, args ...string) *exec.Cmd {
+	if cpus == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
 }
 
 // goVersion is the Go release building rustscope here.

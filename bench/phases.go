@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ type loadSpec struct {
 	conns   int
 	rate    float64       // requests/s; 0: closed loop
 	warm, d time.Duration // sent before measuring; measured
+	cpus    string        // taskset list to pin it to; "": unpinned
 }
 
 // load runs the load generator for d, measured from its start.
@@ -33,7 +33,7 @@ func (h *harness) load(a *app, conns int, d time.Duration, rate float64) (loadRe
 // the harness's; measuring, if set, is called as its measured window
 // begins.
 func (h *harness) loadWith(a *app, s loadSpec, measuring func()) (loadResult, error) {
-	cmd := exec.Command(h.self, "load", "-url", a.base, "-path", a.path, "-conns", fmt.Sprint(s.conns),
+	cmd := pinned(s.cpus, h.self, "load", "-url", a.base, "-path", a.path, "-conns", fmt.Sprint(s.conns),
 		"-warm", s.warm.String(), "-duration", s.d.String(), "-rate", fmt.Sprint(s.rate))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()

@@ -120,13 +120,13 @@ func (r *report) targets(b *md, goals []goalRow) {
 	b.w("## Targets\n\n")
 	b.w("The goals of issue 19. Measured: the mean, then in brackets the range\n")
 	b.w("(min..max), the standard deviation of one value, the standard error of\n")
-	b.w("the mean (sd/sqrt(n): the noise of the figure) and how many values (n): per pair of\n")
-	b.w("untraced and traced phases for the added target CPU, per traced phase for\n")
-	b.w("rustscope's CPU and RSS, per round for the throughput ratio, per window\n")
-	b.w("for the BPF time.\n\n")
+	b.w("the mean (sd/sqrt(n): the noise of the figure) and how many values (n): per\n")
+	b.w("pair of twins (traced minus control, the same window; Method) for the added\n")
+	b.w("target CPU, per traced phase for rustscope's CPU and RSS, per round for the\n")
+	b.w("throughput ratio, per window for the BPF time.\n\n")
 	b.w("| measure | goal | measured (mean, spread) | |\n| --- | --- | --- | --- |\n")
 	for _, g := range goals {
-		b.w("| %s | %s | %s | %s |\n", g.measure, g.goal, g.measured, verdict(g.met))
+		b.w("| %s | %s | %s | %s |\n", g.measure, g.goal, g.measured, g.verdict())
 	}
 	b.w("\n")
 	if notes := r.notes(); len(notes) > 0 {
@@ -191,6 +191,11 @@ func (r *report) beforeAfter(b *md, goals []goalRow) {
 		b.w("rustscope's CPU per request from its %%CPU at 5,000/s, the TUI's at\n")
 		b.w("saturation, the zero-loss rate the highest rate it ran without loss.\n")
 	}
+	if r.before.method != addedMethod {
+		b.w("\nThe before report measured the added target CPU from sequential\n")
+		b.w("untraced and traced phases, not twins: the VM's drift between phases is\n")
+		b.w("in its figures.\n")
+	}
 	b.w("\n")
 }
 
@@ -200,16 +205,35 @@ func (r *report) method(b *md) {
 	b.w("  `/proc/PID/task/*/schedstat` (ns on CPU), summed over the threads, those\n")
 	b.w("  born during the window included, read when the window opens, every\n")
 	b.w("  second and when it closes; divided by the requests served in it.\n")
-	b.w("- Added target CPU comes from pairs: an untraced phase, then a traced\n")
-	b.w("  one, %s measured each, repeated; the figure is the mean of the\n", r.pairPhase)
-	b.w("  pairs' differences. rustscope starts before each traced phase and stops\n")
-	b.w("  after it. On `/users` the load starts %s after rustscope attached, once\n", settle)
-	b.w("  it has removed the tokio task probes of a target without client calls,\n")
-	b.w("  and is measured after %s of it. On `/call/http/N` the load starts right\n", pairWarm)
-	b.w("  after attach, so the task probes stay, and is measured after %s.\n", callWarm)
+	b.w("- Added target CPU comes from twins: two copies of the release app run at\n")
+	b.w("  once, both pinned to CPU %s (taskset), each driven at the same rate by its\n", twinCPU)
+	b.w("  own load generator pinned to CPU %s. rustscope traces one (`--pid`); the\n", loadCPU)
+	b.w("  other is the control, measured over the same %s window. The figure is\n", r.pairPhase)
+	b.w("  the mean over pairs of traced minus control. Why: here a phase's CPU per\n")
+	b.w("  request drifts by several us from one phase to the next (sequential\n")
+	b.w("  untraced and traced phases spread by about 9 us a pair); the twins feel\n")
+	b.w("  the same drift at the same time, so it cancels. The twins take turns\n")
+	b.w("  being traced, pair by pair, so a steady difference between the copies\n")
+	b.w("  cancels too. Each pair starts with an untraced check, rustscope not\n")
+	b.w("  running: the twins' difference there is the method's noise (about 0).\n")
+	b.w("  rustscope itself is not pinned (`bench -tracer-cpus` pins it).\n")
+	b.w("- The bystander figure is what rustscope costs a process it does not\n")
+	b.w("  trace: its syscall tracepoints run on every syscall of the host (the\n")
+	b.w("  programs filter by PID first). It is the control's CPU per request in\n")
+	b.w("  the traced phases minus the twins' in the same pair's untraced check;\n")
+	b.w("  those are different windows, so the drift the twins cancel is in it and\n")
+	b.w("  it is noisier. The traced target pays it too: its whole cost is the\n")
+	b.w("  added figure plus this one.\n")
+	b.w("- rustscope starts before each traced phase and stops after it. On\n")
+	b.w("  `/users` the load starts %s after rustscope attached, once it has\n", settle)
+	b.w("  removed the tokio task probes of a target without client calls, and is\n")
+	b.w("  measured after %s of it. On `/call/http/N` the load starts right after\n", pairWarm)
+	b.w("  attach, so the task probes stay, and is measured after %s; both caller\n", callWarm)
+	b.w("  twins call one shared downstream, another copy of the app, unpinned and\n")
+	b.w("  never traced.\n")
 	b.w("- The load generator is a separate process (Go, `bench load`, 32\n")
-	b.w("  keep-alive connections), paced to the rate; it shares the machine's\n")
-	b.w("  cores with the target and rustscope.\n\n")
+	b.w("  keep-alive connections), paced to the rate; outside the twin phases it\n")
+	b.w("  shares the machine's cores with the target and rustscope.\n\n")
 }
 
 func (r *report) saturationSection(b *md) {
@@ -236,38 +260,48 @@ func (r *report) saturationSection(b *md) {
 	b.w("\n\n")
 }
 
-// fixedRateSection is one workload's paired phases: a summary per config
+// fixedRateSection is one workload's twin phases: a summary per config
 // over the pairs, then every phase.
 func (r *report) fixedRateSection(b *md, title string, phases map[config][]rateResult, configs []config) {
 	if len(phases[untraced]) == 0 {
 		return
 	}
 	b.w("## %s\n\n", title)
-	b.w("| config | target CPU / request | added (traced - untraced, per pair) | rustscope CPU / request | RSS steady |\n| --- | --- | --- | --- | --- |\n")
+	b.w("Twins (Method): the untraced check's traced twin is the one its pair traces.\n\n")
+	b.w("| config | traced twin CPU / request | control twin CPU / request | added (traced - control, per pair) | bystander (control - untraced check, per pair; noisier) | rustscope CPU / request | RSS steady |\n")
+	b.w("| --- | --- | --- | --- | --- | --- | --- |\n")
+	us := func(v []float64) string { return spreadOf(v).format("%.1f", " us") }
 	for _, c := range configs {
-		var cpu, tracer, rss []float64
+		var cpu, ctl, tracer, rss []float64
 		for _, rr := range phases[c] {
-			cpu, tracer, rss = append(cpu, rr.targetUs), append(tracer, rr.tracerUs), append(rss, rr.rssMB)
+			cpu, ctl = append(cpu, rr.targetUs), append(ctl, rr.controlUs)
+			tracer, rss = append(tracer, rr.tracerUs), append(rss, rr.rssMB)
 		}
 		if c == untraced {
-			b.w("| %s | %s | | | |\n", c, spreadOf(cpu).format("%.1f", " us"))
+			b.w("| untraced check (neither twin traced) | %s | %s | %s | | | |\n", us(cpu), us(ctl), us(pairDiffs(phases, c)))
 			continue
 		}
-		b.w("| %s | %s | %s | %s | %s |\n", c, spreadOf(cpu).format("%.1f", " us"), spreadOf(pairDiffs(phases, c)).format("%.1f", " us"),
-			spreadOf(tracer).format("%.1f", " us"), spreadOf(rss).format("%.1f", " MB"))
+		b.w("| %s | %s | %s | %s | %s | %s | %s |\n", c, us(cpu), us(ctl), us(pairDiffs(phases, c)), us(bystanderDiffs(phases, c)),
+			us(tracer), spreadOf(rss).format("%.1f", " MB"))
 	}
-	b.w("\nEvery phase (RSS steady: the median of the second half of samples taken\n")
-	b.w("every second; peak: VmHWM; spans: received by the sink after rustscope\n")
-	b.w("stopped and flushed, of those the requests make, warm-up included):\n\n")
-	b.w("| pair | config | requests | p50 | p99 | target CPU / request | rustscope CPU / request | RSS steady | RSS peak | spans / expected | ring records lost | export drops |\n")
-	b.w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.w("\nEvery phase (requests, p50, p99: the traced twin's; RSS steady: the\n")
+	b.w("median of the second half of samples taken every second; peak: VmHWM;\n")
+	b.w("spans: received by the sink after rustscope stopped and flushed, of those\n")
+	b.w("the requests make, warm-up included):\n\n")
+	b.w("| pair | config | traced twin | requests | p50 | p99 | target CPU / request | control CPU / request | traced - control | rustscope CPU / request | RSS steady | RSS peak | spans / expected | ring records lost | export drops |\n")
+	b.w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for i := range phases[untraced] {
 		for _, c := range configs {
 			if i >= len(phases[c]) {
 				continue
 			}
 			rr := phases[c][i]
-			b.w("| %d | %s | %d | %d us | %d us | %.1f us |", i+1, c, rr.load.Requests, rr.load.P50us, rr.load.P99us, rr.targetUs)
+			twin := twinName(rr.twin)
+			if c == untraced {
+				twin = "(" + twin + ")"
+			}
+			b.w("| %d | %s | %s | %d | %d us | %d us | %.1f us | %.1f us | %+.1f us |", i+1, c, twin, rr.load.Requests, rr.load.P50us, rr.load.P99us,
+				rr.targetUs, rr.controlUs, rr.targetUs-rr.controlUs)
 			switch c {
 			case untraced:
 				b.w(" | | | | | |\n")

@@ -1,9 +1,10 @@
-// The bench's phases: saturation rounds, fixed-rate pairs of untraced and
-// traced phases, the zero-loss rate, and what each result keeps.
+// The bench's phases: saturation rounds, the fixed-rate phase (its twins
+// in twin.go), the zero-loss rate, and what each result keeps.
 
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -37,6 +38,12 @@ type rateResult struct {
 	rssMB, peakMB      float64 // steady (median of the second half) and peak RSS
 	spans, lost, drops int64   // spans the sink received (warm-up's too); ring records lost; export drops
 	note               string  // what went against the plan
+	// Twin phases (twin.go): which copy of the app was traced (or, in
+	// the untraced check, would be), and the other copy, the control,
+	// never traced and loaded alike over the same window.
+	twin      int
+	control   loadResult
+	controlUs float64 // the control's target CPU per request
 }
 
 // expected is how many spans the phase's requests make.
@@ -79,8 +86,11 @@ func (h *harness) throughput(a *app, c config) (phaseResult, error) {
 }
 
 // rated runs a fixed-rate phase in config c: the target's and rustscope's
-// CPU per request, rustscope's memory, and what reached the sink.
-func (h *harness) rated(a *app, c config, p ratePlan) (rateResult, error) {
+// CPU per request, rustscope's memory, and what reached the sink. control,
+// if not nil, is a twin of a, never traced, that its own load generator
+// drives alike over the same window; both load generators are pinned to
+// loadCPU.
+func (h *harness) rated(a, control *app, c config, p ratePlan) (rateResult, error) {
 	rr := rateResult{c: c, path: a.path, rate: p.rate}
 	t, err := h.start(a, c)
 	if err != nil {
@@ -90,7 +100,16 @@ func (h *harness) rated(a *app, c config, p ratePlan) (rateResult, error) {
 		rr.note = noteStillPlaced
 	}
 	spans0 := h.sink.spans.Load()
-	res, u, err := h.measured(a, t, loadSpec{conns: 32, rate: p.rate, warm: p.warm, d: p.d})
+	spec := loadSpec{conns: 32, rate: p.rate, warm: p.warm, d: p.d}
+	var ctl *controlRun
+	if control != nil {
+		spec.cpus = loadCPU
+		ctl = h.measureControl(control, spec)
+	}
+	res, u, err := h.measured(a, t, spec)
+	if ctl != nil {
+		err = errors.Join(err, ctl.into(&rr))
+	}
 	if err != nil {
 		if t != nil {
 			t.stop()
@@ -132,39 +151,6 @@ func (h *harness) saturation(r *report, a *app) error {
 	return nil
 }
 
-// fixedRate runs the paired phases: on /users at usersRate, rounds of
-// untraced, headless, TUI and wire-only; on /call/http/N at callsRate,
-// untraced and headless with the task probes placed. Rustscope starts
-// before each traced phase and stops after it. CPU per request is
-// compared here, where every config does the same work per second (at
-// saturation a slower config batches more requests per wake-up, which
-// blurs per-request cost).
-func (h *harness) fixedRate(r *report, target, caller *app) error {
-	users := ratePlan{rate: usersRate, warm: pairWarm, d: h.pairPhase, settle: true}
-	for i := range h.pairs {
-		for _, c := range []config{untraced, headless, tui, wireOnly} {
-			h.progress("/users pair %d/%d at %d/s: %s (%s)", i+1, h.pairs, usersRate, c, h.pairPhase)
-			rr, err := h.rated(target, c, users)
-			if err != nil {
-				return fmt.Errorf("/users at %d/s, %s: %w", usersRate, c, err)
-			}
-			r.users[c] = append(r.users[c], rr)
-		}
-	}
-	calls := ratePlan{rate: callsRate, warm: callWarm, d: h.pairPhase, calls: true}
-	for i := range h.pairs {
-		for _, c := range []config{untraced, headless} {
-			h.progress("/call/http/N pair %d/%d at %d/s: %s (%s)", i+1, h.pairs, callsRate, c, h.pairPhase)
-			rr, err := h.rated(caller, c, calls)
-			if err != nil {
-				return fmt.Errorf("/call/http/N at %d/s, %s: %w", callsRate, c, err)
-			}
-			r.calls[c] = append(r.calls[c], rr)
-		}
-	}
-	return nil
-}
-
 // sustained runs headless at the zero-loss goal, or at 90% of what the
 // untraced target served at saturation when that is lower.
 func (h *harness) sustained(r *report, a *app) error {
@@ -173,7 +159,7 @@ func (h *harness) sustained(r *report, a *app) error {
 		r.lossRate = min(zeroLossGoal, float64(int(0.9*sat/100))*100) // a round figure
 	}
 	h.progress("zero loss: headless at %.0f/s for %s", r.lossRate, h.lossPhase)
-	rr, err := h.rated(a, headless, ratePlan{rate: r.lossRate, d: h.lossPhase, settle: true})
+	rr, err := h.rated(a, nil, headless, ratePlan{rate: r.lossRate, d: h.lossPhase, settle: true})
 	if err != nil {
 		return fmt.Errorf("zero loss at %.0f/s: %w", r.lossRate, err)
 	}

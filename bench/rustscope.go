@@ -40,7 +40,7 @@ func (h *harness) startHeadless(pid int, extra ...string) (*tracer, time.Duratio
 		h.runs++
 		args = append(args, "--cpuprofile", filepath.Join(h.profile, fmt.Sprintf("headless-%d.prof", h.runs)))
 	}
-	cmd := exec.Command(h.rustscope, args...)
+	cmd := pinned(h.tracerCPUs, h.rustscope, args...)
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+h.sink.addr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
 		"OTEL_EXPORTER_OTLP_INSECURE=true", "OTEL_SERVICE_NAME=bench")
 	stderr, err := cmd.StderrPipe()
@@ -92,7 +92,11 @@ func (h *harness) startTUI(pid int) (*tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmdline := fmt.Sprintf("exec env -u CI %s --pid %d --log-file %s", abs, pid, f.Name())
+	pin := ""
+	if h.tracerCPUs != "" {
+		pin = "taskset -c " + h.tracerCPUs + " "
+	}
+	cmdline := fmt.Sprintf("exec env -u CI %s%s --pid %d --log-file %s", pin, abs, pid, f.Name())
 	if out, err := exec.Command("tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "50", cmdline).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("start tmux: %v: %s", err, out)
 	}

@@ -40,7 +40,7 @@ type soakReport struct {
 // at soakRate requests per second for d, sampling every soakEvery.
 func (h *harness) soak(d time.Duration) (*soakReport, error) {
 	r := &soakReport{date: time.Now().Format("2006-01-02"), machine: machine(), duration: d, goVersion: goVersion()}
-	target, err := h.startApp("release")
+	target, err := h.startApp("", "release")
 	if err != nil {
 		return nil, err
 	}
