@@ -122,6 +122,7 @@ type report struct {
 	users, calls             map[config][]rateResult  // at a fixed rate, twins, by pair
 	lossRate                 float64                  // asked of the zero-loss phase
 	loss                     rateResult
+	profile                  []profileArea // rustscope's CPU in the zero-loss phase
 	bpfUsers, bpfCalls       bpfResult
 	attach                   []time.Duration // attach request to probes live, debug binary
 	analysis                 time.Duration   // median binary analysis of the debug binary
@@ -139,7 +140,8 @@ func (h *harness) run() (*report, error) {
 	}
 	defer target.stop()
 	// A second app whose every request makes a client call (to target):
-	// what a service that calls out pays, the task probes in place.
+	// what a service that calls out pays, the task probes in place (under
+	// the default link budget).
 	caller, err := h.startApp("", "release", "DOWNSTREAM_URL="+target.base)
 	if err != nil {
 		return nil, err

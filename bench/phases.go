@@ -176,14 +176,14 @@ func steadyMB(rss []int64) float64 {
 }
 
 // start runs rustscope on a as config c says (nil: untraced).
-func (h *harness) start(a *app, c config) (*tracer, error) {
+func (h *harness) start(a *app, c config, extra ...string) (*tracer, error) {
 	var t *tracer
 	var err error
 	switch c {
 	case headless:
-		t, _, err = h.startHeadless(a.pid())
+		t, _, err = h.startHeadless(a.pid(), extra...)
 	case wireOnly:
-		t, _, err = h.startHeadless(a.pid(), "--wire-only")
+		t, _, err = h.startHeadless(a.pid(), append([]string{"--wire-only"}, extra...)...)
 	case tui:
 		t, err = h.startTUI(a.pid())
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"time"
 )
 
@@ -37,6 +38,7 @@ type rateResult struct {
 	targetUs, tracerUs float64 // CPU per request over the window
 	rssMB, peakMB      float64 // steady (median of the second half) and peak RSS
 	spans, lost, drops int64   // spans the sink received (warm-up's too); ring records lost; export drops
+	links              int64   // client calls linked to their server span (rustscope's stop line)
 	note               string  // what went against the plan
 	// Twin phases (twin.go): which copy of the app was traced (or, in
 	// the untraced check, would be), and the other copy, the control,
@@ -62,6 +64,9 @@ type ratePlan struct {
 	warm, d time.Duration
 	settle  bool // wait for rustscope's steady state before the load (no task probes)
 	calls   bool // the target makes client calls: the task probes must stay
+	// cpuprofile, if set, is where headless rustscope writes its Go CPU
+	// profile of the phase.
+	cpuprofile string
 }
 
 // throughput runs one closed-loop phase against the app in config c.
@@ -92,7 +97,11 @@ func (h *harness) throughput(a *app, c config) (phaseResult, error) {
 // loadCPU.
 func (h *harness) rated(a, control *app, c config, p ratePlan) (rateResult, error) {
 	rr := rateResult{c: c, path: a.path, rate: p.rate}
-	t, err := h.start(a, c)
+	var extra []string
+	if p.cpuprofile != "" {
+		extra = []string{"--cpuprofile", p.cpuprofile}
+	}
+	t, err := h.start(a, c, extra...)
 	if err != nil {
 		return rr, fmt.Errorf("start rustscope: %w", err)
 	}
@@ -132,6 +141,7 @@ func (h *harness) rated(a, control *app, c config, p ratePlan) (rateResult, erro
 	rr.spans = h.sink.spans.Load() - spans0
 	fmt.Sscan(fields["lost"], &rr.lost)
 	fmt.Sscan(fields["dropped"], &rr.drops)
+	fmt.Sscan(fields["links"], &rr.links)
 	return rr, nil
 }
 
@@ -159,11 +169,20 @@ func (h *harness) sustained(r *report, a *app) error {
 		r.lossRate = min(zeroLossGoal, float64(int(0.9*sat/100))*100) // a round figure
 	}
 	h.progress("zero loss: headless at %.0f/s for %s", r.lossRate, h.lossPhase)
-	rr, err := h.rated(a, nil, headless, ratePlan{rate: r.lossRate, d: h.lossPhase, settle: true})
+	prof, err := os.CreateTemp("", "rustscope-bench-*.prof")
+	if err != nil {
+		return err
+	}
+	prof.Close()
+	defer os.Remove(prof.Name())
+	rr, err := h.rated(a, nil, headless, ratePlan{rate: r.lossRate, d: h.lossPhase, settle: true, cpuprofile: prof.Name()})
 	if err != nil {
 		return fmt.Errorf("zero loss at %.0f/s: %w", r.lossRate, err)
 	}
 	r.loss = rr
+	if r.profile, err = readProfileAreas(prof.Name()); err != nil {
+		return fmt.Errorf("read rustscope's cpu profile: %w", err)
+	}
 	return nil
 }
 
