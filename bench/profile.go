@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -86,15 +87,7 @@ func profileAreas(p *profile.Profile) []profileArea {
 			out = append(out, profileArea{name: name, share: v / total})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b profileArea) int {
-		switch {
-		case a.share > b.share:
-			return -1
-		case a.share < b.share:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b profileArea) int { return cmp.Compare(b.share, a.share) })
 	return out
 }
 

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rustscope/rustscope/tracer"
 )
 
 // recordingServer is a Go HTTP server that records every exchange as the
@@ -363,5 +365,99 @@ func TestE2EIsolation(t *testing.T) {
 		} else {
 			t.Log("real delay under B's load: " + l.msg)
 		}
+	}
+}
+
+// TestE2EClientProbeRests: hyper's client parse probe, which names the
+// client spans' library, rests once every connection's library is known
+// (tracer/clientprobe.go). Over a keep-alive pool it learns, rests, and the
+// calls after still say reqwest. When the downstream closes every
+// connection, each call opens a new one: the probe is placed again, and a
+// call on a connection it has not seen is the wire layer's, never a
+// guessed library.
+func TestE2EClientProbeRests(t *testing.T) {
+	needE2E(t, "release/axum-server")
+	var keepAlive atomic.Bool
+	keepAlive.Store(true)
+	var opened atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !keepAlive.Load() {
+				w.Header().Set("Connection", "close")
+			}
+			fmt.Fprintf(w, `{"id":%q}`, strings.TrimPrefix(r.URL.Path, "/users/"))
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				opened.Add(1)
+			}
+		},
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	app := startServer(t, "release", "axum-server", "DOWNSTREAM_URL=http://"+ln.Addr().String())
+	rs := attach(t, app.pid())
+	calls := func(from, n int, every time.Duration) {
+		t.Helper()
+		client := &http.Client{Timeout: 10 * time.Second}
+		defer client.CloseIdleConnections()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for i := range n {
+			<-tick.C
+			resp, err := client.Get(fmt.Sprintf("%s/call/http/%d", app.base, from+i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	calls(1, 400, 5*time.Millisecond) // learns the pool's connections
+	waitStderr(t, rs, "client probe rests", 10*time.Second)
+	calls(1001, 100, 5*time.Millisecond) // on known connections
+	keepAlive.Store(false)
+	opened0 := opened.Load()
+	calls(2001, 100, 10*time.Millisecond) // each on a new connection
+	fresh := opened.Load() - opened0
+	keepAlive.Store(true)
+	rs.waitSpans(t, 2*600, spanWait)
+	spans := rs.stop(t)
+
+	byPhase := map[int]map[string]int{} // phase -> scope -> calls
+	clients := 0
+	for _, s := range spans {
+		if s.SpanKind != kindClient {
+			continue
+		}
+		clients++
+		rid, _ := strconv.Atoi(callRID(s))
+		phase := rid / 1000
+		if byPhase[phase] == nil {
+			byPhase[phase] = map[string]int{}
+		}
+		byPhase[phase][s.InstrumentationScope.Name]++
+	}
+	t.Logf("client spans by phase and scope: %v; new connections in phase 3: %d", byPhase, fresh)
+	if clients != 600 {
+		t.Fatalf("%d client spans, want 600", clients)
+	}
+	for phase, want := range map[int]int{0: 400, 1: 100} {
+		if got := byPhase[phase]["reqwest"]; got != want {
+			t.Errorf("phase %d: %d client spans with scope reqwest, want all %d", phase+1, got, want)
+		}
+	}
+	// New connections: reqwest once the probe is back, the wire layer's
+	// before; nothing else.
+	p3 := byPhase[2]
+	if p3["reqwest"]+p3[tracer.WireScope.Name] != 100 || p3["reqwest"] < 50 {
+		t.Errorf("phase 3 (a new connection per call): scopes %v, want reqwest (most) or %s", p3, tracer.WireScope.Name)
+	}
+	if fresh < 90 {
+		t.Errorf("the downstream saw %d new connections in phase 3, want one per call", fresh)
 	}
 }

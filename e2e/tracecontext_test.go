@@ -154,6 +154,13 @@ func TestE2ETraceparent(t *testing.T) {
 	})
 }
 
+// callRID is the request id a client span's call named: the last segment
+// of its url.full (the test apps call DOWNSTREAM_URL/users/:rid).
+func callRID(c jsonSpan) string {
+	u := c.attr("url.full")
+	return u[strings.LastIndexByte(u, '/')+1:]
+}
+
 // TestE2EClientCallParent: the axum routes /call/http/:rid (reqwest GET
 // DOWNSTREAM_URL/users/:rid over HTTP/1.1) and /call/grpc/:rid (tonic
 // GetUser over HTTP/2) each make one client call per request. At
@@ -228,8 +235,7 @@ func testCallParent(t *testing.T, call, variant string) {
 	for _, c := range clients {
 		var rid string
 		if call == "http" {
-			u := c.attr("url.full")
-			rid = u[strings.LastIndexByte(u, '/')+1:]
+			rid = callRID(c)
 		} else {
 			if c.Name != "demo.v1.Users/GetUser" || c.attr("rpc.grpc.status_code") != "0" {
 				t.Errorf("client span %s, want demo.v1.Users/GetUser with status 0", c)
@@ -305,8 +311,7 @@ func TestE2ETaskProbesFollowClientCalls(t *testing.T) {
 	}
 	linked := 0
 	for _, c := range spans {
-		u := c.attr("url.full")
-		rid := u[strings.LastIndexByte(u, '/')+1:]
+		rid := callRID(c)
 		if c.SpanKind != kindClient || rid == "0" {
 			continue
 		}
@@ -372,8 +377,7 @@ func TestE2ELinkBudget(t *testing.T) {
 			continue
 		}
 		clients++
-		u := c.attr("url.full")
-		rid, _ := strconv.Atoi(u[strings.LastIndexByte(u, '/')+1:])
+		rid, _ := strconv.Atoi(callRID(c))
 		if c.Parent.SpanID == "0000000000000000" {
 			continue
 		}

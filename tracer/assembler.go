@@ -48,6 +48,7 @@ type assembler struct {
 
 	clientSeen  func(pid uint32, ts uint64) // an event on a client connection (tasks.go)
 	placeRoutes func(pid uint32)            // the route probe is needed again (routes.go)
+	placeClient func(pid uint32)            // the client probe is needed again (clientprobe.go)
 	execed      func(pid uint32)            // a process ran a new executable (Options.OnExec)
 
 	conns    map[connKey]*conn // conns.go

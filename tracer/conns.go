@@ -48,6 +48,7 @@ type conn struct {
 	serverCtx     map[uint64]serverCtx // server: contexts given to requests (by start) before their span
 	lastClientEnd uint64               // client: when the last exchange's response ended
 	lastDone      uint64               // client: the request start of the last exchange completed
+	library       connLibrary          // client: the library driving it, once known (clientprobe.go)
 	dropped       uint64               // http.Stats().Dropped already added to Counters.Dropped
 	closed        bool                 // finished: a task that read it is gone too
 }
@@ -115,8 +116,13 @@ func (a *assembler) data(tk uint64, ev *event) {
 	if d.Task != 0 && a.tasksLive(k.pid, h.Ts) {
 		a.noteTask(k, c, dir, role, d)
 	}
-	if dir == flow.Egress && role == flow.RoleClient && a.clientSeen != nil {
-		a.clientSeen(k.pid, h.Ts)
+	if dir == flow.Egress && role == flow.RoleClient {
+		if a.clientSeen != nil {
+			a.clientSeen(k.pid, h.Ts)
+		}
+		if tg := a.meta(k.pid); tg != nil && c.h2 == nil && !c.library.known {
+			a.clientUnknown(tg)
+		}
 	}
 	if dir == flow.Ingress {
 		a.hits.read(tk, k)
@@ -142,7 +148,7 @@ func (a *assembler) data(tk uint64, ev *event) {
 	if len(xs) > 0 {
 		c.lastDone = xs[len(xs)-1].RequestStart
 	}
-	if dir == flow.Ingress && c.http.Role() == flow.RoleClient && a.wantsClientHits(k.pid) {
+	if dir == flow.Ingress && c.http.Role() == flow.RoleClient && a.wantsClientHits(k.pid, c) {
 		if len(xs) > 0 {
 			a.park(tk, k, c, xs, h.Ts)
 		}
@@ -255,7 +261,11 @@ func (a *assembler) spans(k connKey, c *conn, xs []http1.Exchange) {
 func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint64) {
 	tg := a.meta(k.pid)
 	role := c.http.Role()
-	s := httpSpan(a.clock, k.pid, c, role, x, a.enrich(k.pid, c, role, x, tg, hit))
+	adds := a.enrich(k.pid, c, role, x, tg, hit)
+	if role == flow.RoleClient && tg != nil {
+		a.clientLibrary(tg, c, x, hit, &adds)
+	}
+	s := httpSpan(a.clock, k.pid, c, role, x, adds)
 	if role != flow.RoleServer && tg != nil && tg.probed[hitTasks] {
 		call := a.holdCall(callKey{c, x.RequestStart}, x.RequestStart, max(x.ResponseEnd, x.RequestEnd), s)
 		if cand, ok := a.sentBy(k, c, x); ok {
@@ -267,9 +277,10 @@ func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint
 	a.emit(s)
 }
 
-// wantsClientHits says whether pid has a probe that names the library of
-// its client exchanges, which then wait for it (see parked).
-func (a *assembler) wantsClientHits(pid uint32) bool {
+// wantsClientHits says whether c's client exchanges must wait for a hit
+// that names their library (see parked): pid has the probe, in place, and
+// c's library is not known yet.
+func (a *assembler) wantsClientHits(pid uint32, c *conn) bool {
 	tg := a.meta(pid)
-	return tg != nil && tg.probed[hitClient]
+	return tg != nil && tg.probed[hitClient] && !c.library.known && tg.client.isPlaced()
 }

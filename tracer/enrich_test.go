@@ -34,6 +34,8 @@ func probedAssembler(spans *[]Span, c *Counters) *assembler {
 	tg := &Target{PID: 42, Analysis: &symbols.Analysis{Crates: []symbols.Crate{
 		{Name: "axum", Version: "0.7.9"}, {Name: "hyper", Version: "1.5.2"}, {Name: "reqwest", Version: "0.12.15"}}}}
 	tg.probed[hitServer], tg.probed[hitRoute], tg.probed[hitClient] = true, true, true
+	tg.client.addrs = []uint64{0x1000} // placed from the start (clientprobe.go)
+	tg.client.placed(1)
 	a := newAssembler(clock{}, c, func(uint32) *Target { return tg }, func(s Span) { *spans = append(*spans, s) })
 	an := tg.Analysis
 	refs := []hitRef{{42, hitServer, "hyper.h1.server.parse", scopeOf(an, "hyper", hitServer)},
@@ -150,6 +152,8 @@ func TestEnrichServer(t *testing.T) {
 
 // hyper's client parses a response head after the read that completed the
 // exchange: the span waits for the thread's next event to learn its scope.
+// Each scenario is on a connection of its own: once a connection's
+// library is known, its exchanges no longer wait (TestClientLibrary).
 func TestEnrichClientParks(t *testing.T) {
 	req := "GET /x HTTP/1.1\r\nhost: svc:9000\r\n\r\n"
 	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
@@ -168,16 +172,19 @@ func TestEnrichClientParks(t *testing.T) {
 	}
 	// No hit follows (say the point is not reached): the thread's next
 	// event releases the span with the wire scope.
-	feed(t, a, withTid(dataRec(9, 1, 1, 3000, req, 0), 3),
-		withTid(dataRec(9, 0, 1, 4000, resp, 0), 3),
-		withTid(dataRec(9, 1, 2, 5000, req, 0), 3))
+	feed(t, a, openRec(10, roleClient, 2500),
+		withTid(dataRec(10, 1, 0, 3000, req, 0), 3),
+		withTid(dataRec(10, 0, 0, 4000, resp, 0), 3),
+		withTid(dataRec(9, 1, 1, 5000, req, 0), 3))
 	if len(spans) != 2 || spans[1].Scope != WireScope {
 		t.Fatalf("second span: %+v", spans[1:])
 	}
 	// The ring runs dry while the thread is kept off the CPU between its
 	// read and the parse (a busy machine): the span still waits for the
 	// hit, however late, up to parkMax.
-	feed(t, a, withTid(dataRec(9, 0, 2, 6000, resp, 0), 3))
+	feed(t, a, openRec(11, roleClient, 5500),
+		withTid(dataRec(11, 1, 0, 5600, req, 0), 3),
+		withTid(dataRec(11, 0, 0, 6000, resp, 0), 3))
 	a.unparkStale(6000 + parkMax/2)
 	if len(spans) != 2 {
 		t.Fatalf("%d spans after an idle period shorter than parkMax, want 2", len(spans))
@@ -187,8 +194,9 @@ func TestEnrichClientParks(t *testing.T) {
 		t.Fatalf("late hit: spans %+v, want a third with scope reqwest", spans[2:])
 	}
 	// A thread that never runs again: parkMax after its read, the span goes.
-	feed(t, a, withTid(dataRec(9, 1, 3, 7000, req, 0), 4),
-		withTid(dataRec(9, 0, 3, 8000, resp, 0), 4))
+	feed(t, a, openRec(12, roleClient, 6500),
+		withTid(dataRec(12, 1, 0, 7000, req, 0), 4),
+		withTid(dataRec(12, 0, 0, 8000, resp, 0), 4))
 	a.unparkStale(8000 + parkMax)
 	if len(spans) != 3 {
 		t.Fatalf("%d spans at parkMax, want 3", len(spans))
@@ -196,6 +204,68 @@ func TestEnrichClientParks(t *testing.T) {
 	a.unparkStale(8000 + parkMax + 1)
 	if len(spans) != 4 || spans[3].Scope != WireScope {
 		t.Fatalf("after parkMax: spans %+v, want a fourth with the wire scope", spans[3:])
+	}
+}
+
+// A connection keeps the library its first exchange with the probe in
+// place named (hyper's hit, or none): later exchanges on it do not wait
+// for a hit and get the same scope; a connection whose exchange came
+// while the probe rested stays unknown.
+func TestClientLibrary(t *testing.T) {
+	req := "GET /x HTTP/1.1\r\nhost: svc:9000\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+	var spans []Span
+	var c Counters
+	a := probedAssembler(&spans, &c)
+	tg := a.meta(42)
+	var placedAgain []uint32
+	a.placeClient = func(pid uint32) { placedAgain = append(placedAgain, pid) }
+	// fd 9: hyper's (a hit); fd 10: none (no hit while in place).
+	feed(t, a, openRec(9, roleClient, 100), openRec(10, roleClient, 100),
+		withTid(dataRec(9, 1, 0, 1000, req, 0), 3),
+		withTid(dataRec(9, 0, 0, 2000, resp, 0), 3),
+		probeRec(3, 2, 2100, [6]uint64{}, ""),
+		withTid(dataRec(10, 1, 0, 3000, req, 0), 3),
+		withTid(dataRec(10, 0, 0, 4000, resp, 0), 3),
+		withTid(dataRec(9, 1, 1, 5000, req, 0), 3)) // thread 3 moves on: fd 10's span goes
+	if len(spans) != 2 || spans[0].Scope.Name != "reqwest" || spans[1].Scope != WireScope {
+		t.Fatalf("first exchanges: %+v", spans)
+	}
+	if tg.client.known != 0 {
+		t.Errorf("known %d after exchanges on new connections, want 0", tg.client.known)
+	}
+	// Known now: no waiting, the same scope, counted towards a rest.
+	feed(t, a, withTid(dataRec(9, 0, 1, 6000, resp, 0), 3),
+		withTid(dataRec(10, 1, 1, 7000, req, 0), 3),
+		withTid(dataRec(10, 0, 1, 8000, resp, 0), 3))
+	if len(spans) != 4 || spans[2].Scope.Name != "reqwest" || spans[3].Scope != WireScope {
+		t.Fatalf("exchanges on known connections: %+v", spans[2:])
+	}
+	if tg.client.known != 2 {
+		t.Errorf("known %d, want 2", tg.client.known)
+	}
+	if len(placedAgain) != 0 {
+		t.Errorf("placed again while in place: %v", placedAgain)
+	}
+	// The probe rests; a new connection's request places it again, and
+	// its exchange, with no hit and the probe not in place, stays unknown.
+	tg.client.off.Store(9000)
+	feed(t, a, openRec(13, roleClient, 9100),
+		withTid(dataRec(13, 1, 0, 10000, req, 0), 5),
+		withTid(dataRec(13, 0, 0, 11000, resp, 0), 5))
+	if len(spans) != 5 || spans[4].Scope != WireScope {
+		t.Fatalf("exchange while the probe rests: %+v", spans[4:])
+	}
+	if tg.client.known != 0 || len(placedAgain) != 1 || placedAgain[0] != 42 {
+		t.Errorf("known %d, placed again %v; want 0, [42]", tg.client.known, placedAgain)
+	}
+	// Back in place before its next exchange: the hit names it.
+	tg.client.placed(11500)
+	feed(t, a, withTid(dataRec(13, 1, 1, 12000, req, 0), 5),
+		withTid(dataRec(13, 0, 1, 13000, resp, 0), 5),
+		probeRec(5, 2, 13100, [6]uint64{}, ""))
+	if len(spans) != 6 || spans[5].Scope.Name != "reqwest" {
+		t.Fatalf("exchange after the probe is back: %+v", spans[5:])
 	}
 }
 

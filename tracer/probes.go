@@ -125,11 +125,17 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 			rest := ""
 			for _, c := range pt.Copies {
 				at, cookie := placeAt(c, u), uint64(idx)|uint64(u.StrArg)<<32
-				if u.Hit == hitRoute { // a link of its own: it rests (routes.go)
+				switch u.Hit { // links of their own: they rest
+				case hitRoute: // routes.go
 					tg.routes.addrs = append(tg.routes.addrs, at)
 					tg.routes.cookies = append(tg.routes.cookies, cookie)
 					tg.routes.scope = scopeOf(a, l.Crate, u.Hit)
 					rest = fmt.Sprintf("; rests while the route table read from memory alone gives every route, checked every %v", routeRest)
+					continue
+				case hitClient: // clientprobe.go
+					tg.client.addrs = append(tg.client.addrs, at)
+					tg.client.cookies = append(tg.client.cookies, cookie)
+					rest = "; rests while every client connection's library is known, placed again by a new one"
 					continue
 				}
 				addrs = append(addrs, at)
@@ -141,7 +147,7 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 	for _, why := range missing {
 		notes = append(notes, fmt.Sprintf("without %s: %s", strings.Join(lacks[why], ", "), why))
 	}
-	if len(addrs) == 0 && tg.routes.addrs == nil {
+	if len(addrs) == 0 && tg.routes.addrs == nil && tg.client.addrs == nil {
 		if len(notes) == 0 {
 			notes = append(notes, "library probes: none apply to this binary")
 		}
@@ -155,9 +161,14 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 		tg.routes.links, err = t.w.attachUprobes(tg.PID, tg.routes.addrs, tg.routes.cookies)
 		tg.routes.live.Store(t.clock.mono())
 	}
+	if err == nil && tg.client.addrs != nil {
+		tg.client.links, err = t.w.attachUprobes(tg.PID, tg.client.addrs, tg.client.cookies)
+		tg.client.placed(t.clock.mono())
+	}
 	if err != nil {
-		closeLinks(links)
+		closeLinks(slices.Concat(links, tg.routes.links))
 		tg.routes.addrs, tg.routes.links = nil, nil
+		tg.client.addrs, tg.client.links = nil, nil
 		t.log.Warn("attach library probes", "pid", tg.PID, "err", err)
 		return nil, append(notes, fmt.Sprintf("library probes: not attached: %v", err))
 	}

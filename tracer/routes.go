@@ -163,20 +163,28 @@ func (t *Tracer) placeRoutes(pid uint32) {
 		return
 	}
 	tg.routes.agree = 0
-	go func() {
-		defer tg.routes.busy.Store(false)
-		links, err := t.w.attachUprobes(tg.PID, tg.routes.addrs, tg.routes.cookies)
-		if err != nil {
-			t.log.Warn("place route probe again", "pid", pid, "err", err)
-			return
-		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.targets[pid] != tg { // detached meanwhile
-			go closeLinks(links)
-			return
-		}
+	go t.attachAgain(tg, &tg.routes.busy, tg.routes.addrs, tg.routes.cookies, "route probe", func(links []link.Link, now uint64) {
 		tg.routes.links = links
-		tg.routes.live.Store(t.clock.mono())
-	}()
+		tg.routes.live.Store(now)
+	})
+}
+
+// attachAgain places a resting probe of tg (what, at addrs) again, and
+// hands its links to set, under Tracer.mu, unless tg was detached
+// meanwhile. It runs off Run's goroutine (attaching waits for the kernel)
+// and clears busy, which the caller set, when done.
+func (t *Tracer) attachAgain(tg *Target, busy *atomic.Bool, addrs, cookies []uint64, what string, set func(links []link.Link, now uint64)) {
+	defer busy.Store(false)
+	links, err := t.w.attachUprobes(tg.PID, addrs, cookies)
+	if err != nil {
+		t.log.Warn("place "+what+" again", "pid", tg.PID, "err", err)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.targets[tg.PID] != tg { // detached meanwhile
+		go closeLinks(links)
+		return
+	}
+	set(links, t.clock.mono())
 }

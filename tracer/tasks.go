@@ -3,7 +3,6 @@ package tracer
 import (
 	"context"
 	"log/slog"
-	"math"
 	"sync/atomic"
 	"time"
 
@@ -50,10 +49,7 @@ type taskProbes struct {
 	links      []link.Link // placed now (guarded by Tracer.mu)
 	lastClient atomic.Uint64
 	busy       atomic.Bool // a placement or removal is under way
-	// Events' task fields count from live (mono time of the last
-	// placement; 0: never placed) until off (when its removal began;
-	// MaxUint64 while placed).
-	live, off atomic.Uint64
+	placement              // events' task fields count while placed
 
 	// Guarded by Tracer.mu.
 	restUntil uint64  // mono: removed for the budget until then
@@ -61,12 +57,6 @@ type taskProbes struct {
 	weighed   uint64  // mono: when last weighed (or placed)
 	level     float64 // the bucket: polls over the budget so far
 	sampled   bool    // the log has said this process's links are sampled
-}
-
-// liveAt says whether the probes were placed at mono time ts and stayed.
-func (tp *taskProbes) liveAt(ts uint64) bool {
-	live := tp.live.Load()
-	return live != 0 && ts >= live && ts < tp.off.Load()
 }
 
 // placeTasks clears pid's task state in BPF and places its task probes.
@@ -84,8 +74,7 @@ func (t *Tracer) placeTasks(tg *Target, sites []taskSite) error {
 	t.mu.Lock()
 	tg.tasks.links, tg.tasks.polls0, tg.tasks.weighed, tg.tasks.level = links, polls, now, 0
 	t.mu.Unlock()
-	tg.tasks.off.Store(math.MaxUint64)
-	tg.tasks.live.Store(now)
+	tg.tasks.placed(now)
 	return nil
 }
 

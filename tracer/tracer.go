@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +75,7 @@ type Target struct {
 	links  []link.Link // library uprobes
 	tasks  taskProbes  // tokio task probes, placed while the process makes client calls
 	routes routeProbe  // axum's route lookup, resting while the route table alone answers
+	client clientProbe // hyper's client parse, resting while every client connection's library is known
 	probed [hitH2Frames + 1]bool
 }
 
@@ -165,8 +167,8 @@ func (t *Tracer) forget(pid int) ([]link.Link, error) {
 	delete(t.targets, uint32(pid))
 	var links []link.Link
 	if tg != nil {
-		links = append(append(tg.links, tg.tasks.links...), tg.routes.links...)
-		tg.tasks.links, tg.routes.links = nil, nil
+		links = slices.Concat(tg.links, tg.tasks.links, tg.routes.links, tg.client.links)
+		tg.tasks.links, tg.routes.links, tg.client.links = nil, nil, nil
 	}
 	t.mu.Unlock()
 	return links, t.w.removeTarget(uint32(pid))
@@ -198,7 +200,7 @@ func (t *Tracer) target(pid uint32) *Target {
 func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 	asm := newAssembler(t.clock, &t.counters, t.target, secretsFilter(emit, t.secrets))
 	asm.hits.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.onExec
-	asm.placeRoutes = t.placeRoutes
+	asm.placeRoutes, asm.placeClient = t.placeRoutes, t.placeClient
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()
@@ -240,6 +242,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 			t.reapExited(asm, now)
 			t.tickTasks(now)
 			t.tickRoutes(now)
+			t.tickClient(now)
 		}
 		t.w.setDeadline(time.Now().Add(pollInterval))
 	}
@@ -279,6 +282,7 @@ func (t *Tracer) Close() error {
 		links = append(links, tg.links...)
 		links = append(links, tg.tasks.links...)
 		links = append(links, tg.routes.links...)
+		links = append(links, tg.client.links...)
 	}
 	t.mu.Unlock()
 	return errors.Join(append(closeLinks(links), t.w.close())...)
