@@ -333,6 +333,11 @@ func (r *report) lossSection(b *md) {
 	}
 	b.w("| %.0f/s | %.0f/s | %d | %d us | %d us | %.1f us | %.1f MB | %d / %d | %d | %d | %d | %d |\n\n", r.lossRate, served, rr.load.Requests,
 		rr.load.P50us, rr.load.P99us, rr.tracerUs, rr.rssMB, rr.spans, rr.expected(), rr.lost, rr.drops, missing, all)
+	if served > 0 && served < 0.98*r.lossRate {
+		b.w("The target served less than asked: the two cores were full (the target, the\n")
+		b.w("load generator, and rustscope's %.0f%% of a core at %.1f us a request). What\n", served*rr.tracerUs/1e4, rr.tracerUs)
+		b.w("bounds it here is rustscope's own CPU (Where the cost goes); nothing was lost.\n\n")
+	}
 }
 
 // duration is the measured window, rounded for the text.
