@@ -267,15 +267,15 @@ func testCallParent(t *testing.T, call, variant string) {
 			t.Errorf("rid %s: %d client spans linked to its one call", rid, k)
 		}
 	}
-	t.Logf("%s/%s: %d of %d client spans linked to their server span", call, variant, linked, n)
+	stop := regexp.MustCompile(`msg=stopped .*`).FindString(rs.stderr.String())
+	t.Logf("%s/%s: %d of %d client spans linked to their server span (%s)", call, variant, linked, n, stop)
 	switch {
 	case variant == "release-strip":
 		if linked != 0 {
 			t.Errorf("stripped build: %d links, want none (no task probes)", linked)
 		}
 	case linked < n:
-		t.Errorf("%d of %d client spans have their server span as parent, want every one; the stop line: %s",
-			linked, n, regexp.MustCompile(`msg=stopped .*`).FindString(rs.stderr.String()))
+		t.Errorf("%d of %d client spans have their server span as parent, want every one", linked, n)
 	}
 }
 

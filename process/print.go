@@ -39,6 +39,9 @@ func PrintList(w io.Writer, procs []Process) {
 	}
 }
 
+// TLSBlind is what rustscope can see of a TLS library's connections today.
+const TLSBlind = "its connections are encrypted on the wire and give no spans (rustscope does not read TLS plaintext yet)"
+
 // PrintAnalysis writes a as `rustscope inspect` shows the binary at path.
 func PrintAnalysis(w io.Writer, path string, a *symbols.Analysis) {
 	level, reason := a.Traceability()
@@ -54,6 +57,9 @@ func PrintAnalysis(w io.Writer, path string, a *symbols.Analysis) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "crates        %s\n", orDash(crateListAll(a)))
+	if tls := a.TLSLibraries(); len(tls) > 0 {
+		fmt.Fprintf(w, "tls           %s: %s\n", strings.Join(tls, ", "), TLSBlind)
+	}
 	fmt.Fprintf(w, "machine       %s, pie %s, build-id %s\n", a.Machine, yesNo(a.PIE), orDash(a.BuildID))
 	fmt.Fprintf(w, "symbols       %s", a.SymbolSource)
 	if a.SymbolFile != "" {

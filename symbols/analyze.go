@@ -97,6 +97,19 @@ func (a *Analysis) Versions(name string) []string {
 	return vs
 }
 
+// TLSLibraries names the TLS libraries the binary links, with their
+// versions ("rustls 0.23.26"; OpenSSL through the openssl crate as
+// "openssl 0.10.72"): their connections' bytes are ciphertext on the wire.
+func (a *Analysis) TLSLibraries() []string {
+	var libs []string
+	for _, name := range []string{"rustls", "openssl"} {
+		for _, v := range a.Versions(name) {
+			libs = append(libs, name+" "+v)
+		}
+	}
+	return libs
+}
+
 // Probe returns the probe point with the given manifest ID.
 func (a *Analysis) Probe(id string) (*ProbePoint, bool) {
 	for i := range a.Probes {

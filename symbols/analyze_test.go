@@ -495,3 +495,21 @@ func TestRootCrate(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSLibraries(t *testing.T) {
+	for _, tc := range []struct {
+		crates []Crate
+		want   []string
+	}{
+		{nil, nil},
+		{[]Crate{{Name: "hyper", Version: "1.5.2"}}, nil},
+		{[]Crate{{Name: "rustls", Version: "0.23.26"}, {Name: "tokio-rustls", Version: "0.26.1"}}, []string{"rustls 0.23.26"}},
+		{[]Crate{{Name: "rustls", Version: "0.21.12"}, {Name: "openssl", Version: "0.10.72"}, {Name: "rustls", Version: "0.23.26"}},
+			[]string{"rustls 0.21.12", "rustls 0.23.26", "openssl 0.10.72"}},
+	} {
+		a := &Analysis{Crates: tc.crates}
+		if got := a.TLSLibraries(); !slices.Equal(got, tc.want) {
+			t.Errorf("crates %v: TLSLibraries() = %v, want %v", tc.crates, got, tc.want)
+		}
+	}
+}

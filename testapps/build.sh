@@ -12,6 +12,7 @@
 #   $CACHE/apps/<key>/<variant>/<app>    published binaries; testapps/bin -> $CACHE/apps/<key>
 # Variants: release release-strip release-lto debug release-rustc185 release-v0   (main workspace)
 #           legacy-release                                                        (legacy workspace)
+#           release release-strip release-lto release-rustc185                    (tls workspace)
 # <key> = sha256 of every file under testapps/ (except target/, .cargo/, bin, Cargo.lock, docs, smoke.sh), the
 # `cargo -V` / `rustc -V` of both toolchains and Debian's exact package lists. When
 # $CACHE/apps/<key> is complete, the script only re-points testapps/bin (no cargo invocation).
@@ -25,6 +26,7 @@ CRATES=$CACHE/crates
 TARGET=$CACHE/target
 MAIN_APPS="axum-server hyper-server tonic-server tonic-client reqwest-client"
 LEGACY_APPS="hyper014-server reqwest011-client"
+TLS_APPS="axum-tls-server reqwest-tls-client"
 
 log() { printf '[build %(%T)T] %s\n' -1 "$*" >&2; }
 
@@ -88,6 +90,12 @@ step release-rustc185 "$HERE"      --profile release       --target-dir "$TARGET
 RUSTFLAGS="-C symbol-mangling-version=v0" \
 step release-v0     "$HERE"        --profile release       --target-dir "$TARGET/v0"
 step legacy-release "$HERE/legacy" --profile release       --target-dir "$TARGET/legacy"
+# the TLS apps: a workspace of their own (see tls/Cargo.toml), published beside the main apps
+step tls-release       "$HERE/tls" --profile release       --target-dir "$TARGET/tls"
+step tls-release-strip "$HERE/tls" --profile release-strip --target-dir "$TARGET/tls"
+step tls-release-lto   "$HERE/tls" --profile release-lto   --target-dir "$TARGET/tls"
+RUSTC="$RUSTC_185" \
+step tls-release-rustc185 "$HERE/tls" --profile release    --target-dir "$TARGET/tls-rustc185"
 
 # 5. publish: $CACHE/apps/<key>/<variant>/<app>
 mkdir -p "$CACHE/apps"
@@ -104,6 +112,10 @@ copy debug            "$TARGET/main/debug"         $MAIN_APPS
 copy release-rustc185 "$TARGET/rustc185/release"   $MAIN_APPS
 copy release-v0       "$TARGET/v0/release"         $MAIN_APPS
 copy legacy-release   "$TARGET/legacy/release"     $LEGACY_APPS
+copy release          "$TARGET/tls/release"        $TLS_APPS
+copy release-strip    "$TARGET/tls/release-strip"  $TLS_APPS
+copy release-lto      "$TARGET/tls/release-lto"    $TLS_APPS
+copy release-rustc185 "$TARGET/tls-rustc185/release" $TLS_APPS
 printf '%s\n' "$KEY_INPUTS" > "$TMP/KEY_INPUTS"
 date -u +%FT%TZ > "$TMP/.complete"
 rm -rf "$OUT"; mv -T "$TMP" "$OUT"

@@ -25,6 +25,9 @@ type Counters struct {
 	// LinksUnsampled counts client spans left roots that were made while
 	// the task probes were away (the link budget, tracer/tasks.go).
 	LinksUnsampled atomic.Uint64
+	// TLSConns counts connections seen to carry TLS records: encrypted,
+	// they give no spans (tls.go).
+	TLSConns atomic.Uint64
 	// Dropped counts HTTP/1 requests the parser gave up on, so that no
 	// span came of them: bytes lost in the kernel (the requests in
 	// progress when a sequence gap shows), a response whose request was

@@ -49,6 +49,8 @@ type conn struct {
 	lastClientEnd uint64               // client: when the last exchange's response ended
 	lastDone      uint64               // client: the request start of the last exchange completed
 	library       connLibrary          // client: the library driving it, once known (clientprobe.go)
+	began         [2]bool              // per direction: a capture came (tls.go)
+	tls           bool                 // its bytes are TLS records (tls.go)
 	dropped       uint64               // http.Stats().Dropped already added to Counters.Dropped
 	closed        bool                 // finished: a task that read it is gone too
 }
@@ -109,6 +111,9 @@ func (a *assembler) data(tk uint64, ev *event) {
 		a.restart(c, h.Ts)
 	}
 	c.seqKnown[dir], c.nextSeq[dir] = true, d.Seq+1
+	if a.tlsData(tk, k, c, dir, ev.captured) {
+		return
+	}
 	role := c.http.Role()
 	if c.h2 != nil {
 		role = c.h2.Role()

@@ -16,6 +16,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,6 +148,11 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 	links, notes := t.attachProbes(tg)
 	tg.links = links
 	tg.Capture = append(tg.Capture, notes...)
+	if tg.Analysis != nil {
+		if tls := tg.Analysis.TLSLibraries(); len(tls) > 0 {
+			tg.Capture = append(tg.Capture, "TLS ("+strings.Join(tls, ", ")+"): "+process.TLSBlind)
+		}
+	}
 	t.mu.Lock()
 	t.targets[uint32(pid)] = tg
 	t.mu.Unlock()

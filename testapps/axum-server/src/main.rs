@@ -12,6 +12,8 @@
 //!   GET  /call/grpc/:rid      tonic GetUser{id: rid} at $GRPC_ADDR -> 200 {"id","name"} | 502
 #[path = "../../common/cli.rs"]
 mod cli;
+#[path = "../../common/axum_routes.rs"]
+mod routes;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,10 +76,10 @@ async fn main() {
         .route("/orders", post(create_order));
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
-        .route("/users/:id", get(get_user))
-        .route("/echo", post(echo))
+        .route("/users/:id", get(routes::get_user))
+        .route("/echo", post(routes::echo))
         .route("/slow", get(slow))
-        .route("/status/:code", get(status))
+        .route("/status/:code", get(routes::status))
         .route("/chunked", get(chunked))
         .route("/big", get(big))
         .route("/call/http/:rid", get(call_http))
@@ -94,28 +96,9 @@ async fn main() {
     axum::serve(listener, app).await.expect("serve");
 }
 
-async fn get_user(Path(id): Path<String>) -> Response {
-    if id == "0" {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "user not found", "id": id}))).into_response();
-    }
-    Json(json!({"id": id, "name": format!("user-{id}")})).into_response()
-}
-
-async fn echo(body: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
-}
-
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_millis(50)).await;
     "slow"
-}
-
-async fn status(Path(code): Path<String>) -> Response {
-    match code.parse::<u16>().ok().filter(|c| (200..=599).contains(c)).and_then(|c| StatusCode::from_u16(c).ok()) {
-        Some(s) if s == StatusCode::NO_CONTENT || s == StatusCode::NOT_MODIFIED => s.into_response(),
-        Some(s) => (s, format!("status {}\n", s.as_u16())).into_response(),
-        None => (StatusCode::BAD_REQUEST, format!("bad status code {code:?}\n")).into_response(),
-    }
 }
 
 async fn chunked() -> Response {
