@@ -34,6 +34,18 @@ type placement struct {
 	// live is the mono time of the last placement (0: never placed), off
 	// when its removal began (MaxUint64 while placed).
 	live, off atomic.Uint64
+	busy      atomic.Bool // a placement or removal is under way
+}
+
+// remove marks the probe removed from now and closes its links off Run's
+// goroutine (closing waits for the kernel), busy until that is done.
+func (p *placement) remove(links []link.Link, now uint64) {
+	p.off.Store(now)
+	p.busy.Store(true)
+	go func() {
+		defer p.busy.Store(false)
+		closeLinks(links)
+	}()
 }
 
 // placed marks the probe placed from now.
@@ -55,7 +67,6 @@ func (p *placement) isPlaced() bool { return p.live.Load() != 0 && p.off.Load() 
 type clientProbe struct {
 	addrs, cookies []uint64    // where it goes; nil: not placed apart
 	links          []link.Link // placed now (guarded by Tracer.mu)
-	busy           atomic.Bool // a placement or removal is under way
 	placement
 
 	// Run's goroutine only.
@@ -122,14 +133,8 @@ func (t *Tracer) tickClient(now uint64) {
 			t.log.Info(msg, "pid", pid, "exchanges", cp.known)
 		}
 		cp.rested = true
-		links := cp.links
+		cp.remove(cp.links, now)
 		cp.links = nil
-		cp.off.Store(now)
-		cp.busy.Store(true)
-		go func() { // closing waits for the kernel: not on Run's goroutine
-			defer cp.busy.Store(false)
-			closeLinks(links)
-		}()
 	}
 }
 

@@ -48,8 +48,7 @@ type taskProbes struct {
 	sites      []taskSite  // where they go; nil: the binary does not get them
 	links      []link.Link // placed now (guarded by Tracer.mu)
 	lastClient atomic.Uint64
-	busy       atomic.Bool // a placement or removal is under way
-	placement              // events' task fields count while placed
+	placement  // events' task fields count while placed
 
 	// Guarded by Tracer.mu.
 	restUntil uint64  // mono: removed for the budget until then
@@ -81,14 +80,8 @@ func (t *Tracer) placeTasks(tg *Target, sites []taskSite) error {
 // removeTasks takes tg's task probes away, off Run's goroutine (closing a
 // uprobe link waits for the kernel). Called with Tracer.mu held.
 func (t *Tracer) removeTasks(tg *Target, now uint64) {
-	links := tg.tasks.links
+	tg.tasks.remove(tg.tasks.links, now)
 	tg.tasks.links = nil
-	tg.tasks.off.Store(now)
-	tg.tasks.busy.Store(true)
-	go func() {
-		defer tg.tasks.busy.Store(false)
-		closeLinks(links)
-	}()
 }
 
 // clientSeen notes an event on a client connection of pid at mono time
