@@ -107,7 +107,8 @@ static __always_inline void put_call(__u64 id, struct inflight *in)
 static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u8 kind, __u8 dir)
 {
 	__u64 id = current_pid_tgid();
-	if (!is_target(id))
+	__u8 tf = target_flags(id);
+	if (!tf)
 		return 0;
 	__s32 fd = (__s32)ctx->args[0];
 	if (!track(id, fd))
@@ -118,6 +119,7 @@ static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u8 
 		.kind = kind,
 		.dir = dir,
 		.iovcnt = kind == BUF_IOV ? (__u32)ctx->args[2] : 0,
+		.tls = tf & TARGET_TLS,
 	};
 	put_call(id, &in);
 	return 0;
@@ -144,8 +146,10 @@ enum peek_arg { PEEK_NONE = 0, PEEK_ARG2 = 2, PEEK_ARG3 = 3 };
 // peek (its bytes will be read again) or a thread not traced.
 static __always_inline bool args_from_regs(__u64 id, struct inflight *call, __u8 kind, __u8 dir, __u8 peek)
 {
-	if (!is_target(id))
+	__u8 tf = target_flags(id);
+	if (!tf)
 		return false;
+	call->tls = tf & TARGET_TLS;
 	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!r)
 		return false;
@@ -198,8 +202,9 @@ static __always_inline int exit_conn(struct trace_event_raw_sys_exit *ctx)
 }
 
 // close_conn forgets a connection the target closes and says so
-// (EV_CLOSE).
-static __always_inline int close_conn(__s32 fd)
+// (EV_CLOSE). It returns whether it carried TLS (its plaintext bindings
+// go with it).
+static __always_inline bool close_conn(__s32 fd)
 {
 	__u64 id = current_pid_tgid();
 	if (!is_target(id))
@@ -208,15 +213,15 @@ static __always_inline int close_conn(__s32 fd)
 	struct conn_info *c = bpf_map_lookup_elem(&conns, &k);
 	if (!c)
 		return 0;
-	bool ignored = c->ignore;
+	bool ignored = c->ignore, tls = c->tls;
 	bpf_map_delete_elem(&conns, &k);
 	if (ignored)
-		return 0;
+		return false;
 	struct close_event e = {};
 	head(&e.head, id, EV_CLOSE);
 	e.fd = fd;
 	submit(&e, sizeof(e));
-	return 0;
+	return tls;
 }
 
 #endif

@@ -46,7 +46,9 @@ struct conn_info {
 	__u32 seq[2];
 	__u8 role;
 	__u8 ignore;  // not a TCP socket: skip quickly
-	__u8 _pad[6];
+	__u8 tls;     // its bytes are TLS records (lib/rustls/rustls.bpf.h)
+	__u8 plain;   // bit per direction: its TLS plaintext is bound and captured
+	__u8 _pad[4];
 	struct framing fr[2]; // capture planner state per direction
 };
 
@@ -61,7 +63,8 @@ struct inflight {
 	__u8 role;     // for accept/connect: the role the new conn gets
 	__u8 live;     // entered and not yet exited (entries are reused, not deleted)
 	__u32 iovcnt;
-	__u32 _pad2;
+	__u8 tls;      // the process has TLS plaintext probes (TARGET_TLS)
+	__u8 _pad2[3];
 };
 
 // scratch is where a data record is built: too large for the stack.
@@ -70,11 +73,16 @@ struct scratch {
 	__u8 data[CAPTURE_BUF * 2]; // doubled so a masked offset + masked length always fits
 };
 
+// A target's flags: TARGET always, TARGET_TLS once a TLS library's
+// plaintext probes are placed in it (its socket calls then settle them).
+enum target_flag { TARGET = 1, TARGET_TLS = 2 };
+const enum target_flag *unused_target_flag __attribute__((unused)); // for bpf2go
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);   // tgid
-	__type(value, __u8);
+	__type(value, __u8);  // enum target_flag
 } targets SEC(".maps");
 
 struct {
@@ -123,10 +131,17 @@ static __always_inline __u64 current_pid_tgid(void)
 	return (__u64)ns.tgid << 32 | ns.pid;
 }
 
-static __always_inline bool is_target(__u64 pid_tgid)
+// target_flags are the process's flags; 0: not a target.
+static __always_inline __u8 target_flags(__u64 pid_tgid)
 {
 	__u32 tgid = pid_tgid >> 32;
-	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+	__u8 *f = bpf_map_lookup_elem(&targets, &tgid);
+	return f ? *f | TARGET : 0;
+}
+
+static __always_inline bool is_target(__u64 pid_tgid)
+{
+	return target_flags(pid_tgid) != 0;
 }
 
 // head fills the head every record begins with, for thread id now.

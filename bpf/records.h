@@ -19,9 +19,14 @@ enum ev_kind {
 	EV_TASK = 5,  // struct task_event
 	EV_EXEC = 6,  // struct event_head alone
 	EV_BODY = 7,  // struct body_event
+	EV_TLS_BIND = 8, // struct tls_bind_event
 };
 enum direction { DIR_INGRESS = 0, DIR_EGRESS = 1 };
 enum role { ROLE_UNKNOWN = 0, ROLE_SERVER = 1, ROLE_CLIENT = 2 };
+// What a data record's bytes are: a plaintext connection's (wire), a TLS
+// connection's records (cipher), or the plaintext a TLS library moved
+// (plain; lib/rustls/rustls.bpf.h).
+enum tls_bytes { TLS_WIRE = 0, TLS_CIPHER = 1, TLS_PLAIN = 2 };
 
 #define PROBE_STR 256 // bytes of a library probe's string argument copied
 
@@ -33,19 +38,35 @@ struct event_head {
 	__u8 _pad[7];
 };
 
-// data_event: bytes a syscall moved over a TCP connection; len captured
-// bytes follow it. The records of one syscall cover it back to back.
+// data_event: bytes a syscall moved over a TCP connection, or a TLS
+// library moved above one; len captured bytes follow it. The records of
+// one call cover it back to back.
 struct data_event {
 	struct event_head head;
-	__s32 fd;
+	__s32 fd;       // -1: TLS plaintext of a connection not yet known (tls_key)
 	__u32 seq;      // per connection and direction: a jump means loss
-	__u32 size;     // bytes of the syscall this record accounts for
+	__u32 size;     // bytes of the call this record accounts for
 	__u32 len;      // bytes captured after this struct: the first len of size
 	__u8 dir;       // enum direction
-	__u8 _pad[7];
+	__u8 tls;       // enum tls_bytes
+	__u8 _pad[6];
 	__u64 task;     // the tokio task the thread was polling (0: none or no task probes)
 	__u64 woken_by; // the other task whose wake scheduled that poll (0: none seen, 1: several)
 	__u64 woken_at; // when it woke it
+	__u64 tls_key;  // TLS plaintext: the library's object that names the connection
+};
+
+// tls_bind_event: the TLS plaintext of tls_key in direction dir belongs to
+// connection fd from now on, and so do the records that came with the key
+// and fd -1 before (lib/rustls/rustls.bpf.h).
+struct tls_bind_event {
+	struct event_head head;
+	__u64 key;
+	__s32 fd;
+	__u8 dir;
+	__u8 overhead; // bytes a record adds to its plaintext: 17 TLS 1.3; 24, 16 TLS 1.2
+	__u8 inferred; // bound through the binary's offset between the keys, not by evidence
+	__u8 _pad;
 };
 
 // open_event announces a connection before its first data.
@@ -111,6 +132,8 @@ const struct close_event *unused_close_event __attribute__((unused));
 const struct probe_event *unused_probe_event __attribute__((unused));
 const struct task_event *unused_task_event __attribute__((unused));
 const struct body_event *unused_body_event __attribute__((unused));
+const struct tls_bind_event *unused_tls_bind_event __attribute__((unused));
+const enum tls_bytes *unused_tls_bytes __attribute__((unused));
 const enum ev_kind *unused_ev_kind __attribute__((unused));
 const enum direction *unused_direction __attribute__((unused));
 const enum role *unused_role __attribute__((unused));

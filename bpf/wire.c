@@ -17,32 +17,38 @@
 //   conns.h       which fds are TCP connections; open and close records
 //   capture.h     the capture planner: one syscall's windows of bytes
 //   plan.h        its steps, by protocol: plan_http1.h, plan_http2.h
+//   data.h        one call's bytes as data records, through the planner
 //   tasks.h       which tokio task a thread polls (read by data records)
+//   tls.h         which connections carry TLS records
 //   probe_hit.h   the library probe that reports hits (hyper, axum)
 // and, in the home of each library that has programs of its own (lib/):
 //   tokio.bpf.h   tokio's task poll and wake probes
 //   h2.bpf.h      h2's frame, response and body probes
+//   rustls.bpf.h  rustls's plaintext and its binding to sockets
 
 #include "vmlinux.h"
 #include "bpf_helpers.h"
 
 #include "capture.h"
 #include "conns.h"
+#include "data.h"
 #include "framing.h"
 #include "maps.h"
 #include "plan.h"
 #include "records.h"
 #include "tasks.h"
+#include "tls.h"
 
 #include "probe_hit.h"
 #include "lib/h2/h2.bpf.h"
+#include "lib/rustls/rustls.bpf.h"
 #include "lib/tokio/tokio.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-// exit_io captures what a read- or write-family call moved (EV_DATA).
-// kind, way (its direction) and peek describe the syscall, for reading
-// its arguments at exit (args_at_exit); else its enter program saved them.
+// exit_io captures what a read- or write-family syscall moved. kind, way
+// (its direction) and peek describe the syscall, for reading its arguments
+// at exit (args_at_exit); else its enter program saved them.
 static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx, __u8 kind, __u8 way, __u8 peek)
 {
 	__u64 id = current_pid_tgid();
@@ -53,79 +59,25 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx, __u8 ki
 	if (tc)
 		tc->frame_stream = 0; // the thread left the frames it decoded
 	long ret = ctx->ret;
-	if (ret <= 0)
-		return 0; // EAGAIN and EOF are the common case on a tokio socket
-
+	if (ret <= 0) {
+		// EAGAIN and EOF are the common case on a tokio socket
+		if (call.tls)
+			tls_syscall(id, &call, ret, NULL);
+		return 0;
+	}
 	struct conn_key k = { .tgid = id >> 32, .fd = call.fd };
 	struct conn_info *c = bpf_map_lookup_elem(&conns, &k);
-	if (!c || c->ignore)
+	if (c && c->ignore)
+		c = NULL;
+	if (c)
+		tls_detect(c, &call);
+	if (call.tls)
+		tls_syscall(id, &call, ret, c);
+	if (!c)
 		return 0;
-	if (tc && call.dir == DIR_INGRESS && c->role == ROLE_CLIENT)
-		tc->frame_stream = H1_READ; // an HTTP/2 connection's frames say which stream
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	struct data_event *e = &s->ev;
-	__builtin_memset(e, 0, sizeof(*e));
-	head(&e->head, id, EV_DATA);
-	e->fd = call.fd;
-	e->dir = call.dir;
-	if (tc) {
-		e->task = tc->task;
-		e->woken_by = tc->woken_by;
-		e->woken_at = tc->woken_at;
-	}
-
-	// One direction of a socket is not read (or written) by two threads at
-	// once, so its sequence number and framing are ours until we return.
-	__u8 dir = call.dir & 1;
-	struct walk *w = get_walk();
-	if (!w)
-		return 0;
-	__builtin_memset(w, 0, sizeof(*w));
-	w->ret = ret;
-	w->seq = c->seq[dir];
-	w->limit = capture_max < CAPTURE_BUF - 1 ? capture_max : CAPTURE_BUF - 1;
-	if (call.kind == BUF_PLAIN) {
-		w->buf = call.buf;
-	} else if (call.kind == BUF_IOV) {
-		w->iov = call.buf;
-		w->iovcnt = call.iovcnt;
-	} else {
-		struct user_msghdr msg = {};
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)call.buf) == 0) {
-			w->iov = (__u64)msg.msg_iov;
-			w->iovcnt = msg.msg_iovlen;
-		}
-		if (!w->iov)
-			w->iov = 1; // unreadable: no bytes are captured, all are counted
-	}
-	w->f = c->fr[dir];
-	w->boundary = 1; // a syscall may start a message
-	load_window(w, s, w->limit);
-	if (captured_whole(w, s, dir)) {
-		// User space sees every byte, so it needs no framing hint
-		// (plan.h): no walk, 0.2-0.4 us saved per small request or
-		// response here.
-		emit(w, s, w->ret);
-		c->seq[dir] = w->seq;
-		c->fr[dir].mode = M_LAZY;
-		return 0;
-	}
-	if (w->f.mode == M_LAZY) {
-		w->f.mode = M_IDLE; // after syscalls captured whole: look for a message start
-		w->lazy = 1;
-	}
-	// A response head at the start of a write or read while a body is
-	// expected: the body was not there (a response to HEAD).
-	if (w->f.mode == M_BODY && (w->f.flags & F_RESP) && w->win_len >= 7 &&
-	    (*(__u64 *)s->data & 0xffffffffffffffULL) == HTTP1)
-		w->f.mode = M_IDLE;
-	bpf_loop(WALK_STEPS, walk_step, NULL, 0);
-	emit(w, s, w->ret);
-	c->seq[dir] = w->seq;
-	c->fr[dir] = w->f;
-	return 0;
+	if (c->tls) // its plaintext comes from the TLS library's probes, once bound
+		return c->plain & (1 << (call.dir & 1)) ? 0 : capture(id, &call, ret, c, TLS_CIPHER);
+	return capture(id, &call, ret, c, TLS_WIRE);
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
@@ -194,7 +146,13 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx); }
 
 SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct trace_event_raw_sys_enter *ctx) { return close_conn((__s32)ctx->args[0]); }
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__s32 fd = ctx->args[0];
+	if (close_conn(fd))
+		tls_unbind(current_pid_tgid(), fd);
+	return 0;
+}
 
 // sched_process_exec: a process now runs a new executable. Every exec on
 // the host is reported (they are rare), so that processes are attached as

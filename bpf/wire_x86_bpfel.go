@@ -32,7 +32,9 @@ type WireConnInfo struct {
 	Seq    [2]uint32
 	Role   uint8
 	Ignore uint8
-	Pad    [6]uint8
+	Tls    uint8
+	Plain  uint8
+	Pad    [4]uint8
 	Fr     [2]struct {
 		_      structs.HostLayout
 		Remain uint64
@@ -62,10 +64,12 @@ type WireDataEvent struct {
 	Size    uint32
 	Len     uint32
 	Dir     uint8
-	Pad     [7]uint8
+	Tls     uint8
+	Pad     [6]uint8
 	Task    uint64
 	WokenBy uint64
 	WokenAt uint64
+	TlsKey  uint64
 }
 
 type WireDirection uint32
@@ -78,13 +82,14 @@ const (
 type WireEvKind uint32
 
 const (
-	WireEvKindEV_DATA  WireEvKind = 1
-	WireEvKindEV_OPEN  WireEvKind = 2
-	WireEvKindEV_CLOSE WireEvKind = 3
-	WireEvKindEV_PROBE WireEvKind = 4
-	WireEvKindEV_TASK  WireEvKind = 5
-	WireEvKindEV_EXEC  WireEvKind = 6
-	WireEvKindEV_BODY  WireEvKind = 7
+	WireEvKindEV_DATA     WireEvKind = 1
+	WireEvKindEV_OPEN     WireEvKind = 2
+	WireEvKindEV_CLOSE    WireEvKind = 3
+	WireEvKindEV_PROBE    WireEvKind = 4
+	WireEvKindEV_TASK     WireEvKind = 5
+	WireEvKindEV_EXEC     WireEvKind = 6
+	WireEvKindEV_BODY     WireEvKind = 7
+	WireEvKindEV_TLS_BIND WireEvKind = 8
 )
 
 type WireEventHead struct {
@@ -105,7 +110,8 @@ type WireInflight struct {
 	Role   uint8
 	Live   uint8
 	Iovcnt uint32
-	Pad2   uint32
+	Tls    uint8
+	Pad2   [3]uint8
 }
 
 type WireOpenEvent struct {
@@ -143,6 +149,13 @@ type WireScratch struct {
 	Ev   WireDataEvent
 	Data [16384]uint8
 }
+
+type WireTargetFlag uint32
+
+const (
+	WireTargetFlagTARGET     WireTargetFlag = 1
+	WireTargetFlagTARGET_TLS WireTargetFlag = 2
+)
 
 type WireTaskCur struct {
 	_            structs.HostLayout
@@ -192,6 +205,70 @@ type WireTaskWake struct {
 	Resp         [2]uint64
 }
 
+type WireTlsBindEvent struct {
+	_        structs.HostLayout
+	Head     WireEventHead
+	Key      uint64
+	Fd       int32
+	Dir      uint8
+	Overhead uint8
+	Inferred uint8
+	Pad      uint8
+}
+
+type WireTlsBytes uint32
+
+const (
+	WireTlsBytesTLS_WIRE   WireTlsBytes = 0
+	WireTlsBytesTLS_CIPHER WireTlsBytes = 1
+	WireTlsBytesTLS_PLAIN  WireTlsBytes = 2
+)
+
+type WireTlsCall struct {
+	_    structs.HostLayout
+	Key  uint64
+	Buf  uint64
+	Len  uint64
+	N    uint64
+	Kind uint8
+	Live uint8
+	Pad  [6]uint8
+}
+
+type WireTlsCallKind uint32
+
+const (
+	WireTlsCallKindTLS_READ   WireTlsCallKind = 0
+	WireTlsCallKindTLS_WRITE  WireTlsCallKind = 1
+	WireTlsCallKindTLS_WRITEV WireTlsCallKind = 2
+)
+
+type WireTlsKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Dir  uint8
+	Pad  [3]uint8
+	Key  uint64
+}
+
+type WireTlsOffsetKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Role uint32
+}
+
+type WireTlsRead struct {
+	_    structs.HostLayout
+	Id   uint64
+	Key  uint64
+	Key0 uint64
+	N    uint64
+	Fd   int32
+	Nrec uint8
+	Pad  [3]uint8
+	Rec  [8]uint32
+}
+
 type WireWalk struct {
 	_        structs.HostLayout
 	Buf      uint64
@@ -234,62 +311,73 @@ type WireWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	WireMapCalls            = "calls"
-	WireMapConns            = "conns"
-	WireMapEvents           = "events"
-	WireMapLost             = "lost"
-	WireMapScratchMap       = "scratch_map"
-	WireMapTargets          = "targets"
-	WireMapTaskCur          = "task_cur"
-	WireMapTaskPolls        = "task_polls"
-	WireMapTaskWakes        = "task_wakes"
-	WireMapWalkMap          = "walk_map"
-	WireProgEnterAccept     = "enter_accept"
-	WireProgEnterAccept4    = "enter_accept4"
-	WireProgEnterClose      = "enter_close"
-	WireProgEnterConnect    = "enter_connect"
-	WireProgEnterRead       = "enter_read"
-	WireProgEnterReadv      = "enter_readv"
-	WireProgEnterRecvfrom   = "enter_recvfrom"
-	WireProgEnterRecvmsg    = "enter_recvmsg"
-	WireProgEnterSendmsg    = "enter_sendmsg"
-	WireProgEnterSendto     = "enter_sendto"
-	WireProgEnterWrite      = "enter_write"
-	WireProgEnterWritev     = "enter_writev"
-	WireProgExitAccept      = "exit_accept"
-	WireProgExitAccept4     = "exit_accept4"
-	WireProgExitConnect     = "exit_connect"
-	WireProgExitRead        = "exit_read"
-	WireProgExitReadv       = "exit_readv"
-	WireProgExitRecvfrom    = "exit_recvfrom"
-	WireProgExitRecvmsg     = "exit_recvmsg"
-	WireProgExitSendmsg     = "exit_sendmsg"
-	WireProgExitSendto      = "exit_sendto"
-	WireProgExitWrite       = "exit_write"
-	WireProgExitWritev      = "exit_writev"
-	WireProgH2Frame         = "h2_frame"
-	WireProgH2Resp          = "h2_resp"
-	WireProgOnExec          = "on_exec"
-	WireProgProbeHit        = "probe_hit"
-	WireProgProbeHitMulti   = "probe_hit_multi"
-	WireProgTaskPoll        = "task_poll"
-	WireProgTaskPollRet     = "task_poll_ret"
-	WireProgTaskWake        = "task_wake"
-	WireVarArgsAtExit       = "args_at_exit"
-	WireVarCaptureMax       = "capture_max"
-	WireVarPidnsDev         = "pidns_dev"
-	WireVarPidnsIno         = "pidns_ino"
-	WireVarUnusedBodyEvent  = "unused_body_event"
-	WireVarUnusedCloseEvent = "unused_close_event"
-	WireVarUnusedDataEvent  = "unused_data_event"
-	WireVarUnusedDirection  = "unused_direction"
-	WireVarUnusedEvKind     = "unused_ev_kind"
-	WireVarUnusedEventHead  = "unused_event_head"
-	WireVarUnusedOpenEvent  = "unused_open_event"
-	WireVarUnusedProbeEvent = "unused_probe_event"
-	WireVarUnusedRole       = "unused_role"
-	WireVarUnusedTaskEvent  = "unused_task_event"
-	WireVarWakeupBytes      = "wakeup_bytes"
+	WireMapCalls              = "calls"
+	WireMapConns              = "conns"
+	WireMapEvents             = "events"
+	WireMapLost               = "lost"
+	WireMapScratchMap         = "scratch_map"
+	WireMapTargets            = "targets"
+	WireMapTaskCur            = "task_cur"
+	WireMapTaskPolls          = "task_polls"
+	WireMapTaskWakes          = "task_wakes"
+	WireMapTlsCalls           = "tls_calls"
+	WireMapTlsKeys            = "tls_keys"
+	WireMapTlsOffsets         = "tls_offsets"
+	WireMapTlsReads           = "tls_reads"
+	WireMapTlsSocks           = "tls_socks"
+	WireMapWalkMap            = "walk_map"
+	WireProgEnterAccept       = "enter_accept"
+	WireProgEnterAccept4      = "enter_accept4"
+	WireProgEnterClose        = "enter_close"
+	WireProgEnterConnect      = "enter_connect"
+	WireProgEnterRead         = "enter_read"
+	WireProgEnterReadv        = "enter_readv"
+	WireProgEnterRecvfrom     = "enter_recvfrom"
+	WireProgEnterRecvmsg      = "enter_recvmsg"
+	WireProgEnterSendmsg      = "enter_sendmsg"
+	WireProgEnterSendto       = "enter_sendto"
+	WireProgEnterWrite        = "enter_write"
+	WireProgEnterWritev       = "enter_writev"
+	WireProgExitAccept        = "exit_accept"
+	WireProgExitAccept4       = "exit_accept4"
+	WireProgExitConnect       = "exit_connect"
+	WireProgExitRead          = "exit_read"
+	WireProgExitReadv         = "exit_readv"
+	WireProgExitRecvfrom      = "exit_recvfrom"
+	WireProgExitRecvmsg       = "exit_recvmsg"
+	WireProgExitSendmsg       = "exit_sendmsg"
+	WireProgExitSendto        = "exit_sendto"
+	WireProgExitWrite         = "exit_write"
+	WireProgExitWritev        = "exit_writev"
+	WireProgH2Frame           = "h2_frame"
+	WireProgH2Resp            = "h2_resp"
+	WireProgOnExec            = "on_exec"
+	WireProgProbeHit          = "probe_hit"
+	WireProgProbeHitMulti     = "probe_hit_multi"
+	WireProgTaskPoll          = "task_poll"
+	WireProgTaskPollRet       = "task_poll_ret"
+	WireProgTaskWake          = "task_wake"
+	WireProgTlsEnterProg      = "tls_enter_prog"
+	WireProgTlsExitProg       = "tls_exit_prog"
+	WireVarArgsAtExit         = "args_at_exit"
+	WireVarCaptureMax         = "capture_max"
+	WireVarPidnsDev           = "pidns_dev"
+	WireVarPidnsIno           = "pidns_ino"
+	WireVarUnusedBodyEvent    = "unused_body_event"
+	WireVarUnusedCloseEvent   = "unused_close_event"
+	WireVarUnusedDataEvent    = "unused_data_event"
+	WireVarUnusedDirection    = "unused_direction"
+	WireVarUnusedEvKind       = "unused_ev_kind"
+	WireVarUnusedEventHead    = "unused_event_head"
+	WireVarUnusedOpenEvent    = "unused_open_event"
+	WireVarUnusedProbeEvent   = "unused_probe_event"
+	WireVarUnusedRole         = "unused_role"
+	WireVarUnusedTargetFlag   = "unused_target_flag"
+	WireVarUnusedTaskEvent    = "unused_task_event"
+	WireVarUnusedTlsBindEvent = "unused_tls_bind_event"
+	WireVarUnusedTlsBytes     = "unused_tls_bytes"
+	WireVarUnusedTlsCallKind  = "unused_tls_call_kind"
+	WireVarWakeupBytes        = "wakeup_bytes"
 )
 
 // LoadWire returns the embedded CollectionSpec for Wire.
@@ -365,6 +453,8 @@ type WireProgramSpecs struct {
 	TaskPoll      *ebpf.ProgramSpec `ebpf:"task_poll"`
 	TaskPollRet   *ebpf.ProgramSpec `ebpf:"task_poll_ret"`
 	TaskWake      *ebpf.ProgramSpec `ebpf:"task_wake"`
+	TlsEnterProg  *ebpf.ProgramSpec `ebpf:"tls_enter_prog"`
+	TlsExitProg   *ebpf.ProgramSpec `ebpf:"tls_exit_prog"`
 }
 
 // WireMapSpecs contains maps before they are loaded into the kernel.
@@ -380,6 +470,11 @@ type WireMapSpecs struct {
 	TaskCur    *ebpf.MapSpec `ebpf:"task_cur"`
 	TaskPolls  *ebpf.MapSpec `ebpf:"task_polls"`
 	TaskWakes  *ebpf.MapSpec `ebpf:"task_wakes"`
+	TlsCalls   *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsKeys    *ebpf.MapSpec `ebpf:"tls_keys"`
+	TlsOffsets *ebpf.MapSpec `ebpf:"tls_offsets"`
+	TlsReads   *ebpf.MapSpec `ebpf:"tls_reads"`
+	TlsSocks   *ebpf.MapSpec `ebpf:"tls_socks"`
 	WalkMap    *ebpf.MapSpec `ebpf:"walk_map"`
 }
 
@@ -387,21 +482,25 @@ type WireMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type WireVariableSpecs struct {
-	ArgsAtExit       *ebpf.VariableSpec `ebpf:"args_at_exit"`
-	CaptureMax       *ebpf.VariableSpec `ebpf:"capture_max"`
-	PidnsDev         *ebpf.VariableSpec `ebpf:"pidns_dev"`
-	PidnsIno         *ebpf.VariableSpec `ebpf:"pidns_ino"`
-	UnusedBodyEvent  *ebpf.VariableSpec `ebpf:"unused_body_event"`
-	UnusedCloseEvent *ebpf.VariableSpec `ebpf:"unused_close_event"`
-	UnusedDataEvent  *ebpf.VariableSpec `ebpf:"unused_data_event"`
-	UnusedDirection  *ebpf.VariableSpec `ebpf:"unused_direction"`
-	UnusedEvKind     *ebpf.VariableSpec `ebpf:"unused_ev_kind"`
-	UnusedEventHead  *ebpf.VariableSpec `ebpf:"unused_event_head"`
-	UnusedOpenEvent  *ebpf.VariableSpec `ebpf:"unused_open_event"`
-	UnusedProbeEvent *ebpf.VariableSpec `ebpf:"unused_probe_event"`
-	UnusedRole       *ebpf.VariableSpec `ebpf:"unused_role"`
-	UnusedTaskEvent  *ebpf.VariableSpec `ebpf:"unused_task_event"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ArgsAtExit         *ebpf.VariableSpec `ebpf:"args_at_exit"`
+	CaptureMax         *ebpf.VariableSpec `ebpf:"capture_max"`
+	PidnsDev           *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsIno           *ebpf.VariableSpec `ebpf:"pidns_ino"`
+	UnusedBodyEvent    *ebpf.VariableSpec `ebpf:"unused_body_event"`
+	UnusedCloseEvent   *ebpf.VariableSpec `ebpf:"unused_close_event"`
+	UnusedDataEvent    *ebpf.VariableSpec `ebpf:"unused_data_event"`
+	UnusedDirection    *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedEvKind       *ebpf.VariableSpec `ebpf:"unused_ev_kind"`
+	UnusedEventHead    *ebpf.VariableSpec `ebpf:"unused_event_head"`
+	UnusedOpenEvent    *ebpf.VariableSpec `ebpf:"unused_open_event"`
+	UnusedProbeEvent   *ebpf.VariableSpec `ebpf:"unused_probe_event"`
+	UnusedRole         *ebpf.VariableSpec `ebpf:"unused_role"`
+	UnusedTargetFlag   *ebpf.VariableSpec `ebpf:"unused_target_flag"`
+	UnusedTaskEvent    *ebpf.VariableSpec `ebpf:"unused_task_event"`
+	UnusedTlsBindEvent *ebpf.VariableSpec `ebpf:"unused_tls_bind_event"`
+	UnusedTlsBytes     *ebpf.VariableSpec `ebpf:"unused_tls_bytes"`
+	UnusedTlsCallKind  *ebpf.VariableSpec `ebpf:"unused_tls_call_kind"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // WireObjects contains all objects after they have been loaded into the kernel.
@@ -433,6 +532,11 @@ type WireMaps struct {
 	TaskCur    *ebpf.Map `ebpf:"task_cur"`
 	TaskPolls  *ebpf.Map `ebpf:"task_polls"`
 	TaskWakes  *ebpf.Map `ebpf:"task_wakes"`
+	TlsCalls   *ebpf.Map `ebpf:"tls_calls"`
+	TlsKeys    *ebpf.Map `ebpf:"tls_keys"`
+	TlsOffsets *ebpf.Map `ebpf:"tls_offsets"`
+	TlsReads   *ebpf.Map `ebpf:"tls_reads"`
+	TlsSocks   *ebpf.Map `ebpf:"tls_socks"`
 	WalkMap    *ebpf.Map `ebpf:"walk_map"`
 }
 
@@ -447,6 +551,11 @@ func (m *WireMaps) Close() error {
 		m.TaskCur,
 		m.TaskPolls,
 		m.TaskWakes,
+		m.TlsCalls,
+		m.TlsKeys,
+		m.TlsOffsets,
+		m.TlsReads,
+		m.TlsSocks,
 		m.WalkMap,
 	)
 }
@@ -455,21 +564,25 @@ func (m *WireMaps) Close() error {
 //
 // It can be passed to LoadWireObjects or ebpf.CollectionSpec.LoadAndAssign.
 type WireVariables struct {
-	ArgsAtExit       *ebpf.Variable `ebpf:"args_at_exit"`
-	CaptureMax       *ebpf.Variable `ebpf:"capture_max"`
-	PidnsDev         *ebpf.Variable `ebpf:"pidns_dev"`
-	PidnsIno         *ebpf.Variable `ebpf:"pidns_ino"`
-	UnusedBodyEvent  *ebpf.Variable `ebpf:"unused_body_event"`
-	UnusedCloseEvent *ebpf.Variable `ebpf:"unused_close_event"`
-	UnusedDataEvent  *ebpf.Variable `ebpf:"unused_data_event"`
-	UnusedDirection  *ebpf.Variable `ebpf:"unused_direction"`
-	UnusedEvKind     *ebpf.Variable `ebpf:"unused_ev_kind"`
-	UnusedEventHead  *ebpf.Variable `ebpf:"unused_event_head"`
-	UnusedOpenEvent  *ebpf.Variable `ebpf:"unused_open_event"`
-	UnusedProbeEvent *ebpf.Variable `ebpf:"unused_probe_event"`
-	UnusedRole       *ebpf.Variable `ebpf:"unused_role"`
-	UnusedTaskEvent  *ebpf.Variable `ebpf:"unused_task_event"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ArgsAtExit         *ebpf.Variable `ebpf:"args_at_exit"`
+	CaptureMax         *ebpf.Variable `ebpf:"capture_max"`
+	PidnsDev           *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsIno           *ebpf.Variable `ebpf:"pidns_ino"`
+	UnusedBodyEvent    *ebpf.Variable `ebpf:"unused_body_event"`
+	UnusedCloseEvent   *ebpf.Variable `ebpf:"unused_close_event"`
+	UnusedDataEvent    *ebpf.Variable `ebpf:"unused_data_event"`
+	UnusedDirection    *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedEvKind       *ebpf.Variable `ebpf:"unused_ev_kind"`
+	UnusedEventHead    *ebpf.Variable `ebpf:"unused_event_head"`
+	UnusedOpenEvent    *ebpf.Variable `ebpf:"unused_open_event"`
+	UnusedProbeEvent   *ebpf.Variable `ebpf:"unused_probe_event"`
+	UnusedRole         *ebpf.Variable `ebpf:"unused_role"`
+	UnusedTargetFlag   *ebpf.Variable `ebpf:"unused_target_flag"`
+	UnusedTaskEvent    *ebpf.Variable `ebpf:"unused_task_event"`
+	UnusedTlsBindEvent *ebpf.Variable `ebpf:"unused_tls_bind_event"`
+	UnusedTlsBytes     *ebpf.Variable `ebpf:"unused_tls_bytes"`
+	UnusedTlsCallKind  *ebpf.Variable `ebpf:"unused_tls_call_kind"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // WirePrograms contains all programs after they have been loaded into the kernel.
@@ -507,6 +620,8 @@ type WirePrograms struct {
 	TaskPoll      *ebpf.Program `ebpf:"task_poll"`
 	TaskPollRet   *ebpf.Program `ebpf:"task_poll_ret"`
 	TaskWake      *ebpf.Program `ebpf:"task_wake"`
+	TlsEnterProg  *ebpf.Program `ebpf:"tls_enter_prog"`
+	TlsExitProg   *ebpf.Program `ebpf:"tls_exit_prog"`
 }
 
 func (p *WirePrograms) Close() error {
@@ -542,6 +657,8 @@ func (p *WirePrograms) Close() error {
 		p.TaskPoll,
 		p.TaskPollRet,
 		p.TaskWake,
+		p.TlsEnterProg,
+		p.TlsExitProg,
 	)
 }
 

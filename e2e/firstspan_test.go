@@ -31,7 +31,12 @@ func (r request) key() string { return fmt.Sprintf("%s %s %d", r.method, r.path,
 // checks each response status.
 func send(t *testing.T, base string, reqs []request, conc int) {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	sendWith(t, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc}}, base, reqs, conc)
+}
+
+// sendWith is send with client (an HTTPS one, say).
+func sendWith(t *testing.T, client *http.Client, base string, reqs []request, conc int) {
+	t.Helper()
 	defer client.CloseIdleConnections()
 	work := make(chan request)
 	var wg sync.WaitGroup

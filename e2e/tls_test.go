@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -121,60 +123,239 @@ func startTLSServer(t *testing.T, variant string, ca *testCA, plain bool, env ..
 	return s
 }
 
-// TestE2ETLSConnectionsSaid: rustscope does not read TLS plaintext yet, so
-// an HTTPS server gives no spans for its TLS connections: it says so
-// (once, in the log) and counts them, and the same process's plaintext
-// requests still give exactly their spans.
-func TestE2ETLSConnectionsSaid(t *testing.T) {
+// tlsMix is n requests over axum-tls-server's routes, with the route
+// each must be given ("" for the fallback's 404s).
+func tlsMix(n, from int) []request {
+	var reqs []request
+	for i := from; len(reqs) < n; i++ {
+		switch i % 6 {
+		case 0:
+			reqs = append(reqs, request{method: "GET", path: "/health", status: 200})
+		case 1:
+			reqs = append(reqs, request{method: "GET", path: fmt.Sprintf("/users/%d", i), status: 200})
+		case 2:
+			reqs = append(reqs, request{method: "GET", path: "/users/0", status: 404})
+		case 3:
+			reqs = append(reqs, request{method: "POST", path: "/echo", body: bytes.Repeat([]byte("x"), 100+i), status: 200})
+		case 4:
+			reqs = append(reqs, request{method: "GET", path: fmt.Sprintf("/status/%d", []int{201, 500, 503}[i%3]), status: []int{201, 500, 503}[i%3]})
+		case 5:
+			reqs = append(reqs, request{method: "GET", path: "/no/such/route", status: 404})
+		}
+	}
+	return reqs
+}
+
+// tlsRoute is the route axum-tls-server matches path with.
+func tlsRoute(path string) string {
+	switch {
+	case path == "/health", path == "/echo":
+		return path
+	case strings.HasPrefix(path, "/users/"):
+		return "/users/:id"
+	case strings.HasPrefix(path, "/status/"):
+		return "/status/:code"
+	}
+	return ""
+}
+
+// TestE2ETLSServer: an axum server over rustls, serving HTTPS (HTTP/2 and
+// HTTP/1.1 by ALPN) and plaintext HTTP at once, under load: every request
+// has exactly one span, with its scheme, protocol, route, status, ports
+// and TLS version, on release, fat LTO and rustc 1.85 builds.
+func TestE2ETLSServer(t *testing.T) {
+	for _, variant := range []string{"release", "release-lto", "release-rustc185"} {
+		t.Run(variant, func(t *testing.T) {
+			needE2E(t, variant+"/axum-tls-server")
+			ca := newTestCA(t)
+			srv := startTLSServer(t, variant, ca, true)
+			rs := attach(t, srv.cmd.Process.Pid)
+			const n, conc = 300, 16
+			loads := []struct {
+				proto, version, base string
+				reqs                 []request
+			}{
+				{"h2", "2", srv.base, tlsMix(n, 0)},
+				{"http/1.1", "1.1", srv.base, tlsMix(n, 1000)},
+				{"", "1.1", srv.plain, tlsMix(n/3, 2000)},
+			}
+			want := map[string]int{}
+			var wg sync.WaitGroup
+			for _, l := range loads {
+				scheme, _, _ := strings.Cut(l.base, ":")
+				for _, r := range l.reqs {
+					want[fmt.Sprintf("%s %s %s %s %d", scheme, l.version, r.method, r.path, r.status)]++
+				}
+				client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+				if l.proto != "" {
+					client.Transport = &http.Transport{MaxIdleConnsPerHost: conc, ForceAttemptHTTP2: l.proto == "h2",
+						TLSClientConfig: &tls.Config{RootCAs: ca.pool, NextProtos: []string{l.proto}}}
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sendWith(t, client, l.base, l.reqs, conc)
+				}()
+			}
+			wg.Wait()
+			total := 2*n + n/3
+			rs.waitSpans(t, total, spanWait)
+			spans := rs.stop(t)
+			got := map[string]int{}
+			for _, s := range spans {
+				key := fmt.Sprintf("%s %s %s %s %s", s.attr("url.scheme"), s.attr("network.protocol.version"),
+					s.attr("http.request.method"), s.attr("url.path"), s.attr("http.response.status_code"))
+				got[key]++
+				scheme := s.attr("url.scheme")
+				port := srv.port(t, scheme)
+				w := map[string]string{"http.route": tlsRoute(s.attr("url.path")), "server.port": strconv.Itoa(port),
+					"client.address": "127.0.0.1", "tls.protocol.version": map[string]string{"https": "1.3"}[scheme],
+					"tls.protocol.name": map[string]string{"https": "tls"}[scheme]}
+				if d := s.attrDiffs(w); s.SpanKind != kindServer || len(d) > 0 {
+					t.Errorf("span %s: kind %d, %s", s, s.SpanKind, strings.Join(d, "; "))
+				}
+			}
+			for k, w := range want {
+				if got[k] != w {
+					t.Errorf("%s: %d spans, want %d", k, got[k], w)
+				}
+			}
+			for k, g := range got {
+				if want[k] == 0 {
+					t.Errorf("%s: %d spans of no request sent", k, g)
+				}
+			}
+			if len(spans) != total {
+				t.Errorf("%d spans, want %d", len(spans), total)
+			}
+			if t.Failed() {
+				t.Logf("stderr:\n%s", rs.stderr.String())
+			}
+		})
+	}
+}
+
+// port is the server's port for scheme.
+func (s *tlsServer) port(t *testing.T, scheme string) int {
+	base := s.base
+	if scheme == "http" {
+		base = s.plain
+	}
+	_, p, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://"))
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("port of %s: %v", base, err)
+	}
+	return n
+}
+
+// TestE2ETLSClient: reqwest over rustls calling an HTTPS server, HTTP/2
+// and HTTP/1.1 by ALPN, on release, fat LTO and rustc 1.85 builds: every
+// request has exactly one client span, with its URL, status, protocol,
+// TLS version and its scope: reqwest over HTTP/1.1; HTTP/2 client spans
+// are the wire's, as over plaintext (docs/how-it-works.md).
+func TestE2ETLSClient(t *testing.T) {
 	needE2E(t, "release/axum-tls-server")
 	ca := newTestCA(t)
-	srv := startTLSServer(t, "release", ca, true)
+	srv := startTLSServer(t, "release", ca, false)
+	port := srv.port(t, "https")
+	paths := []string{"/users/7", "/users/0", "/status/500", "/health", "/status/201"}
+	status := map[string]int{"/users/7": 200, "/users/0": 404, "/status/500": 500, "/health": 200, "/status/201": 201}
+	for _, variant := range []string{"release", "release-lto", "release-rustc185"} {
+		for _, proto := range []string{"h2", "http/1.1"} {
+			t.Run(variant+"/"+proto, func(t *testing.T) {
+				needE2E(t, variant+"/reqwest-tls-client")
+				const n = 300
+				args := []string{"--ca", ca.caFile, "--count", strconv.Itoa(n), "--concurrency", "16"}
+				if proto == "http/1.1" {
+					args = append(args, "--http1")
+				}
+				for _, p := range paths {
+					args = append(args, "--url", srv.base+p)
+				}
+				cl := startWaitClient(t, variant, "reqwest-tls-client", args...)
+				rs := attach(t, cl.cmd.Process.Pid)
+				from := time.Now()
+				summary := cl.run(t)
+				to := time.Now()
+				spans := rs.stop(t)
+				cl.finish(t)
+				version := map[string]string{"h2": "2", "http/1.1": "1.1"}[proto]
+				got := map[string]int{}
+				for _, s := range spans {
+					got[s.attr("url.full")]++
+					u := s.attr("url.full")
+					p := strings.TrimPrefix(u, srv.base)
+					w := map[string]string{"http.request.method": "GET", "http.response.status_code": strconv.Itoa(status[p]),
+						"server.address": "127.0.0.1", "server.port": strconv.Itoa(port), "network.protocol.version": version,
+						"tls.protocol.name": "tls", "tls.protocol.version": "1.3"}
+					var errs []string
+					if s.SpanKind != kindClient {
+						errs = append(errs, fmt.Sprintf("kind %d", s.SpanKind))
+					}
+					if sc := s.InstrumentationScope.Name; sc != map[string]string{"h2": "rustscope/wire", "http/1.1": "reqwest"}[proto] {
+						errs = append(errs, "scope "+sc)
+					}
+					if s.duration() <= 0 || s.StartTime.Before(from) || s.EndTime.After(to) {
+						errs = append(errs, "span time outside the traffic's")
+					}
+					if d := append(errs, s.attrDiffs(w)...); len(d) > 0 {
+						t.Errorf("span %s: %s", s, strings.Join(d, "; "))
+					}
+				}
+				for i, p := range paths {
+					want := n / len(paths)
+					if i < n%len(paths) {
+						want++
+					}
+					if got[srv.base+p] != want {
+						t.Errorf("%s: %d spans, want %d", srv.base+p, got[srv.base+p], want)
+					}
+				}
+				if len(spans) != n {
+					t.Errorf("%d spans, want %d (client: %s)", len(spans), n, summary)
+				}
+				if t.Failed() {
+					t.Logf("stderr:\n%s", rs.stderr.String())
+				}
+			})
+		}
+	}
+}
+
+// TestE2ETLSStrippedSaid: a fully stripped build without its debug file
+// has no rustls points, so its TLS connections give no spans: the attach
+// line and the log say so and why, the stop line counts them, and the same
+// process's plaintext requests still give exactly their spans.
+func TestE2ETLSStrippedSaid(t *testing.T) {
+	needE2E(t, "release-strip/axum-tls-server")
+	ca := newTestCA(t)
+	srv := startTLSServer(t, "release-strip", ca, true)
 	rs := attach(t, srv.cmd.Process.Pid)
 	const n = 50
-	for _, proto := range []string{"h2", "http/1.1"} {
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: ca.pool, NextProtos: []string{proto}}, ForceAttemptHTTP2: proto == "h2"}}
-		for i := range n {
-			resp, err := client.Get(fmt.Sprintf("%s/users/%d", srv.base, i+1))
-			if err != nil {
-				t.Fatalf("HTTPS request: %v", err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || resp.Proto != map[string]string{"h2": "HTTP/2.0", "http/1.1": "HTTP/1.1"}[proto] {
-				t.Fatalf("HTTPS request: %s %s, want 200 over %s", resp.Proto, resp.Status, proto)
-			}
-		}
-		client.CloseIdleConnections()
-	}
-	var reqs []request
-	for i := range n {
-		reqs = append(reqs, request{method: "GET", path: fmt.Sprintf("/users/%d", 1000+i), status: 200})
-	}
-	send(t, srv.plain, reqs, 4)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.pool, NextProtos: []string{"http/1.1"}}}}
+	sendWith(t, client, srv.base, tlsMix(n, 0), 4)
+	plain := tlsMix(n, 1000)
+	send(t, srv.plain, plain, 4)
 	rs.waitSpans(t, n, spanWait)
 	spans := rs.stop(t)
 	if len(spans) != n {
 		t.Errorf("%d spans, want the %d plaintext requests' alone", len(spans), n)
 	}
 	for _, s := range spans {
-		id, _ := strconv.Atoi(strings.TrimPrefix(s.attr("url.path"), "/users/"))
-		if id < 1000 || s.attr("url.scheme") != "http" {
-			t.Errorf("span of %s %s: want only the plaintext requests (ids from 1000)", s.attr("url.scheme"), s.attr("url.path"))
+		if s.attr("url.scheme") != "http" {
+			t.Errorf("span %s: want only the plaintext requests", s)
 		}
 	}
 	stderr := rs.stderr.String()
-	if !strings.Contains(stderr, "TLS (rustls 0.23.26): its connections are encrypted on the wire and give no spans") {
-		t.Errorf("the attached line does not say what TLS hides; stderr:\n%s", stderr)
+	if !regexp.MustCompile(`TLS rustls 0\.23\.26: its connections are encrypted on the wire and give no spans: rustls\.reader\.read [^;,]*stripped`).MatchString(stderr) {
+		t.Errorf("the attached line does not say why TLS is not seen; stderr:\n%s", stderr)
 	}
 	if strings.Count(stderr, "TLS connections seen") != 1 {
 		t.Errorf("want the log to say once that TLS connections give no spans; stderr:\n%s", stderr)
 	}
-	tlsConns := -1
-	if m := regexp.MustCompile(`msg=stopped .*\btls_conns=(\d+)`).FindStringSubmatch(stderr); m != nil {
-		tlsConns, _ = strconv.Atoi(m[1])
-	}
-	if tlsConns < 2 {
-		t.Errorf("stop line's tls_conns %d, want the 2 or more TLS connections made; stderr:\n%s", tlsConns, stderr)
+	if m := regexp.MustCompile(`msg=stopped .*\btls_conns=(\d+)`).FindStringSubmatch(stderr); m == nil || m[1] == "0" {
+		t.Errorf("stop line does not count the TLS connections; stderr:\n%s", stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rustscope/rustscope/lib/h2"
 	"github.com/rustscope/rustscope/lib/hyper"
 	"github.com/rustscope/rustscope/lib/reqwest"
+	"github.com/rustscope/rustscope/lib/rustls"
 	"github.com/rustscope/rustscope/lib/tokio"
 	"github.com/rustscope/rustscope/lib/tonic"
 	"github.com/rustscope/rustscope/probe"
@@ -19,7 +20,7 @@ import (
 // the tracer places their probes. A probe's Unless looks at what is
 // placed already, so the library giving that hit comes first (axum's
 // route lookup before hyper's server parse, which it makes unneeded).
-var All = []*probe.Library{&axum.Library, &hyper.Library, &h2.Library, &tonic.Library, &reqwest.Library, &tokio.Library}
+var All = []*probe.Library{&axum.Library, &hyper.Library, &h2.Library, &tonic.Library, &reqwest.Library, &tokio.Library, &rustls.Library}
 
 // Manifest is every library's wants, in the order of All.
 func Manifest() []probe.Want {

@@ -48,7 +48,15 @@ const (
 	// ProgH2Resp reads an HTTP/2 stream handle a task polls; the cookie is
 	// the kind of handle (package h2).
 	ProgH2Resp
+	// ProgTLSEnter and ProgTLSExit capture the plaintext a TLS library
+	// reads or writes (entry and return); the entry's cookie is the kind
+	// of call (package rustls).
+	ProgTLSEnter
+	ProgTLSExit
 )
+
+// Returns says whether p runs at the function's return.
+func (p Program) Returns() bool { return p == ProgTaskPollRet || p == ProgTLSExit }
 
 // Hit is what a ProgHit hit tells the tracer. Every kind is tied to a
 // connection by the thread's last read: libraries parse a head, and
@@ -93,8 +101,9 @@ type Uprobe struct {
 	// hit per request is enough).
 	Unless Hit
 	When   When
-	// Optional: of the WhileClientCalls probes, placed where found; the
-	// others are all needed, or none is placed.
+	// Optional: placed where found; the others of a library are all
+	// needed, or none is placed (WhileClientCalls probes, and the Always
+	// ones whose program is not ProgHit).
 	Optional bool
 	// Gives says, for people, what the probe adds; what is lost without.
 	Gives string

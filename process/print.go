@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rustscope/rustscope/lib"
 	"github.com/rustscope/rustscope/symbols"
 )
 
@@ -39,8 +40,50 @@ func PrintList(w io.Writer, procs []Process) {
 	}
 }
 
-// TLSBlind is what rustscope can see of a TLS library's connections today.
-const TLSBlind = "its connections are encrypted on the wire and give no spans (rustscope does not read TLS plaintext yet)"
+// TLSSight says, for each TLS library a links ("rustls 0.23.26"), what
+// rustscope sees of its connections: their plaintext, where the library's
+// home (package lib) declares its points and the binary has them all, or
+// nothing, and why.
+func TLSSight(a *symbols.Analysis) []string {
+	var out []string
+	for _, name := range a.TLSLibraries() {
+		crate, _, _ := strings.Cut(name, " ")
+		out = append(out, name+": "+tlsSight(a, crate))
+	}
+	return out
+}
+
+// tlsBlind begins what is said of a TLS library whose plaintext is not
+// captured.
+const tlsBlind = "its connections are encrypted on the wire and give no spans"
+
+func tlsSight(a *symbols.Analysis, crate string) string {
+	var wants []string // its required points
+	for _, l := range lib.All {
+		if l.Crate == crate {
+			for _, w := range l.Wants {
+				if w.Required {
+					wants = append(wants, w.ID)
+				}
+			}
+		}
+	}
+	if wants == nil {
+		return tlsBlind + " (rustscope does not capture its plaintext yet)"
+	}
+	for _, id := range wants {
+		p, ok := a.Probe(id)
+		if !ok || !p.Found {
+			why := "not found"
+			if ok && p.Reason != "" {
+				why = p.Reason
+			}
+			return fmt.Sprintf("%s: %s %s", tlsBlind, id, why)
+		}
+	}
+	return "plaintext captured where it crosses the library (" + strings.Join(wants, ", ") + ")"
+}
+
 
 // PrintAnalysis writes a as `rustscope inspect` shows the binary at path.
 func PrintAnalysis(w io.Writer, path string, a *symbols.Analysis) {
@@ -57,8 +100,8 @@ func PrintAnalysis(w io.Writer, path string, a *symbols.Analysis) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "crates        %s\n", orDash(crateListAll(a)))
-	if tls := a.TLSLibraries(); len(tls) > 0 {
-		fmt.Fprintf(w, "tls           %s: %s\n", strings.Join(tls, ", "), TLSBlind)
+	for _, t := range TLSSight(a) {
+		fmt.Fprintf(w, "tls           %s\n", t)
 	}
 	fmt.Fprintf(w, "machine       %s, pie %s, build-id %s\n", a.Machine, yesNo(a.PIE), orDash(a.BuildID))
 	fmt.Fprintf(w, "symbols       %s", a.SymbolSource)

@@ -25,9 +25,10 @@ type Counters struct {
 	// LinksUnsampled counts client spans left roots that were made while
 	// the task probes were away (the link budget, tracer/tasks.go).
 	LinksUnsampled atomic.Uint64
-	// TLSConns counts connections seen to carry TLS records: encrypted,
-	// they give no spans (tls.go).
-	TLSConns atomic.Uint64
+	// TLSConns counts connections seen to carry TLS records; TLSBound the
+	// bindings of a library object's plaintext to one (tls.go);
+	// TLSUnbound plaintext records no binding claimed in time.
+	TLSConns, TLSBound, TLSUnbound atomic.Uint64
 	// Dropped counts HTTP/1 requests the parser gave up on, so that no
 	// span came of them: bytes lost in the kernel (the requests in
 	// progress when a sequence gap shows), a response whose request was
@@ -49,15 +50,17 @@ type assembler struct {
 	log      *slog.Logger
 	warned   map[string]bool // warnOnce
 
-	clientSeen  func(pid uint32, ts uint64) // an event on a client connection (tasks.go)
-	placeRoutes func(pid uint32)            // the route probe is needed again (routes.go)
-	placeClient func(pid uint32)            // the client probe is needed again (clientprobe.go)
-	execed      func(pid uint32)            // a process ran a new executable (Options.OnExec)
+	clientSeen   func(pid uint32, ts uint64)           // an event on a client connection (tasks.go)
+	placeRoutes  func(pid uint32)                      // the route probe is needed again (routes.go)
+	placeClient  func(pid uint32)                      // the client probe is needed again (clientprobe.go)
+	setTLSOffset func(pid uint32, role uint8, d int64) // a TLS key offset is trusted (tls.go)
+	execed       func(pid uint32)                      // a process ran a new executable (Options.OnExec)
 
 	conns    map[connKey]*conn // conns.go
 	hits     hitState          // enrich.go
 	links    linkState         // link.go
 	h2routes h2Routes          // h2enrich.go
+	tlsWait  tlsWaiting        // tls.go
 }
 
 func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
@@ -103,6 +106,8 @@ func (a *assembler) handle(ev *event) {
 		a.data(tk, ev)
 	case evClose:
 		a.closed(ev)
+	case evTLSBind:
+		a.tlsBound(ev)
 	default:
 		a.counters.BadEvents.Add(1)
 	}

@@ -49,10 +49,19 @@ type conn struct {
 	lastClientEnd uint64               // client: when the last exchange's response ended
 	lastDone      uint64               // client: the request start of the last exchange completed
 	library       connLibrary          // client: the library driving it, once known (clientprobe.go)
-	began         [2]bool              // per direction: a capture came (tls.go)
 	tls           bool                 // its bytes are TLS records (tls.go)
-	dropped       uint64               // http.Stats().Dropped already added to Counters.Dropped
-	closed        bool                 // finished: a task that read it is gone too
+	tlsPlain      bool                 // its TLS plaintext comes from a library's probes
+	tlsVersion    string               // the TLS version its records say ("1.3"), once bound
+	lastFed       [2]uint64            // per direction: when its last capture fed the parser
+	tlsKeys       [2]uint64            // per direction: the TLS library's key evidence bound last
+	tlsBound      [2]bool              // per direction: a TLS library key was bound to it
+	tlsHeld       []tlsRecord          // plaintext held until both directions are bound (tls.go)
+	tlsHeldBytes  int
+	tlsMarks      []mark // hits that wait for the plaintext they follow to be fed
+	tlsFlowing    bool   // its plaintext is fed as it comes
+	bpfRole       uint8  // the role the BPF program announced (roleServer...)
+	dropped       uint64 // http.Stats().Dropped already added to Counters.Dropped
+	closed        bool   // finished: a task that read it is gone too
 }
 
 // remoteAddr is the remote address as text (client.address), formatted
@@ -82,16 +91,28 @@ func (a *assembler) opened(ev *event) {
 	// and numbers each direction's records from 0, so even the loss
 	// of a direction's first record shows.
 	a.add(k, &conn{local: ev.local(), remote: ev.remote(), http: http1.NewConn(role), lastSeen: h.Ts,
-		seqKnown: [2]bool{true, true}}, h.Ts)
+		seqKnown: [2]bool{true, true}, bpfRole: ev.open.Role}, h.Ts)
 	if role == flow.RoleClient && a.clientSeen != nil {
 		a.clientSeen(k.pid, h.Ts)
 	}
+}
+
+// dirOf is a record's direction.
+func dirOf(d uint8) flow.Direction {
+	if d == dirEgress {
+		return flow.Egress
+	}
+	return flow.Ingress
 }
 
 // data feeds a capture to its connection's parser, on thread tk.
 func (a *assembler) data(tk uint64, ev *event) {
 	h := &ev.head
 	d := &ev.data
+	if d.Fd < 0 { // TLS plaintext whose connection is not known yet
+		a.keepTLS(tk, ev)
+		return
+	}
 	k := connKey{pid: h.Tgid, fd: d.Fd}
 	c := a.conns[k]
 	if c == nil { // its open record was lost
@@ -99,21 +120,24 @@ func (a *assembler) data(tk uint64, ev *event) {
 		a.add(k, c, h.Ts)
 	}
 	c.lastSeen = h.Ts
-	dir := flow.Ingress
-	if d.Dir == dirEgress {
-		dir = flow.Egress
-	}
+	dir := dirOf(d.Dir)
 	if c.seqKnown[dir] && d.Seq != c.nextSeq[dir] {
-		// Bytes are missing: the parser cannot know where messages
-		// begin, so restart it with an unknown role; it resyncs at the
-		// next request line, which also tells the role again.
-		a.counters.Gaps.Add(1)
-		a.restart(c, h.Ts)
+		a.lose(c, dir) // bytes are missing
 	}
 	c.seqKnown[dir], c.nextSeq[dir] = true, d.Seq+1
-	if a.tlsData(tk, k, c, dir, ev.captured) {
+	if a.tlsData(tk, ev, k, c, dir) {
 		return
 	}
+	a.feed(tk, ev, k, c, dir)
+}
+
+// feed gives a capture of connection k, in order, to its parser. tk is
+// the thread that made it, 0 for one fed late (tls.go): its thread's
+// library hits were tied to k when it came.
+func (a *assembler) feed(tk uint64, ev *event, k connKey, c *conn, dir flow.Direction) {
+	h := &ev.head
+	d := &ev.data
+	c.lastFed[dir] = h.Ts
 	role := c.http.Role()
 	if c.h2 != nil {
 		role = c.h2.Role()
@@ -129,7 +153,7 @@ func (a *assembler) data(tk uint64, ev *event) {
 			a.clientUnknown(tg)
 		}
 	}
-	if dir == flow.Ingress {
+	if dir == flow.Ingress && tk != 0 {
 		a.hits.read(tk, k)
 	}
 	if c.h2 == nil && c.http.Stats().Exchanges == 0 && startsHTTP2(ev.captured) {
@@ -138,6 +162,11 @@ func (a *assembler) data(tk uint64, ev *event) {
 			role = serverRole(k.pid, c.local)
 		}
 		c.h2 = http2.NewConn(role)
+		if c.tlsPlain {
+			// Its first plaintext may have been missed (rustls.bpf.h).
+			c.h2.RequireStart(flow.Ingress)
+			c.h2.RequireStart(flow.Egress)
+		}
 		if role != flow.RoleClient {
 			a.h2Server(k.pid)
 		}
@@ -153,7 +182,7 @@ func (a *assembler) data(tk uint64, ev *event) {
 	if len(xs) > 0 {
 		c.lastDone = xs[len(xs)-1].RequestStart
 	}
-	if dir == flow.Ingress && c.http.Role() == flow.RoleClient && a.wantsClientHits(k.pid, c) {
+	if dir == flow.Ingress && c.http.Role() == flow.RoleClient && a.wantsClientHits(k.pid, c) && tk != 0 {
 		if len(xs) > 0 {
 			a.park(tk, k, c, xs, h.Ts)
 		}
@@ -213,6 +242,20 @@ func (a *assembler) restart(c *conn, ts uint64) {
 	c.http, c.dropped = http1.NewConn(flow.RoleUnknown), 0
 }
 
+// lose says bytes of c's direction dir were lost (a sequence jump, TLS
+// plaintext let go): its parsers cannot know where messages begin, nor
+// HTTP/2's what its HPACK table holds.
+func (a *assembler) lose(c *conn, dir flow.Direction) {
+	a.counters.Gaps.Add(1)
+	if c.h2 != nil {
+		c.h2.Gap(dir)
+		return
+	}
+	// HTTP/1: restart with an unknown role; it resyncs at the next
+	// request line, which also tells the role again.
+	a.restart(c, c.lastSeen)
+}
+
 // countDrops adds the requests c's parser dropped since the last call to
 // Counters.Dropped.
 func (a *assembler) countDrops(c *conn) {
@@ -239,6 +282,16 @@ func (a *assembler) dropPID(pid uint32, now uint64) {
 		}
 	}
 	a.hits.drop(pid)
+	for k := range a.tlsWait.keys {
+		if k.pid == pid {
+			a.dropTLS(k)
+		}
+	}
+	for k := range a.tlsWait.offsets {
+		if k.pid == pid {
+			delete(a.tlsWait.offsets, k)
+		}
+	}
 	a.links.drop(pid)
 	a.h2routes.drop(pid)
 }

@@ -48,6 +48,8 @@ func reencode(ev *event) []byte {
 		return record(ev.task, nil)
 	case evBody:
 		return record(ev.body, nil)
+	case evTLSBind:
+		return record(ev.bind, nil)
 	}
 	return record(ev.head, nil)
 }

@@ -71,6 +71,7 @@ type hitState struct {
 	hit        func(cookie uint32) (hitRef, bool) // nil: no probes
 	readRoutes func(pid uint32, node uint64) (*axum.Table, error)
 	lastRead   map[uint64]connKey   // thread (tgid<<32|tid) -> connection it last read
+	lastTLS    map[uint64]tlsKey    // thread -> TLS key whose plaintext it last read, its connection not known yet (tls.go)
 	parkedBy   map[uint64][]connKey // thread -> connections it parked exchanges on
 	routes     map[routeKey]*routeEntry
 }
@@ -85,6 +86,17 @@ func (h *hitState) read(tk uint64, k connKey) {
 		clear(h.lastRead) // threads come and go; forget them in bulk
 	}
 	h.lastRead[tk] = k
+	delete(h.lastTLS, tk)
+}
+
+// readTLS notes that thread tk last read plaintext of k, a TLS key not
+// bound yet: the hits that follow wait with it for its connection.
+func (h *hitState) readTLS(tk uint64, k tlsKey) {
+	if len(h.lastTLS) >= maxThreads {
+		clear(h.lastTLS)
+	}
+	h.lastTLS[tk] = k
+	delete(h.lastRead, tk)
 }
 
 // drop forgets what pid's hits left.
@@ -99,6 +111,11 @@ func (h *hitState) drop(pid uint32) {
 			delete(h.parkedBy, tk) // its connections were finished, their exchanges released
 		}
 	}
+	for tk := range h.lastTLS {
+		if uint32(tk>>32) == pid {
+			delete(h.lastTLS, tk)
+		}
+	}
 	for rk := range h.routes {
 		if rk.pid == pid {
 			delete(h.routes, rk)
@@ -107,7 +124,7 @@ func (h *hitState) drop(pid uint32) {
 }
 
 func newHitState() hitState {
-	return hitState{readRoutes: readRoutesProc, lastRead: map[uint64]connKey{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}}
+	return hitState{readRoutes: readRoutesProc, lastRead: map[uint64]connKey{}, lastTLS: map[uint64]tlsKey{}, parkedBy: map[uint64][]connKey{}, routes: map[routeKey]*routeEntry{}}
 }
 
 // probeHit ties a library probe hit to the connection its thread last
@@ -129,11 +146,17 @@ func (a *assembler) probeHit(tk uint64, p *bpf.WireProbeEvent) {
 	m := mark{ts: p.Head.Ts, kind: ref.kind, scope: ref.scope}
 	if ref.kind == hitRoute {
 		m.node, m.path = p.Args[1], string(p.Str[:min(int(p.StrLen), len(p.Str))])
+	}
+	if k, ok := a.hits.lastTLS[tk]; ok {
+		a.tlsMark(k, m)
+		return
+	}
+	if ref.kind == hitRoute {
 		// An HTTP/2 stream's lookup may run after its thread read another
 		// connection (see h2enrich.go): unless that one is an HTTP/1
 		// server connection with a request in progress, it is an HTTP/2
 		// lookup.
-		if !c.h1Serving() {
+		if !c.h1Serving() || !c.h1Looks(m.path, p.Head.Ts) && a.h2Serves(p.Head.Tgid) {
 			a.h2RouteHit(p.Head.Tgid, c, m)
 			return
 		}
@@ -154,6 +177,21 @@ func (c *conn) h1Serving() bool {
 		return false
 	}
 	_, ok := c.http.Current()
+	return ok
+}
+
+// h1Looks reports whether path, a route lookup's argument at ts, can be
+// the lookup of the request c's server was handling then: where HTTP/1
+// and HTTP/2 connections share threads, an HTTP/2 stream's lookup may
+// follow its thread's read of an HTTP/1 request (it goes to the streams
+// where the process serves HTTP/2: h2Serves).
+func (c *conn) h1Looks(path string, ts uint64) bool {
+	req, _, ok := c.http.Awaiting(ts)
+	if !ok {
+		return true // pipelined: enrich decides
+	}
+	reqPath, _, _ := strings.Cut(req.Target, "?")
+	_, _, ok = axum.LookupPath(reqPath, path, probeStrMax)
 	return ok
 }
 

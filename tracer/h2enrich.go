@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rustscope/rustscope/lib/tonic"
 	"github.com/rustscope/rustscope/tracer/flow"
@@ -58,7 +59,27 @@ type h2Routes struct {
 	waiting map[*conn]uint32
 	prune   int // size of waiting at which closed ones are swept out
 	byPID   map[uint32]*h2Seen
+	// serving are the processes that serve HTTP/2 (a stream opened).
+	serving map[uint32]bool
+	// early are lookups no waiting stream claimed, for streams opened
+	// after them: TLS plaintext of a stream's request may be fed after
+	// its lookup came (tls.go).
+	early []h2Early
 }
+
+// h2Early is a lookup that came before its stream was opened.
+type h2Early struct {
+	pid uint32
+	ts  uint64
+	l   h2Lookup
+}
+
+// Bounds of the early lookups kept: a TLS binding comes within
+// milliseconds, or the plaintext waiting for it is let go.
+const (
+	maxEarly = 64
+	earlyAge = uint64(2 * time.Second)
+)
 
 // h2Seen is what a process's lookups said, by path. A decoded stream
 // can end before its lookup comes, when a stream of the same path on
@@ -75,7 +96,11 @@ type h2Seen struct {
 const maxSeenPaths = 1024
 
 // drop forgets what pid's lookups said.
-func (r *h2Routes) drop(pid uint32) { delete(r.byPID, pid) }
+func (r *h2Routes) drop(pid uint32) {
+	delete(r.byPID, pid)
+	delete(r.serving, pid)
+	r.early = slices.DeleteFunc(r.early, func(e h2Early) bool { return e.pid == pid })
+}
 
 func (r *h2Routes) remember(pid uint32, node uint64, l h2Lookup) {
 	if r.byPID == nil {
@@ -120,9 +145,28 @@ func (a *assembler) h2Opened(pid uint32, c *conn) {
 	}
 	r := &a.h2routes
 	if r.waiting == nil {
-		r.waiting = map[*conn]uint32{}
+		r.waiting, r.serving = map[*conn]uint32{}, map[uint32]bool{}
 	}
 	r.waiting[c] = pid
+	r.serving[pid] = true
+	// Lookups that came before their stream opened (TLS plaintext fed
+	// late): the oldest of a path is its oldest stream's.
+	for j := 0; j < len(r.early); j++ {
+		e := r.early[j]
+		if e.pid != pid || c.h2queue == nil {
+			continue
+		}
+		if e.ts+earlyAge < c.lastSeen {
+			r.early = slices.Delete(r.early, j, j+1)
+			j--
+			continue
+		}
+		if i := c.h2Find(e.l.path); i >= 0 {
+			c.h2Claim(i, e.l)
+			r.early = slices.Delete(r.early, j, j+1)
+			j--
+		}
+	}
 	if len(r.waiting) > r.prune {
 		for o := range r.waiting {
 			if o.closed || len(o.h2queue) == 0 {
@@ -132,6 +176,11 @@ func (a *assembler) h2Opened(pid uint32, c *conn) {
 		r.prune = max(64, 2*len(r.waiting))
 	}
 }
+
+// h2Serves reports whether pid serves HTTP/2 (a stream opened): a route
+// lookup there may be a stream's, even one not opened yet (TLS plaintext
+// fed late, tls.go).
+func (a *assembler) h2Serves(pid uint32) bool { return a.h2routes.serving[pid] }
 
 // h2Find returns the index of the oldest stream waiting on c whose
 // decoded path is path (as the probe copied it: a prefix when that long),
@@ -188,8 +237,18 @@ func (a *assembler) h2RouteHit(pid uint32, c *conn, m mark) {
 		}
 	}
 	if i < 0 {
+		r := &a.h2routes
+		if len(r.early) >= maxEarly {
+			r.early = r.early[1:]
+		}
+		r.early = append(r.early, h2Early{pid: pid, ts: m.ts, l: l})
 		return
 	}
+	owner.h2Claim(i, l)
+}
+
+// h2Claim gives lookup l to the stream waiting at index i on c.
+func (owner *conn) h2Claim(i int, l h2Lookup) {
 	w := owner.h2queue[i]
 	owner.h2queue = slices.Delete(owner.h2queue, i, i+1)
 	if owner.h2paths == nil || len(owner.h2paths) > 4*maxPendingStreams {

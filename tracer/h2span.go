@@ -104,9 +104,10 @@ func h2Span(clk clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, lo
 		s.Attrs = append(s.Attrs, semconv.UserAgentOriginal(ua))
 	}
 	scheme := req.Scheme
-	if scheme == "" {
-		scheme = "http"
+	if scheme == "" || c.tlsPlain { // the connection says best
+		scheme = c.scheme()
 	}
+	s.Attrs = c.tlsAttrs(s.Attrs)
 	if role == flow.RoleClient {
 		s.Attrs = append(s.Attrs, semconv.URLFull(scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path+redactQuery(query)))
 	} else {

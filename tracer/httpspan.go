@@ -67,7 +67,7 @@ func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange,
 		s.Kind = trace.SpanKindClient
 		s.Measures = MeasuresClient
 		s.Attrs = append(s.Attrs,
-			semconv.URLFull(clientURL(host, port, path, query)),
+			semconv.URLFull(clientURL(c.scheme(), host, port, path, query)),
 			semconv.ServerAddress(host), semconv.ServerPort(port))
 	} else {
 		sc := c.takeServerContext(req, x.RequestStart)
@@ -75,7 +75,7 @@ func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange,
 		s.Kind = trace.SpanKindServer
 		s.Measures = MeasuresServer
 		s.Attrs = append(s.Attrs,
-			semconv.URLScheme("http"), semconv.URLPath(path),
+			semconv.URLScheme(c.scheme()), semconv.URLPath(path),
 			semconv.ServerAddress(host), semconv.ServerPort(port))
 		if query != "" {
 			s.Attrs = append(s.Attrs, semconv.URLQuery(redactQuery(query)[1:]))
@@ -88,6 +88,7 @@ func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange,
 			s.Attrs = append(s.Attrs, semconv.ClientAddress(c.remoteAddr()), semconv.ClientPort(int(c.remote.Port())))
 		}
 	}
+	s.Attrs = c.tlsAttrs(s.Attrs)
 	if s.Error {
 		s.StatusMessage = strconv.Itoa(resp.StatusCode)
 		s.Attrs = append(s.Attrs, semconv.ErrorTypeKey.String(s.StatusMessage))
@@ -116,6 +117,9 @@ func httpAttrCount(c *conn, client bool, ua, query, route string, failed, trunca
 		if c.remote.IsValid() {
 			n += 2
 		}
+	}
+	if c.tlsPlain {
+		n += 2 // tls.protocol.name and version
 	}
 	for _, b := range []bool{ua != "", failed, truncated} {
 		if b {
@@ -213,10 +217,11 @@ func writeRedacted(b *strings.Builder, q string) {
 // clientURL is a client span's url.full: "http://host:port/path?query",
 // query values REDACTED, an IPv6 host in brackets (net.JoinHostPort), in
 // one allocation.
-func clientURL(host string, port int, path, query string) string {
+func clientURL(scheme, host string, port int, path, query string) string {
 	var b strings.Builder
-	b.Grow(len("http://[]:65535") + len(host) + len(path) + redactedLen(query))
-	b.WriteString("http://")
+	b.Grow(len("https://[]:65535") + len(host) + len(path) + redactedLen(query))
+	b.WriteString(scheme)
+	b.WriteString("://")
 	if strings.IndexByte(host, ':') >= 0 {
 		b.WriteByte('[')
 		b.WriteString(host)

@@ -42,7 +42,7 @@ func TestClientURL(t *testing.T) {
 		{"", 0, "", "a"},
 	} {
 		want := "http://" + net.JoinHostPort(tc.host, strconv.Itoa(tc.port)) + tc.path + redactQuery(tc.query)
-		if got := clientURL(tc.host, tc.port, tc.path, tc.query); got != want {
+		if got := clientURL("http", tc.host, tc.port, tc.path, tc.query); got != want {
 			t.Errorf("clientURL(%q, %d, %q, %q) = %q, want %q", tc.host, tc.port, tc.path, tc.query, got, want)
 		}
 	}

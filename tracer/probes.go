@@ -33,6 +33,8 @@ const (
 	// hitH2Frames: the HTTP/2 frame decoder is probed with the tasks, so
 	// polls scheduled by an HTTP/2 response name its stream (task events).
 	hitH2Frames = hitTasks + 1
+	// hitTLS: a TLS library's plaintext probes are placed.
+	hitTLS = hitH2Frames + 1
 )
 
 // hitRef is what a hit probe's cookie stands for.
@@ -101,7 +103,7 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 			continue
 		}
 		for _, u := range l.Uprobes {
-			if u.When != probe.Always || u.Unless != 0 && tg.probed[u.Unless] {
+			if u.When != probe.Always || u.Program != probe.ProgHit || u.Unless != 0 && tg.probed[u.Unless] {
 				continue // e.g. every request axum serves passes its route lookup: one hit is enough
 			}
 			pt, why := firstFound(a, u.Points)
@@ -147,15 +149,28 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 	for _, why := range missing {
 		notes = append(notes, fmt.Sprintf("without %s: %s", strings.Join(lacks[why], ", "), why))
 	}
+	capLinks, capNote, capPlaced := t.attachCapture(tg)
+	switch {
+	case capPlaced:
+		attached = append(attached, capNote)
+	case capNote != "":
+		notes = append(notes, capNote)
+	}
 	if len(addrs) == 0 && tg.routes.addrs == nil && tg.client.addrs == nil {
+		if capPlaced {
+			return capLinks, append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
+		}
 		if len(notes) == 0 {
 			notes = append(notes, "library probes: none apply to this binary")
 		}
 		return nil, notes
 	}
 	var err error
+	links = capLinks
 	if len(addrs) > 0 {
-		links, err = t.w.attachUprobes(tg.PID, addrs, cookies)
+		var hl []link.Link
+		hl, err = t.w.attachUprobes(tg.PID, addrs, cookies)
+		links = append(links, hl...)
 	}
 	if err == nil && tg.routes.addrs != nil {
 		tg.routes.links, err = t.w.attachUprobes(tg.PID, tg.routes.addrs, tg.routes.cookies)
@@ -184,6 +199,68 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 	return links, append([]string{"uprobes: " + strings.Join(attached, ", ")}, notes...)
 }
 
+// attachCapture places the probes that capture bytes above the socket (a
+// TLS library's plaintext: probe.ProgTLSEnter/Exit), always, library by
+// library: all of a library's points that are not Optional, or none.
+func (t *Tracer) attachCapture(tg *Target) (links []link.Link, note string, placed bool) {
+	a := tg.Analysis
+	var sites []site
+	var parts, lacking []string
+	for _, l := range lib.All {
+		if _, ok := a.Crate(l.Crate); !ok {
+			continue
+		}
+		var ps []placing
+		var found []string
+		var gives, why string
+		for _, u := range l.Uprobes {
+			if u.When != probe.Always || u.Program == probe.ProgHit {
+				continue
+			}
+			gives = u.Gives
+			pt, w := firstFound(a, u.Points)
+			if pt == nil {
+				if !u.Optional && why == "" {
+					if w == "" {
+						w = "not found"
+					}
+					why = u.Points[0] + " " + w
+				}
+				continue
+			}
+			ps = append(ps, placing{u, pt})
+			if !slices.Contains(found, pt.ID) {
+				found = append(found, pt.ID)
+			}
+		}
+		switch {
+		case gives == "":
+		case why != "":
+			lacking = append(lacking, fmt.Sprintf("without %s: %s", gives, why))
+		default:
+			for _, p := range ps {
+				sites = addSite(sites, p.u, p.pt)
+			}
+			parts = append(parts, fmt.Sprintf("%s (%s)", strings.Join(found, ", "), gives))
+		}
+	}
+	if len(sites) == 0 {
+		return nil, strings.Join(lacking, "; "), false
+	}
+	links, err := t.w.attachSites(tg.PID, sites)
+	if err == nil {
+		if err = t.w.markTLS(tg.PID); err != nil {
+			closeLinks(links)
+		}
+	}
+	if err != nil {
+		t.log.Warn("attach capture probes", "pid", tg.PID, "err", err)
+		return nil, strings.Join(append(lacking, fmt.Sprintf("without %s: %v", strings.Join(parts, ", "), err)), "; "), false
+	}
+	tg.probed[hitTLS] = true
+	return links, strings.Join(append(parts, lacking...), "; "), true
+}
+
 // attachTaskProbes places the probes the libraries want only while the
 // process makes client calls (probe.WhileClientCalls: the task probes and
 // those that serve them) where a handler's client calls can be linked to
@@ -198,7 +275,7 @@ func (t *Tracer) attachTaskProbes(tg *Target) (placed bool, note string) {
 	if !(tg.probed[hitClient] || hasFrames) || !(tg.probed[hitServer] || tg.probed[hitRoute]) {
 		return false, ""
 	}
-	var sites []taskSite
+	var sites []site
 	var parts []string
 	for _, l := range lib.All {
 		if _, ok := a.Crate(l.Crate); !ok {
@@ -221,17 +298,7 @@ func (t *Tracer) attachTaskProbes(tg *Target) (placed bool, note string) {
 				}
 				return false, fmt.Sprintf("without %s: %s %s", u.Gives, u.Points[0], why)
 			}
-			// One site per program: one link each where the kernel has
-			// uprobe_multi.
-			i := slices.IndexFunc(sites, func(s taskSite) bool { return s.prog == u.Program })
-			if i < 0 {
-				i = len(sites)
-				sites = append(sites, taskSite{prog: u.Program})
-			}
-			for _, c := range pt.Copies {
-				sites[i].offs = append(sites[i].offs, placeAt(c, u))
-				sites[i].cookies = append(sites[i].cookies, u.Cookie)
-			}
+			sites = addSite(sites, u, pt)
 			if !slices.Contains(found, pt.ID) {
 				found = append(found, pt.ID)
 			}
@@ -254,7 +321,7 @@ func (t *Tracer) attachTaskProbes(tg *Target) (placed bool, note string) {
 		}
 		parts = append(parts, note+")")
 	}
-	if !slices.ContainsFunc(sites, func(s taskSite) bool { return s.prog == probe.ProgTaskPoll }) {
+	if !slices.ContainsFunc(sites, func(s site) bool { return s.prog == probe.ProgTaskPoll }) {
 		return false, "" // no runtime whose tasks can be followed
 	}
 	if err := t.placeTasks(tg, sites); err != nil {
@@ -265,6 +332,27 @@ func (t *Tracer) attachTaskProbes(tg *Target) (placed bool, note string) {
 	tg.probed[hitTasks] = true
 	tg.probed[hitH2Frames] = hasFrames
 	return true, strings.Join(parts, ", ")
+}
+
+// placing is a uprobe and the point it goes to.
+type placing struct {
+	u  probe.Uprobe
+	pt *symbols.ProbePoint
+}
+
+// addSite adds u at pt's copies to the site of u's program in sites: one
+// site per program, one link each where the kernel has uprobe_multi.
+func addSite(sites []site, u probe.Uprobe, pt *symbols.ProbePoint) []site {
+	i := slices.IndexFunc(sites, func(s site) bool { return s.prog == u.Program })
+	if i < 0 {
+		i = len(sites)
+		sites = append(sites, site{prog: u.Program})
+	}
+	for _, c := range pt.Copies {
+		sites[i].offs = append(sites[i].offs, placeAt(c, u))
+		sites[i].cookies = append(sites[i].cookies, u.Cookie)
+	}
+	return sites
 }
 
 // placeAt is where u goes in copy c: its entry, or, when the kernel

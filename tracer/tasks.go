@@ -45,7 +45,7 @@ const (
 
 // taskProbes is the state of one target's task probes.
 type taskProbes struct {
-	sites      []taskSite  // where they go; nil: the binary does not get them
+	sites      []site      // where they go; nil: the binary does not get them
 	links      []link.Link // placed now (guarded by Tracer.mu)
 	lastClient atomic.Uint64
 	placement  // events' task fields count while placed
@@ -60,11 +60,11 @@ type taskProbes struct {
 
 // placeTasks clears pid's task state in BPF and places its task probes.
 // The caller holds tg.tasks.busy (or tg is not yet a target).
-func (t *Tracer) placeTasks(tg *Target, sites []taskSite) error {
+func (t *Tracer) placeTasks(tg *Target, sites []site) error {
 	if err := t.w.clearTasks(tg.PID); err != nil {
 		return err
 	}
-	links, err := t.w.attachTasks(tg.PID, sites)
+	links, err := t.w.attachSites(tg.PID, sites)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -77,7 +76,7 @@ type Target struct {
 	tasks  taskProbes  // tokio task probes, placed while the process makes client calls
 	routes routeProbe  // axum's route lookup, resting while the route table alone answers
 	client clientProbe // hyper's client parse, resting while every client connection's library is known
-	probed [hitH2Frames + 1]bool
+	probed [hitTLS + 1]bool
 }
 
 // Tracer owns the loaded BPF programs and the attached targets.
@@ -149,8 +148,8 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 	tg.links = links
 	tg.Capture = append(tg.Capture, notes...)
 	if tg.Analysis != nil {
-		if tls := tg.Analysis.TLSLibraries(); len(tls) > 0 {
-			tg.Capture = append(tg.Capture, "TLS ("+strings.Join(tls, ", ")+"): "+process.TLSBlind)
+		for _, t := range process.TLSSight(tg.Analysis) {
+			tg.Capture = append(tg.Capture, "TLS "+t)
 		}
 	}
 	t.mu.Lock()
@@ -207,6 +206,13 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 	asm := newAssembler(t.clock, &t.counters, t.target, secretsFilter(emit, t.secrets))
 	asm.hits.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.onExec
 	asm.placeRoutes, asm.placeClient = t.placeRoutes, t.placeClient
+	asm.setTLSOffset = func(pid uint32, role uint8, d int64) {
+		if err := t.w.setTLSOffset(pid, role, d); err != nil {
+			t.log.Warn("set TLS key offset", "pid", pid, "err", err)
+			return
+		}
+		t.log.Info("TLS key offset learnt", "pid", pid, "role", role, "offset", d)
+	}
 	var rec ringbuf.Record
 	var ev event
 	lastCheck := time.Now()
@@ -245,6 +251,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		if time.Since(lastCheck) >= time.Second {
 			lastCheck = time.Now()
 			asm.expire(now)
+			asm.expireTLS(now)
 			t.reapExited(asm, now)
 			t.tickTasks(now)
 			t.tickRoutes(now)

@@ -24,13 +24,14 @@ import (
 // Record kinds, directions and roles as the BPF programs write them
 // (bpf/records.h).
 const (
-	evData  = uint8(bpf.WireEvKindEV_DATA)
-	evOpen  = uint8(bpf.WireEvKindEV_OPEN)
-	evClose = uint8(bpf.WireEvKindEV_CLOSE)
-	evProbe = uint8(bpf.WireEvKindEV_PROBE)
-	evTask  = uint8(bpf.WireEvKindEV_TASK)
-	evExec  = uint8(bpf.WireEvKindEV_EXEC)
-	evBody  = uint8(bpf.WireEvKindEV_BODY)
+	evData    = uint8(bpf.WireEvKindEV_DATA)
+	evOpen    = uint8(bpf.WireEvKindEV_OPEN)
+	evClose   = uint8(bpf.WireEvKindEV_CLOSE)
+	evProbe   = uint8(bpf.WireEvKindEV_PROBE)
+	evTask    = uint8(bpf.WireEvKindEV_TASK)
+	evExec    = uint8(bpf.WireEvKindEV_EXEC)
+	evBody    = uint8(bpf.WireEvKindEV_BODY)
+	evTLSBind = uint8(bpf.WireEvKindEV_TLS_BIND)
 
 	dirEgress = uint8(bpf.WireDirectionDIR_EGRESS)
 
@@ -63,12 +64,13 @@ var dataSize = int(unsafe.Sizeof(bpf.WireDataEvent{}))
 // kind (the others hold whatever an earlier record left in them).
 type event struct {
 	head  bpf.WireEventHead
-	data  bpf.WireDataEvent  // evData
-	open  bpf.WireOpenEvent  // evOpen
-	close bpf.WireCloseEvent // evClose
-	probe bpf.WireProbeEvent // evProbe
-	task  bpf.WireTaskEvent  // evTask
-	body  bpf.WireBodyEvent  // evBody
+	data  bpf.WireDataEvent    // evData
+	open  bpf.WireOpenEvent    // evOpen
+	close bpf.WireCloseEvent   // evClose
+	probe bpf.WireProbeEvent   // evProbe
+	task  bpf.WireTaskEvent    // evTask
+	body  bpf.WireBodyEvent    // evBody
+	bind  bpf.WireTlsBindEvent // evTLSBind
 	// captured is a data record's captured bytes; it aliases the reader's
 	// buffer until the next read.
 	captured []byte
@@ -123,6 +125,8 @@ func decodeEvent(raw []byte, ev *event) error {
 		return decodeAs(raw, &ev.task)
 	case evBody:
 		return decodeAs(raw, &ev.body)
+	case evTLSBind:
+		return decodeAs(raw, &ev.bind)
 	}
 	return nil
 }
@@ -188,8 +192,9 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		// Without uprobe_multi links (kernel < 6.6) the multi program
 		// would not load; stand the single-uprobe one in for it.
 		spec.Programs[bpf.WireProgProbeHitMulti] = spec.Programs[bpf.WireProgProbeHit].Copy()
-		// The task programs then attach as single uprobes.
-		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake, bpf.WireProgH2Frame, bpf.WireProgH2Resp} {
+		// The task and TLS programs then attach as single uprobes.
+		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake, bpf.WireProgH2Frame, bpf.WireProgH2Resp,
+			bpf.WireProgTlsEnterProg, bpf.WireProgTlsExitProg} {
 			spec.Programs[n].AttachType = ebpf.AttachNone
 		}
 	}
@@ -265,6 +270,15 @@ func (w *wire) addTarget(pid uint32) error {
 	return nil
 }
 
+// markTLS tells the programs that pid's TLS plaintext probes are placed:
+// its socket calls settle their writes.
+func (w *wire) markTLS(pid uint32) error {
+	if err := w.objs.Targets.Put(pid, uint8(bpf.WireTargetFlagTARGET|bpf.WireTargetFlagTARGET_TLS)); err != nil {
+		return fmt.Errorf("mark target %d TLS: %w", pid, err)
+	}
+	return nil
+}
+
 func (w *wire) removeTarget(pid uint32) error {
 	err := w.objs.Targets.Delete(pid)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -272,6 +286,21 @@ func (w *wire) removeTarget(pid uint32) error {
 	}
 	if err := w.objs.TaskPolls.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("remove task poll count of %d: %w", pid, err)
+	}
+	for _, role := range []uint8{roleServer, roleClient} {
+		k := bpf.WireTlsOffsetKey{Tgid: pid, Role: uint32(role)}
+		if err := w.objs.TlsOffsets.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("remove TLS key offset of %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// setTLSOffset gives the programs the offset between the read and write
+// keys of pid's TLS connections of role (lib/rustls/rustls.bpf.h).
+func (w *wire) setTLSOffset(pid uint32, role uint8, d int64) error {
+	if err := w.objs.TlsOffsets.Put(bpf.WireTlsOffsetKey{Tgid: pid, Role: uint32(role)}, d); err != nil {
+		return fmt.Errorf("set TLS key offset of %d: %w", pid, err)
 	}
 	return nil
 }
@@ -359,15 +388,16 @@ func (w *wire) attachUprobes(pid uint32, offsets, cookies []uint64) ([]link.Link
 	return links, nil
 }
 
-// taskSite is where one of the programs that follow tasks goes: file
-// offsets in an executable, each with its cookie.
-type taskSite struct {
+// site is where one of the programs that keep state or capture (not the
+// hit program) goes: file offsets in an executable, each with its cookie.
+type site struct {
 	prog          probe.Program
 	offs, cookies []uint64
 }
 
-// attachTasks places the task probes in pid's executable.
-func (w *wire) attachTasks(pid uint32, sites []taskSite) ([]link.Link, error) {
+// attachSites places programs at sites in pid's executable: the task
+// probes, or a TLS library's plaintext probes.
+func (w *wire) attachSites(pid uint32, sites []site) ([]link.Link, error) {
 	exe := fmt.Sprintf("/proc/%d/exe", pid)
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
@@ -383,12 +413,13 @@ func (w *wire) attachTasks(pid uint32, sites []taskSite) ([]link.Link, error) {
 	}
 	p := &w.objs.WirePrograms
 	progs := map[probe.Program]*ebpf.Program{probe.ProgTaskPoll: p.TaskPoll, probe.ProgTaskPollRet: p.TaskPollRet,
-		probe.ProgTaskWake: p.TaskWake, probe.ProgH2Frame: p.H2Frame, probe.ProgH2Resp: p.H2Resp}
+		probe.ProgTaskWake: p.TaskWake, probe.ProgH2Frame: p.H2Frame, probe.ProgH2Resp: p.H2Resp,
+		probe.ProgTLSEnter: p.TlsEnterProg, probe.ProgTLSExit: p.TlsExitProg}
 	for _, s := range sites {
-		prog, ret := progs[s.prog], s.prog == probe.ProgTaskPollRet
+		prog, ret := progs[s.prog], s.prog.Returns()
 		if prog == nil {
 			closeLinks(links)
-			return nil, fmt.Errorf("attach task probes: no program %d", s.prog)
+			return nil, fmt.Errorf("attach probes: no program %d", s.prog)
 		}
 		var err error
 		switch {
@@ -411,7 +442,7 @@ func (w *wire) attachTasks(pid uint32, sites []taskSite) ([]link.Link, error) {
 		}
 		if err != nil {
 			closeLinks(links)
-			return nil, fmt.Errorf("attach task probes: %w", err)
+			return nil, fmt.Errorf("attach probes: %w", err)
 		}
 	}
 	return links, nil

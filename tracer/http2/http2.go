@@ -81,6 +81,7 @@ type half struct {
 	untrusted bool // an HPACK error happened: the table may be wrong
 	broken    bool // framing lost: bytes of frame headers were not captured
 	started   bool // bytes were fed
+	needStart bool // RequireStart: the first frame must begin a connection
 }
 
 // Conn is the HTTP/2 state of one connection.
@@ -108,6 +109,26 @@ func NewConn(role flow.Role) *Conn {
 		c.halves[i] = h
 	}
 	return c
+}
+
+// RequireStart says that dir's bytes should begin at the connection's
+// start, which is not certain (TLS plaintext whose first reads may have
+// been missed): unless its first frame is one every connection begins with
+// (after the client's preface, a SETTINGS frame that is not an ACK), its
+// HPACK table is untrusted from the start.
+func (c *Conn) RequireStart(dir flow.Direction) {
+	if dir <= flow.Egress && !c.halves[dir].started {
+		c.halves[dir].needStart = true
+	}
+}
+
+// Gap says that bytes of dir were lost: where frames begin is not known
+// any more, nor what the HPACK table holds. The direction is given up.
+func (c *Conn) Gap(dir flow.Direction) {
+	if dir <= flow.Egress {
+		c.halves[dir].untrusted = true
+		c.breakHalf(c.halves[dir])
+	}
 }
 
 // Opened lists the streams the last Feed opened (request headers seen,
@@ -203,6 +224,12 @@ func (c *Conn) feed(dir flow.Direction, h *half, p []byte, ts uint64) {
 				return
 			}
 			h.fh, h.inFrame = fh, true
+			if h.needStart {
+				h.needStart = false
+				if fh.Type != http2.FrameSettings || fh.Flags.Has(http2.FlagSettingsAck) {
+					h.untrusted = true
+				}
+			}
 			if fh.Type == http2.FrameData {
 				h.frame = h.frame[:0]
 				c.dataStart(dir, h, ts)

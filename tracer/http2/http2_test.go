@@ -274,3 +274,40 @@ func TestContinuationFlood(t *testing.T) {
 		t.Errorf("stats %+v: want the direction given up", st)
 	}
 }
+
+// A direction that must begin at the connection's start trusts its HPACK
+// table only when its first frame is a connection's first (SETTINGS, not
+// an ACK); a gap gives the direction up.
+func TestRequireStartAndGap(t *testing.T) {
+	req := func(cl *peer, sid uint32) {
+		cl.headers(sid, true, 0, ":method", "GET", ":scheme", "https", ":path", "/a", ":authority", "h")
+	}
+	for _, tc := range []struct {
+		name    string
+		from    func(cl *peer) int // where the fed bytes start
+		gap     bool
+		decoded bool
+	}{
+		{"from the preface", func(*peer) int { return 0 }, false, true},
+		{"from the first SETTINGS", func(*peer) int { return len(Preface) }, false, true},
+		{"mid-connection", func(cl *peer) int { return cl.buf.Len() }, false, false},
+		{"after a gap", func(*peer) int { return 0 }, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := newPeer(true)
+			start := tc.from(cl)
+			req(cl, 1)
+			c := NewConn(flow.RoleServer)
+			c.RequireStart(flow.Ingress)
+			b := cl.buf.Bytes()[start:]
+			if tc.gap {
+				c.Gap(flow.Ingress)
+			}
+			c.Feed(flow.Ingress, b, len(b), 1)
+			r := c.Request(1)
+			if got := r != nil && r.Known && r.Path == "/a"; got != tc.decoded {
+				t.Errorf("request decoded %v (%+v), want %v", got, r, tc.decoded)
+			}
+		})
+	}
+}
