@@ -215,16 +215,7 @@ func TestE2ETLSServer(t *testing.T) {
 					t.Errorf("span %s: kind %d, %s", s, s.SpanKind, strings.Join(d, "; "))
 				}
 			}
-			for k, w := range want {
-				if got[k] != w {
-					t.Errorf("%s: %d spans, want %d", k, got[k], w)
-				}
-			}
-			for k, g := range got {
-				if want[k] == 0 {
-					t.Errorf("%s: %d spans of no request sent", k, g)
-				}
-			}
+			checkCounts(t, got, want)
 			if len(spans) != total {
 				t.Errorf("%d spans, want %d", len(spans), total)
 			}
@@ -357,5 +348,122 @@ func TestE2ETLSStrippedSaid(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`msg=stopped .*\btls_conns=(\d+)`).FindStringSubmatch(stderr); m == nil || m[1] == "0" {
 		t.Errorf("stop line does not count the TLS connections; stderr:\n%s", stderr)
+	}
+}
+
+// TestE2ETLSHostile: while valid HTTPS requests run, TLS clients send
+// garbage after their handshake (a record that does not decrypt, bytes
+// that are no record at all) or close in the middle of a record, and
+// plaintext clients send TLS-looking bytes. rustscope stays up and every
+// valid request's span is exact.
+func TestE2ETLSHostile(t *testing.T) {
+	needE2E(t, "release/axum-tls-server")
+	ca := newTestCA(t)
+	srv := startTLSServer(t, "release", ca, true)
+	rs := attach(t, srv.cmd.Process.Pid)
+	addr := strings.TrimPrefix(srv.base, "https://")
+	plainAddr := strings.TrimPrefix(srv.plain, "http://")
+	hostile := []func() error{
+		func() error { // a record that does not decrypt, after the handshake
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			raw := c.NetConn()
+			_, err = raw.Write(append([]byte{23, 3, 3, 0, 40}, bytes.Repeat([]byte{0xa5}, 40)...))
+			return err
+		},
+		func() error { // bytes that are no record, after the handshake
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2"}})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.NetConn().Write([]byte("GET / HTTP/1.1\r\nhost: x\r\n\r\n"))
+			return err
+		},
+		func() error { // a request record cut in the middle, then close
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				return err
+			}
+			_, err = c.NetConn().Write([]byte{23, 3, 3, 1, 0, 1, 2, 3})
+			c.Close()
+			return err
+		},
+		func() error { // a handshake that stops half way
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return err
+			}
+			_, err = c.Write([]byte{22, 3, 1, 2, 0, 1, 0, 1, 252, 3, 3})
+			c.Close()
+			return err
+		},
+		func() error { // TLS-looking bytes on the plaintext port
+			c, err := net.Dial("tcp", plainAddr)
+			if err != nil {
+				return err
+			}
+			_, err = c.Write([]byte{23, 3, 3, 0, 5, 'h', 'e', 'l', 'l', 'o'})
+			c.Close()
+			return err
+		},
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := hostile[i%len(hostile)](); err != nil && !strings.Contains(err.Error(), "reset") {
+				t.Logf("hostile client %d: %v", i%len(hostile), err)
+			}
+		}
+	}()
+	const n = 200
+	want := map[string]int{}
+	reqs := tlsMix(n, 0)
+	for _, r := range reqs {
+		want[fmt.Sprintf("%s %s %d", r.method, r.path, r.status)]++
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8,
+		TLSClientConfig: &tls.Config{RootCAs: ca.pool, NextProtos: []string{"http/1.1"}}}}
+	sendWith(t, client, srv.base, reqs, 8)
+	close(done)
+	wg.Wait()
+	rs.waitSpans(t, n, spanWait)
+	spans := rs.stop(t)
+	got := map[string]int{}
+	for _, s := range spans {
+		if s.attr("url.scheme") != "https" {
+			continue // what it makes of the garbage on the plaintext port is not checked
+		}
+		got[fmt.Sprintf("%s %s %s", s.attr("http.request.method"), s.attr("url.path"), s.attr("http.response.status_code"))]++
+		if d := s.attrDiffs(map[string]string{"http.route": tlsRoute(s.attr("url.path")), "tls.protocol.version": "1.3"}); len(d) > 0 {
+			t.Errorf("span %s: %s", s, strings.Join(d, "; "))
+		}
+	}
+	checkCounts(t, got, want)
+}
+
+// checkCounts: exactly the spans wanted of each kind, none of another.
+func checkCounts(t *testing.T, got, want map[string]int) {
+	t.Helper()
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %d spans, want %d", k, got[k], w)
+		}
+	}
+	for k, g := range got {
+		if want[k] == 0 {
+			t.Errorf("%s: %d spans of no request sent", k, g)
+		}
 	}
 }

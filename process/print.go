@@ -14,14 +14,15 @@ import (
 // why each process that cannot be fully traced cannot.
 func PrintList(w io.Writer, procs []Process) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PID\tUSER\tRUSTC\tSTRIPPED\tCONTAINER\tTRACE\tCRATES\tCOMMAND")
+	fmt.Fprintln(tw, "PID\tUSER\tRUSTC\tSTRIPPED\tCONTAINER\tTRACE\tCRATES\tTLS\tCOMMAND")
 	for _, p := range procs {
 		a := p.Analysis
-		rustc, stripped, crates := "?", "?", ""
+		rustc, stripped, crates, tls := "?", "?", "", "?"
 		if a != nil {
 			rustc = orDash(a.RustcVersion)
 			stripped = yesNo(a.Stripped)
 			crates = crateList(a)
+			tls = TLSColumn(a)
 		}
 		cmd := strings.Join(p.Cmdline, " ")
 		if cmd == "" {
@@ -30,14 +31,35 @@ func PrintList(w io.Writer, procs []Process) {
 		if r := []rune(cmd); len(r) > 80 {
 			cmd = string(r[:79]) + "…"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.User, rustc, stripped, yesNo(p.Container), p.Traceable, orDash(crates), cmd)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.User, rustc, stripped, yesNo(p.Container), p.Traceable, orDash(crates), tls, cmd)
 	}
 	tw.Flush()
 	for _, p := range procs {
 		if p.Reason != "" {
 			fmt.Fprintf(w, "  %d: %s: %s\n", p.PID, p.Traceable, p.Reason)
 		}
+		if p.Analysis != nil {
+			for _, t := range TLSSight(p.Analysis) {
+				if strings.Contains(t, tlsBlind) {
+					fmt.Fprintf(w, "  %d: TLS %s\n", p.PID, t)
+				}
+			}
+		}
 	}
+}
+
+// TLSColumn is what `list` and the picker say of a's TLS: each TLS
+// library, and "(blind)" where its plaintext is not captured (TLSSight
+// says why); "-": none.
+func TLSColumn(a *symbols.Analysis) string {
+	var out []string
+	for i, name := range a.TLSLibraries() {
+		if strings.Contains(TLSSight(a)[i], tlsBlind) {
+			name += " (blind)"
+		}
+		out = append(out, name)
+	}
+	return orDash(strings.Join(out, ", "))
 }
 
 // TLSSight says, for each TLS library a links ("rustls 0.23.26"), what

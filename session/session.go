@@ -124,6 +124,10 @@ func uiProcess(p process.Process) ui.Process {
 			}
 		}
 		r.Crates = strings.Join(cs, ", ")
+		r.TLS = process.TLSColumn(a)
+		for _, t := range process.TLSSight(a) {
+			r.TLSWhy = append(r.TLSWhy, "TLS "+t)
+		}
 	}
 	return r
 }

@@ -122,6 +122,7 @@ func (a *assembler) data(tk uint64, ev *event) {
 	c.lastSeen = h.Ts
 	dir := dirOf(d.Dir)
 	if c.seqKnown[dir] && d.Seq != c.nextSeq[dir] {
+		a.counters.Gaps.Add(1)
 		a.lose(c, dir) // bytes are missing
 	}
 	c.seqKnown[dir], c.nextSeq[dir] = true, d.Seq+1
@@ -246,7 +247,6 @@ func (a *assembler) restart(c *conn, ts uint64) {
 // plaintext let go): its parsers cannot know where messages begin, nor
 // HTTP/2's what its HPACK table holds.
 func (a *assembler) lose(c *conn, dir flow.Direction) {
-	a.counters.Gaps.Add(1)
 	if c.h2 != nil {
 		c.h2.Gap(dir)
 		return

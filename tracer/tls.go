@@ -2,9 +2,10 @@ package tracer
 
 import (
 	"cmp"
+	"slices"
+
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"slices"
 
 	"github.com/rustscope/rustscope/bpf"
 	"github.com/rustscope/rustscope/tracer/flow"
@@ -20,15 +21,17 @@ import (
 // to it first. A TLS connection without plaintext gives no spans; the log
 // says so once per process.
 
+// What a data record's bytes are (enum tls_bytes): a TLS connection's
+// records, or TLS plaintext; else a plaintext connection's bytes.
 const (
-	tlsWire   = uint8(bpf.WireTlsBytesTLS_WIRE)
 	tlsCipher = uint8(bpf.WireTlsBytesTLS_CIPHER)
 	tlsPlain  = uint8(bpf.WireTlsBytesTLS_PLAIN)
 )
 
-// Bounds of the plaintext kept for keys not yet bound: a binding comes
-// within a request or two of a connection's first plaintext, or not at all
-// (it was refused, or the connection carries one exchange and closed).
+// Bounds of the plaintext kept for keys not yet bound (a binding comes
+// within a request or two of a connection's first plaintext, or not at
+// all: the object moved on, or the connection closed), and of what a
+// connection holds until its other direction is bound.
 const (
 	tlsWaitRecords = 16             // per key and direction
 	tlsWaitBytes   = 64 << 10       // captured bytes per key and direction
@@ -94,6 +97,10 @@ const tlsOffsetSamples = 4
 
 // learn takes a sample and returns the offset once it is trusted (once).
 func (o *tlsOffset) learn(d int64) (int64, bool) {
+	if len(o.counts) >= 64 && o.counts[d] == 0 {
+		clear(o.counts) // samples all over the place: start over
+		o.samples = 0
+	}
 	o.counts[d]++
 	o.samples++
 	if o.trusted || o.counts[d] < tlsOffsetSamples || 4*o.counts[d] < 3*o.samples {

@@ -23,8 +23,10 @@ type Process struct {
 	Rustc     string
 	Stripped  bool
 	Container bool
-	Traceable string // how it can be traced: "full", "wire", "none"
-	Why       string // why not fully
+	Traceable string   // how it can be traced: "full", "wire", "none"
+	Why       string   // why not fully
+	TLS       string   // its TLS libraries, "(blind)" where their plaintext is not captured; "-": none
+	TLSWhy    []string // per TLS library, what rustscope sees of its connections
 }
 
 // Session is the processes watched together.

@@ -192,6 +192,9 @@ func (p *picker) View() string {
 	header := fmt.Sprintf("  %-7s %-9s %-34s %-8s %-5s %s", "PID", "USER", "COMMAND", "RUSTC", "TRACE", "CRATES")
 	b.WriteString(st.Header.Render(clip(header, width)) + "\n")
 	rows := max(1, height-3)
+	if pr, ok := p.selected(); ok {
+		rows = max(1, rows-len(pr.TLSWhy)) // said under the list
+	}
 	start := max(0, p.cursor-rows+1)
 	for i := start; i < len(p.shown) && i < start+rows; i++ {
 		pr := p.shown[i]
@@ -204,6 +207,9 @@ func (p *picker) View() string {
 		if pr.Stripped {
 			crates += " (stripped)"
 		}
+		if pr.TLS != "" && pr.TLS != "-" {
+			crates += " · TLS " + pr.TLS
+		}
 		mark := " "
 		if p.marked[pr.PID] {
 			mark = "*"
@@ -214,8 +220,13 @@ func (p *picker) View() string {
 		}
 		b.WriteString(st.row(line, i == p.cursor) + "\n")
 	}
-	if pr, ok := p.selected(); ok && pr.Why != "" {
-		b.WriteString(st.Dim.Render(clip("  "+pr.Why, width)) + "\n")
+	if pr, ok := p.selected(); ok {
+		if pr.Why != "" {
+			b.WriteString(st.Dim.Render(clip("  "+pr.Why, width)) + "\n")
+		}
+		for _, w := range pr.TLSWhy {
+			b.WriteString(st.Dim.Render(clip("  "+w, width)) + "\n")
+		}
 	}
 	return b.String()
 }

@@ -28,11 +28,10 @@
 // content type and a 16-byte tag), 24 (TLS 1.2 GCM: explicit nonce and
 // tag) or 16 (TLS 1.2 ChaCha20). Such evidence binds the key to the socket
 // (tls_bind_event), replacing what either was bound to. A call without
-// evidence follows its key's binding, except a write whose thread's next
-// socket call writes another socket (a stale binding: withheld, and the
-// connection's sequence number advances, so user space sees a gap); a call
-// of a key not bound goes to user space with its key, which keeps it until
-// the binding comes.
+// evidence follows its key's binding (tokio may keep a write's records
+// for later: a socket it saw full is not tried until the reactor says it
+// is writable); a call of a key not bound goes to user space with its
+// key, which keeps it until the binding comes.
 
 #ifndef RUSTSCOPE_RUSTLS_BPF_H
 #define RUSTSCOPE_RUSTLS_BPF_H
@@ -227,17 +226,6 @@ static __always_inline void tls_unbind(__u64 id, __s32 fd)
 	bpf_map_delete_elem(&tls_socks, &ck);
 }
 
-// tls_gap advances the sequence number of connection fd's direction dir:
-// plaintext bound to it was withheld (a write its thread's next socket
-// call showed was another socket's).
-static __always_inline void tls_gap(__u64 id, __s32 fd, __u8 dir)
-{
-	struct conn_key ck = { .tgid = id >> 32, .fd = fd };
-	struct conn_info *c = fd >= 0 ? bpf_map_lookup_elem(&conns, &ck) : NULL;
-	if (c)
-		c->seq[dir & 1]++;
-}
-
 // tls_plain sends the plaintext of a call: as connection fd's data (fd
 // >= 0) through the capture planner, or, with its key, as plaintext of a
 // connection not yet known (the first window alone: no framing state).
@@ -309,9 +297,6 @@ static __always_inline void tls_syscall(__u64 id, struct inflight *call, long re
 			if (bound != call->fd || !(c->plain & (1 << DIR_INGRESS)))
 				tls_bind(id, w->key, DIR_EGRESS, call->fd, bound, o);
 			fd = call->fd;
-		} else if (call->dir == DIR_EGRESS && bound >= 0 && bound != call->fd) {
-			fd = -1; // its thread wrote to another socket: the binding is stale
-			tls_gap(id, bound, DIR_EGRESS);
 		}
 		tls_plain(id, w, n, fd);
 	}

@@ -1,0 +1,49 @@
+package process
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/rustscope/rustscope/symbols"
+)
+
+// What list and inspect say of TLS: per library, plaintext captured where
+// every required point of its home is found, else blind and why.
+func TestTLSSight(t *testing.T) {
+	rustls := []symbols.Crate{{Name: "rustls", Version: "0.23.26"}}
+	found := []symbols.ProbePoint{{ID: "rustls.reader.read", Found: true}, {ID: "rustls.sink.write_vectored", Found: true}}
+	stripped := []symbols.ProbePoint{{ID: "rustls.reader.read", Reason: "no symbols (stripped)"}, {ID: "rustls.sink.write_vectored"}}
+	for _, tc := range []struct {
+		name   string
+		a      *symbols.Analysis
+		sight  []string
+		column string
+	}{
+		{"no TLS", &symbols.Analysis{Crates: []symbols.Crate{{Name: "hyper", Version: "1.5.2"}}}, nil, "-"},
+		{"rustls found", &symbols.Analysis{Crates: rustls, Probes: found},
+			[]string{"rustls 0.23.26: plaintext captured where it crosses the library (rustls.reader.read, rustls.sink.write_vectored)"},
+			"rustls 0.23.26"},
+		{"rustls stripped", &symbols.Analysis{Crates: rustls, Probes: stripped},
+			[]string{"rustls 0.23.26: its connections are encrypted on the wire and give no spans: rustls.reader.read no symbols (stripped)"},
+			"rustls 0.23.26 (blind)"},
+		{"openssl", &symbols.Analysis{Crates: []symbols.Crate{{Name: "openssl", Version: "0.10.72"}}},
+			[]string{"openssl 0.10.72: its connections are encrypted on the wire and give no spans (rustscope does not capture its plaintext yet)"},
+			"openssl 0.10.72 (blind)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := TLSSight(tc.a); strings.Join(got, "|") != strings.Join(tc.sight, "|") {
+				t.Errorf("TLSSight = %q, want %q", got, tc.sight)
+			}
+			if got := TLSColumn(tc.a); got != tc.column {
+				t.Errorf("TLSColumn = %q, want %q", got, tc.column)
+			}
+			var b bytes.Buffer
+			PrintList(&b, []Process{{PID: 7, Analysis: tc.a, Traceable: "full"}})
+			blind := strings.Contains(tc.column, "blind")
+			if got := strings.Contains(b.String(), "  7: TLS "); got != blind {
+				t.Errorf("list says why TLS is blind: %v, want %v:\n%s", got, blind, b.String())
+			}
+		})
+	}
+}
