@@ -67,6 +67,25 @@ func (r *report) costs(b *md) {
 	b.w("  current task's id in a thread local the syscall programs could read,\n")
 	b.w("  its layout learnt and validated like the route table), which would\n")
 	b.w("  also link every call.\n")
+	if len(r.https[headless]) > 0 {
+		var tlsOn, tlsOff []float64
+		for _, rr := range r.https[headless] {
+			tlsOn, tlsOff = append(tlsOn, rr.targetUs), append(tlsOff, rr.controlUs)
+		}
+		b.w("- **HTTPS.** The same `/users` load over TLS (axum over rustls,\n")
+		b.w("  HTTP/1.1 keep-alive) spent %.1f us more per request traced than its\n", mean(pairDiffs(r.https, headless)))
+		b.w("  control (%.1f vs %.1f us; the plaintext app's figure above is %.1f\n", mean(tlsOn), mean(tlsOff), added)
+		b.w("  us). Nearly all of it is rustls's probes: two traps per plaintext\n")
+		b.w("  call (entry and return), a read that finds nothing included\n")
+		b.w("  (tokio-rustls asks rustls on every read, whether a record came or\n")
+		b.w("  not): several traps per request, microseconds each here. The TLS\n")
+		b.w("  bytes themselves are not captured once a connection's plaintext is\n")
+		b.w("  bound.\n")
+		b.w("  What would close it: capture writes at their entry (their bytes are\n")
+		b.w("  there, and the socket write after them says how many went), and\n")
+		b.w("  reads where rustls appends a record's plaintext to its buffer (one\n")
+		b.w("  entry probe per record, none for a read that finds nothing).\n")
+	}
 	b.w("- **rustscope's own CPU**: %.1f us per `/users` request at 5,000/s and\n", mean(tracerUs))
 	b.w("  %.1f us per `/call/http/N` request (two spans and the task events). On\n", mean(callTracerUs))
 	b.w("  this 2-core machine it comes out of the cores the target and the load\n")

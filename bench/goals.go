@@ -38,6 +38,7 @@ func (r *report) goals() []goalRow {
 		r.checkRow(),
 		r.bystanderRow(),
 		r.callsGoal(),
+		r.httpsRow(),
 		r.tracerGoal("tracer_headless_us", "rustscope's own CPU per request at 5,000/s, headless, OTLP export", headless),
 		r.tracerGoal("tracer_tui_us", "rustscope's own CPU per request, TUI (at 5,000/s, like headless)", tui),
 		r.ratioGoal(),
@@ -88,6 +89,14 @@ func (r *report) checkRow() goalRow {
 func (r *report) bystanderRow() goalRow {
 	return goalRow{key: "bystander_us", measure: "CPU added per request to a process rustscope does not trace (the control twin, /users at 5,000/s, headless; noisier: against the untraced check, another window)",
 		goal: "none (reported apart)", verb: "%.1f", unit: " us", s: spreadOf(bystanderDiffs(r.users, headless)), info: true}
+}
+
+// httpsRow is what tracing adds to a request over HTTPS (issue 20: said,
+// no goal): the syscall capture of its records until their plaintext is
+// bound, and rustls's read and write probes (entry and return each).
+func (r *report) httpsRow() goalRow {
+	return goalRow{key: "https_added_us", measure: "target CPU added per request over HTTPS at 5,000/s, headless (axum over rustls, HTTP/1.1 keep-alive; traced twin minus control)",
+		goal: "none (reported)", verb: "%.1f", unit: " us", s: spreadOf(pairDiffs(r.https, headless)), info: true}
 }
 
 func (r *report) callsGoal() goalRow {

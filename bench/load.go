@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -43,10 +45,22 @@ func runLoad(args []string) error {
 	warm := fs.Duration("warm", 0, "how long to send before measuring")
 	rate := fs.Float64("rate", 0, "requests per second (0: as fast as answered)")
 	path := fs.String("path", "/users/%d", "request path; %d is replaced by 1..1000")
+	ca := fs.String("ca", "", "trust this CA (PEM) for an https:// target; HTTP/1.1 is asked for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
+	if *ca != "" {
+		pem, err := os.ReadFile(*ca)
+		if err != nil {
+			return fmt.Errorf("read CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("read CA %s: no certificate", *ca)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}}
+	}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var next, errs, warmed atomic.Int64
 	hists := make([]*hdrhistogram.Histogram, *conns)

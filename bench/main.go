@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/rustscope/rustscope/symbols"
+	"github.com/rustscope/rustscope/testcert"
 )
 
 func main() {
@@ -100,7 +101,8 @@ type harness struct {
 	gobench                     bool
 	sink                        *sink
 	profile                     string
-	tracerCPUs                  string // taskset list for rustscope; "": unpinned
+	tracerCPUs                  string          // taskset list for rustscope; "": unpinned
+	certs                       *testcert.Files // for the HTTPS app, made once
 	runs                        int
 	began                       time.Time
 }
@@ -119,7 +121,7 @@ type report struct {
 	date, machine, goVersion string
 	phase, pairPhase         time.Duration
 	phases                   map[config][]phaseResult // at saturation, by round
-	users, calls             map[config][]rateResult  // at a fixed rate, twins, by pair
+	users, calls, https      map[config][]rateResult  // at a fixed rate, twins, by pair
 	lossRate                 float64                  // asked of the zero-loss phase
 	loss                     rateResult
 	profile                  []profileArea // rustscope's CPU in the zero-loss phase
@@ -133,7 +135,8 @@ type report struct {
 
 func (h *harness) run() (*report, error) {
 	r := &report{date: time.Now().Format("2006-01-02"), machine: machine(), goVersion: goVersion(), phase: h.phase, pairPhase: h.pairPhase,
-		phases: map[config][]phaseResult{}, users: map[config][]rateResult{}, calls: map[config][]rateResult{}}
+		phases: map[config][]phaseResult{}, users: map[config][]rateResult{}, calls: map[config][]rateResult{},
+		https: map[config][]rateResult{}}
 	target, err := h.startApp("", "release")
 	if err != nil {
 		return nil, err
@@ -191,6 +194,7 @@ type app struct {
 	cmd  *exec.Cmd
 	base string
 	path string // what the load generator requests ("/users/%d")
+	ca   string // the CA its HTTPS certificate is signed by ("": plaintext)
 }
 
 func (a *app) pid() int { return a.cmd.Process.Pid }
@@ -203,20 +207,46 @@ func (a *app) stop() {
 // startApp starts the axum test app of variant, pinned to cpus (a taskset
 // list; "": unpinned).
 func (h *harness) startApp(cpus, variant string, env ...string) (*app, error) {
-	cmd := pinned(cpus, filepath.Join(h.apps, variant, "axum-server"), "--listen", "127.0.0.1:0")
+	return h.startServer(cpus, variant, "axum-server", nil, env...)
+}
+
+// startTLSApp starts the axum test app over rustls (HTTPS) of variant,
+// pinned to cpus, with a certificate of a CA made for the run.
+func (h *harness) startTLSApp(cpus, variant string) (*app, error) {
+	if h.certs == nil {
+		dir, err := os.MkdirTemp("", "rustscope-bench-certs")
+		if err != nil {
+			return nil, fmt.Errorf("make certificates: %w", err)
+		}
+		if h.certs, err = testcert.Write(dir); err != nil {
+			return nil, err
+		}
+	}
+	a, err := h.startServer(cpus, variant, "axum-tls-server", []string{"--cert", h.certs.Cert, "--key", h.certs.Key})
+	if err != nil {
+		return nil, err
+	}
+	a.base, a.ca = strings.Replace(a.base, "http://", "https://", 1), h.certs.CA
+	return a, nil
+}
+
+// startServer starts a test server app and waits for its "listening on"
+// line.
+func (h *harness) startServer(cpus, variant, name string, args []string, env ...string) (*app, error) {
+	cmd := pinned(cpus, filepath.Join(h.apps, variant, name), append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s axum-server: %w", variant, err)
+		return nil, fmt.Errorf("start %s %s: %w", variant, name, err)
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
 	if err != nil || !ok {
 		cmd.Process.Kill()
-		return nil, fmt.Errorf("%s axum-server: first line %q: %v", variant, line, err)
+		return nil, fmt.Errorf("%s %s: first line %q: %v", variant, name, line, err)
 	}
 	go io.Copy(io.Discard, out)
 	return &app{cmd: cmd, base: "http://" + addr, path: "/users/%d"}, nil

@@ -34,7 +34,7 @@ func (h *harness) load(a *app, conns int, d time.Duration, rate float64) (loadRe
 // begins.
 func (h *harness) loadWith(a *app, s loadSpec, measuring func()) (loadResult, error) {
 	cmd := pinned(s.cpus, h.self, "load", "-url", a.base, "-path", a.path, "-conns", fmt.Sprint(s.conns),
-		"-warm", s.warm.String(), "-duration", s.d.String(), "-rate", fmt.Sprint(s.rate))
+		"-warm", s.warm.String(), "-duration", s.d.String(), "-rate", fmt.Sprint(s.rate), "-ca", a.ca)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

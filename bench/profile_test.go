@@ -48,9 +48,9 @@ func TestProfileAreas(t *testing.T) {
 		"OTLP protobuf encoding": 0.40,
 		"memory allocation":      0.30,
 		"garbage collection (background marking and sweeping, assists)": 0.20,
-		"HTTP/1 and HTTP/2 parsing":                0.05,
-		"reading the ring buffer (epoll, copies)":  0.03,
-		"other (runtime, the log, the stop watch)": 0.02,
+		"HTTP/1 and HTTP/2 parsing":                                     0.05,
+		"reading the ring buffer (epoll, copies)":                       0.03,
+		"other (runtime, the log, the stop watch)":                      0.02,
 	}
 	// Through the encoded form, as the bench reads rustscope's file.
 	var buf bytes.Buffer

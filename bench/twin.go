@@ -26,9 +26,15 @@ type twins struct {
 // startTwins starts two copies of the release app pinned to twinCPU,
 // their load to be sent to path.
 func (h *harness) startTwins(path string, env ...string) (*twins, error) {
+	return h.startTwinsOf(path, func() (*app, error) { return h.startApp(twinCPU, "release", env...) })
+}
+
+// startTwinsOf starts two copies of what start starts, their load to be
+// sent to path.
+func (h *harness) startTwinsOf(path string, start func() (*app, error)) (*twins, error) {
 	tw := &twins{name: strings.ReplaceAll(path, "%d", "N")}
 	for i := range tw.apps {
-		a, err := h.startApp(twinCPU, "release", env...)
+		a, err := start()
 		if err != nil {
 			tw.stop()
 			return nil, fmt.Errorf("start twin %s: %w", twinName(i), err)
@@ -55,7 +61,8 @@ func twinName(i int) string { return string(rune('A' + i)) }
 func tracedTwin(i int) int { return i % 2 }
 
 // fixedRate runs the twin phases: on /users at usersRate, pairs of the
-// untraced check, headless, TUI and wire-only; on /call/http/N at
+// untraced check, headless, TUI and wire-only; the same over HTTPS, the
+// untraced check and headless; on /call/http/N at
 // callsRate, the untraced check and headless with the task probes placed.
 // The callers share one untraced downstream, the unpinned app at
 // downstream. Rustscope starts before each traced phase and stops after
@@ -69,6 +76,18 @@ func (h *harness) fixedRate(r *report, downstream *app) error {
 	}
 	err = h.twinPairs(r.users, users, ratePlan{rate: usersRate, warm: pairWarm, d: h.pairPhase, settle: true}, untraced, headless, tui, wireOnly)
 	users.stop()
+	if err != nil {
+		return err
+	}
+	// The same load over HTTPS (axum over rustls, HTTP/1.1): what reading
+	// TLS plaintext adds.
+	https, err := h.startTwinsOf("/users/%d", func() (*app, error) { return h.startTLSApp(twinCPU, "release") })
+	if err != nil {
+		return err
+	}
+	https.name = "HTTPS /users/N"
+	err = h.twinPairs(r.https, https, ratePlan{rate: usersRate, warm: pairWarm, d: h.pairPhase, settle: true}, untraced, headless)
+	https.stop()
 	if err != nil {
 		return err
 	}
