@@ -53,7 +53,7 @@ soak: build testapps ## SOAK (default 10m) at 2,000 requests/s, rustscope headle
 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./tracer/http1:FuzzConn ./tracer/http1:FuzzSplit ./tracer/http1:FuzzRoundTrip ./tracer/http1:FuzzFields \
-	./tracer/http2:FuzzFeed ./tracer/http2:FuzzRoundTrip ./tracer:FuzzGRPCSpan ./tracer:FuzzDecodeAndAssemble \
+	./tracer/http2:FuzzFeed ./tracer/http2:FuzzRoundTrip ./tracer:FuzzGRPCSpan ./tracer:FuzzDecodeAndAssemble ./tracer:FuzzTLS \
 	./lib/axum:FuzzRead ./lib/axum:FuzzMatch ./symbols:FuzzAnalyze
 
 # A target fails when it writes a failing input. Go 1.26's fuzz coordinator

@@ -19,12 +19,14 @@
 //   plan.h        its steps, by protocol: plan_http1.h, plan_http2.h
 //   data.h        one call's bytes as data records, through the planner
 //   tasks.h       which tokio task a thread polls (read by data records)
-//   tls.h         which connections carry TLS records
+//   tls.h         which connections carry TLS records; TLS plaintext bound
+//                 to its socket and sent as its data
 //   probe_hit.h   the library probe that reports hits (hyper, axum)
 // and, in the home of each library that has programs of its own (lib/):
 //   tokio.bpf.h   tokio's task poll and wake probes
 //   h2.bpf.h      h2's frame, response and body probes
 //   rustls.bpf.h  rustls's plaintext and its binding to sockets
+//   openssl.bpf.h OpenSSL's plaintext (libssl) and its binding to sockets
 
 #include "vmlinux.h"
 #include "bpf_helpers.h"
@@ -41,6 +43,7 @@
 
 #include "probe_hit.h"
 #include "lib/h2/h2.bpf.h"
+#include "lib/openssl/openssl.bpf.h"
 #include "lib/rustls/rustls.bpf.h"
 #include "lib/tokio/tokio.bpf.h"
 
@@ -62,7 +65,7 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx, __u8 ki
 	if (ret <= 0) {
 		// EAGAIN and EOF are the common case on a tokio socket
 		if (call.tls)
-			tls_syscall(id, &call, ret, NULL);
+			rustls_syscall(id, &call, ret, NULL);
 		return 0;
 	}
 	struct conn_key k = { .tgid = id >> 32, .fd = call.fd };
@@ -71,8 +74,10 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx, __u8 ki
 		c = NULL;
 	if (c)
 		tls_detect(c, &call);
-	if (call.tls)
-		tls_syscall(id, &call, ret, c);
+	if (call.tls) {
+		ssl_syscall(id, &call, ret, c);
+		rustls_syscall(id, &call, ret, c);
+	}
 	if (!c)
 		return 0;
 	if (c->tls) // its plaintext comes from the TLS library's probes, once bound

@@ -230,17 +230,23 @@ type WireTlsCall struct {
 	Buf  uint64
 	Len  uint64
 	N    uint64
+	Out  uint64
 	Kind uint8
 	Live uint8
-	Pad  [6]uint8
+	Sent uint8
+	Pad  [5]uint8
 }
 
 type WireTlsCallKind uint32
 
 const (
-	WireTlsCallKindTLS_READ   WireTlsCallKind = 0
-	WireTlsCallKindTLS_WRITE  WireTlsCallKind = 1
-	WireTlsCallKindTLS_WRITEV WireTlsCallKind = 2
+	WireTlsCallKindTLS_READ     WireTlsCallKind = 0
+	WireTlsCallKindTLS_WRITE    WireTlsCallKind = 1
+	WireTlsCallKindTLS_WRITEV   WireTlsCallKind = 2
+	WireTlsCallKindSSL_READ     WireTlsCallKind = 3
+	WireTlsCallKindSSL_READ_EX  WireTlsCallKind = 4
+	WireTlsCallKindSSL_WRITE    WireTlsCallKind = 5
+	WireTlsCallKindSSL_WRITE_EX WireTlsCallKind = 6
 )
 
 type WireTlsKey struct {
@@ -354,6 +360,8 @@ const (
 	WireProgOnExec            = "on_exec"
 	WireProgProbeHit          = "probe_hit"
 	WireProgProbeHitMulti     = "probe_hit_multi"
+	WireProgSslEnterProg      = "ssl_enter_prog"
+	WireProgSslExitProg       = "ssl_exit_prog"
 	WireProgTaskPoll          = "task_poll"
 	WireProgTaskPollRet       = "task_poll_ret"
 	WireProgTaskWake          = "task_wake"
@@ -450,6 +458,8 @@ type WireProgramSpecs struct {
 	OnExec        *ebpf.ProgramSpec `ebpf:"on_exec"`
 	ProbeHit      *ebpf.ProgramSpec `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.ProgramSpec `ebpf:"probe_hit_multi"`
+	SslEnterProg  *ebpf.ProgramSpec `ebpf:"ssl_enter_prog"`
+	SslExitProg   *ebpf.ProgramSpec `ebpf:"ssl_exit_prog"`
 	TaskPoll      *ebpf.ProgramSpec `ebpf:"task_poll"`
 	TaskPollRet   *ebpf.ProgramSpec `ebpf:"task_poll_ret"`
 	TaskWake      *ebpf.ProgramSpec `ebpf:"task_wake"`
@@ -617,6 +627,8 @@ type WirePrograms struct {
 	OnExec        *ebpf.Program `ebpf:"on_exec"`
 	ProbeHit      *ebpf.Program `ebpf:"probe_hit"`
 	ProbeHitMulti *ebpf.Program `ebpf:"probe_hit_multi"`
+	SslEnterProg  *ebpf.Program `ebpf:"ssl_enter_prog"`
+	SslExitProg   *ebpf.Program `ebpf:"ssl_exit_prog"`
 	TaskPoll      *ebpf.Program `ebpf:"task_poll"`
 	TaskPollRet   *ebpf.Program `ebpf:"task_poll_ret"`
 	TaskWake      *ebpf.Program `ebpf:"task_wake"`
@@ -654,6 +666,8 @@ func (p *WirePrograms) Close() error {
 		p.OnExec,
 		p.ProbeHit,
 		p.ProbeHitMulti,
+		p.SslEnterProg,
+		p.SslExitProg,
 		p.TaskPoll,
 		p.TaskPollRet,
 		p.TaskWake,

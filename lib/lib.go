@@ -9,6 +9,7 @@ import (
 	"github.com/rustscope/rustscope/lib/axum"
 	"github.com/rustscope/rustscope/lib/h2"
 	"github.com/rustscope/rustscope/lib/hyper"
+	"github.com/rustscope/rustscope/lib/openssl"
 	"github.com/rustscope/rustscope/lib/reqwest"
 	"github.com/rustscope/rustscope/lib/rustls"
 	"github.com/rustscope/rustscope/lib/tokio"
@@ -20,13 +21,18 @@ import (
 // the tracer places their probes. A probe's Unless looks at what is
 // placed already, so the library giving that hit comes first (axum's
 // route lookup before hyper's server parse, which it makes unneeded).
-var All = []*probe.Library{&axum.Library, &hyper.Library, &h2.Library, &tonic.Library, &reqwest.Library, &tokio.Library, &rustls.Library}
+var All = []*probe.Library{&axum.Library, &hyper.Library, &h2.Library, &tonic.Library, &reqwest.Library, &tokio.Library, &rustls.Library, &openssl.Library}
 
-// Manifest is every library's wants, in the order of All.
+// Manifest is every library's wants in the executable, in the order of
+// All (not those in a shared library: probe.Want.Object).
 func Manifest() []probe.Want {
 	var ws []probe.Want
 	for _, l := range All {
-		ws = append(ws, l.Wants...)
+		for _, w := range l.Wants {
+			if w.Object == "" {
+				ws = append(ws, w)
+			}
+		}
 	}
 	return ws
 }

@@ -27,6 +27,11 @@ type Want struct {
 	Required bool `json:"required"`
 	// Purpose says what the probe gives.
 	Purpose string `json:"purpose"`
+	// Object, when set, is the shared library whose exported function
+	// this is ("libssl.so"; its file name begins so), found where the
+	// process maps it rather than in the executable; Match then holds
+	// symbol names as they are.
+	Object string `json:"object,omitempty"`
 }
 
 // Program names the BPF program a uprobe runs (package bpf).
@@ -53,10 +58,16 @@ const (
 	// of call (package rustls).
 	ProgTLSEnter
 	ProgTLSExit
+	// ProgSSLEnter and ProgSSLExit do so for OpenSSL's SSL_read and
+	// SSL_write calls (package openssl).
+	ProgSSLEnter
+	ProgSSLExit
 )
 
 // Returns says whether p runs at the function's return.
-func (p Program) Returns() bool { return p == ProgTaskPollRet || p == ProgTLSExit }
+func (p Program) Returns() bool {
+	return p == ProgTaskPollRet || p == ProgTLSExit || p == ProgSSLExit
+}
 
 // Hit is what a ProgHit hit tells the tracer. Every kind is tied to a
 // connection by the thread's last read: libraries parse a head, and

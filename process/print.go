@@ -81,17 +81,27 @@ const tlsBlind = "its connections are encrypted on the wire and give no spans"
 
 func tlsSight(a *symbols.Analysis, crate string) string {
 	var wants []string // its required points
+	obj := ""          // the shared library they are in
 	for _, l := range lib.All {
 		if l.Crate == crate {
 			for _, w := range l.Wants {
 				if w.Required {
 					wants = append(wants, w.ID)
+					obj = w.Object
 				}
 			}
 		}
 	}
 	if wants == nil {
 		return tlsBlind + " (rustscope does not capture its plaintext yet)"
+	}
+	if obj != "" {
+		// Found in the library the process maps, when attached.
+		name, ok := a.Loads(obj)
+		if !ok {
+			return fmt.Sprintf("%s: %s is linked statically, which rustscope does not probe yet", tlsBlind, obj)
+		}
+		return fmt.Sprintf("plaintext captured where it crosses %s (%s)", name, strings.Join(wants, ", "))
 	}
 	for _, id := range wants {
 		p, ok := a.Probe(id)
@@ -105,7 +115,6 @@ func tlsSight(a *symbols.Analysis, crate string) string {
 	}
 	return "plaintext captured where it crosses the library (" + strings.Join(wants, ", ") + ")"
 }
-
 
 // PrintAnalysis writes a as `rustscope inspect` shows the binary at path.
 func PrintAnalysis(w io.Writer, path string, a *symbols.Analysis) {

@@ -12,6 +12,7 @@ import (
 // every required point of its home is found, else blind and why.
 func TestTLSSight(t *testing.T) {
 	rustls := []symbols.Crate{{Name: "rustls", Version: "0.23.26"}}
+	openssl := []symbols.Crate{{Name: "openssl", Version: "0.10.72"}}
 	found := []symbols.ProbePoint{{ID: "rustls.reader.read", Found: true}, {ID: "rustls.sink.write_vectored", Found: true}}
 	stripped := []symbols.ProbePoint{{ID: "rustls.reader.read", Reason: "no symbols (stripped)"}, {ID: "rustls.sink.write_vectored"}}
 	for _, tc := range []struct {
@@ -27,8 +28,11 @@ func TestTLSSight(t *testing.T) {
 		{"rustls stripped", &symbols.Analysis{Crates: rustls, Probes: stripped},
 			[]string{"rustls 0.23.26: its connections are encrypted on the wire and give no spans: rustls.reader.read no symbols (stripped)"},
 			"rustls 0.23.26 (blind)"},
-		{"openssl", &symbols.Analysis{Crates: []symbols.Crate{{Name: "openssl", Version: "0.10.72"}}},
-			[]string{"openssl 0.10.72: its connections are encrypted on the wire and give no spans (rustscope does not capture its plaintext yet)"},
+		{"openssl shared", &symbols.Analysis{Crates: openssl, Needed: []string{"libc.so.6", "libssl.so.3", "libcrypto.so.3"}},
+			[]string{"openssl 0.10.72: plaintext captured where it crosses libssl.so.3 (openssl.ssl_read, openssl.ssl_write)"},
+			"openssl 0.10.72"},
+		{"openssl static", &symbols.Analysis{Crates: openssl, Needed: []string{"libc.so.6"}},
+			[]string{"openssl 0.10.72: its connections are encrypted on the wire and give no spans: libssl.so is linked statically, which rustscope does not probe yet"},
 			"openssl 0.10.72 (blind)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

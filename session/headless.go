@@ -138,7 +138,7 @@ func (h Headless) Run(ctx context.Context) error {
 	log.Info("stopped", "spans", c.Spans.Load(), "events", c.Events.Load(), "gaps", c.Gaps.Load(), "lost", t.Lost(),
 		"exported", pipe.Exported(), "dropped", pipe.Dropped(), "probe_hits", c.Hits.Load(),
 		"routes_refused", c.RoutesRefused.Load(), "links", c.Links.Load(), "links_refused", c.LinksRefused.Load(), "links_unsampled", c.LinksUnsampled.Load(),
-		"tls_conns", c.TLSConns.Load(),
+		"tls_conns", c.TLSConns.Load(), "tls_bound", c.TLSBound.Load(), "tls_unbound", c.TLSUnbound.Load(),
 		"requests_dropped", c.Dropped.Load(), "conns", c.Conns.Load())
 	if n := pipe.Dropped(); n > 0 {
 		fmt.Fprintf(stderr, "rustscope: %d spans dropped in all\n", n)

@@ -70,6 +70,7 @@ type Analysis struct {
 	Functions    int          `json:"functions"`             // distinct function start addresses
 	Probes       []ProbePoint `json:"probes,omitempty"`      // one per manifest entry
 	Warnings     []string     `json:"warnings,omitempty"`    // e.g. a debug file refused
+	Needed       []string     `json:"needed,omitempty"`      // shared libraries it loads (DT_NEEDED)
 
 	debianRustc string // version from /usr/src/rustc-<version>/ paths
 }
@@ -108,6 +109,17 @@ func (a *Analysis) TLSLibraries() []string {
 		}
 	}
 	return libs
+}
+
+// Loads says whether the executable loads a shared library whose file
+// name begins with prefix ("libssl.so"), and which.
+func (a *Analysis) Loads(prefix string) (string, bool) {
+	for _, n := range a.Needed {
+		if strings.HasPrefix(n, prefix) {
+			return n, true
+		}
+	}
+	return "", false
 }
 
 // Probe returns the probe point with the given manifest ID.
@@ -212,6 +224,7 @@ func analyze(r io.ReaderAt, opts Options, path string) (a *Analysis, err error) 
 		BuildID:  img.buildID(),
 	}
 	a.DebugInfo = hasSection(f, ".debug_info")
+	a.Needed, _ = f.ImportedLibraries() // none for a static executable
 
 	var ev evidence
 	if _, b, err := img.section(".comment"); err != nil {

@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,6 +340,24 @@ func TestDebugFiles(t *testing.T) {
 	if a.SymbolSource != SourceEHFrame || len(a.Warnings) == 0 {
 		t.Errorf("wrong file at build-id path: source %q warnings %v", a.SymbolSource, a.Warnings)
 	}
+
+	// By .gnu_debuglink, beside the executable of a running process, seen
+	// through /proc/PID/exe as the tracer reads it.
+	linked := filepath.Join(dir, "linked", "axum-server")
+	os.MkdirAll(filepath.Dir(linked), 0o755)
+	os.Link(debug, filepath.Join(dir, "linked", "axum-server.debug"))
+	run("objcopy", "--strip-all", "--add-gnu-debuglink="+filepath.Join(dir, "linked", "axum-server.debug"), orig, linked)
+	cmd := exec.Command(linked, "--listen", "127.0.0.1:0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	proc := fmt.Sprintf("/proc/%d", cmd.Process.Pid)
+	a, err = AnalyzeFileWith(proc+"/exe", Options{DebugDirs: []string{t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("debuglink", a, SourceDebuglink, proc+"/root"+filepath.Join(dir, "linked", "axum-server.debug"))
 }
 
 // TestNoComment: with .comment removed as well as the symbols, the

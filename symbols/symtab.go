@@ -107,18 +107,19 @@ func debugCandidates(img *elfImage, buildID, path string, dirs []string) []debug
 			out = append(out, debugCandidate{path: filepath.Join(d, ".build-id", buildID[:2], buildID[2:]+".debug")})
 		}
 	}
-	if s := img.f.Section(".gnu_debuglink"); s != nil && s.Size < 4096 && path != "" && !strings.HasPrefix(path, "/proc/") {
+	root, path := exeRoot(path)
+	if s := img.f.Section(".gnu_debuglink"); s != nil && s.Size < 4096 && path != "" {
 		if b, err := img.sectionData(s); err == nil {
 			if i := bytes.IndexByte(b, 0); i > 0 && len(b) >= 4 {
 				name := filepath.Base(string(b[:i]))
 				crc := binary.LittleEndian.Uint32(b[len(b)-4:])
 				dir := filepath.Dir(path)
-				paths := []string{filepath.Join(dir, name), filepath.Join(dir, ".debug", name)}
+				paths := []string{root + filepath.Join(dir, name), root + filepath.Join(dir, ".debug", name)}
 				for _, d := range dirs {
 					paths = append(paths, filepath.Join(d, dir, name))
 				}
 				for _, p := range paths {
-					if p == path {
+					if p == root+path {
 						continue
 					}
 					out = append(out, debugCandidate{path: p, crc: &crc})
@@ -127,6 +128,23 @@ func debugCandidates(img *elfImage, buildID, path string, dirs []string) []debug
 		}
 	}
 	return out
+}
+
+// exeRoot is, for a running process's executable (/proc/PID/exe), the
+// root its paths are seen through (/proc/PID/root: its mount namespace,
+// a container's) and the executable's path there, so that a debug file
+// named by .gnu_debuglink is found beside it; for another path, "" and
+// the path. "" when the process's link cannot be read.
+func exeRoot(path string) (root, exe string) {
+	dir, ok := strings.CutSuffix(path, "/exe")
+	if !ok || !strings.HasPrefix(dir, "/proc/") || strings.Count(dir, "/") != 2 {
+		return "", path
+	}
+	target, err := os.Readlink(path)
+	if err != nil || !filepath.IsAbs(target) {
+		return "", ""
+	}
+	return dir + "/root", strings.TrimSuffix(target, " (deleted)")
 }
 
 var errNoBuildID = errors.New("debug file has no build-id")

@@ -12,7 +12,9 @@
 #   $CACHE/apps/<key>/<variant>/<app>    published binaries; testapps/bin -> $CACHE/apps/<key>
 # Variants: release release-strip release-lto debug release-rustc185 release-v0   (main workspace)
 #           legacy-release                                                        (legacy workspace)
-#           release release-strip release-lto release-rustc185                    (tls workspace)
+#           legacy-release                                                        (legacy-tls workspace)
+#           release release-strip release-lto release-rustc185 release-split     (tls workspace)
+#           release release-strip release-lto release-rustc185                    (native-tls workspace)
 # <key> = sha256 of every file under testapps/ (except target/, .cargo/, bin, Cargo.lock, docs, smoke.sh), the
 # `cargo -V` / `rustc -V` of both toolchains and Debian's exact package lists. When
 # $CACHE/apps/<key> is complete, the script only re-points testapps/bin (no cargo invocation).
@@ -26,7 +28,9 @@ CRATES=$CACHE/crates
 TARGET=$CACHE/target
 MAIN_APPS="axum-server hyper-server tonic-server tonic-client reqwest-client"
 LEGACY_APPS="hyper014-server reqwest011-client"
-TLS_APPS="axum-tls-server reqwest-tls-client"
+LEGACY_TLS_APPS="hyper014-tls-server reqwest011-native-client"
+TLS_APPS="axum-tls-server reqwest-tls-client tonic-tls-server tonic-tls-client"
+NATIVE_APPS="reqwest-native-client"
 
 log() { printf '[build %(%T)T] %s\n' -1 "$*" >&2; }
 
@@ -42,13 +46,14 @@ flock 9
 bash "$HERE/get-crates.sh" "$CRATES" >/dev/null
 RUSTC_185=$CRATES/bin/rustc-1.85
 
-# 2. cargo configs (gitignored; also make plain `cargo build` work in testapps/ and testapps/legacy/)
+# 2. cargo configs (gitignored; also make plain `cargo build` work in testapps/, legacy/, legacy-tls/)
 put() {  # put <src> <dst>: copy only when different (keeps mtimes stable)
   mkdir -p "$(dirname "$2")"
   cmp -s "$1" "$2" 2>/dev/null || cp "$1" "$2"
 }
 put "$CRATES/cargo-config.toml" "$HERE/.cargo/config.toml"
 put "$CRATES/cargo-config-bookworm.toml" "$HERE/legacy/.cargo/config.toml"
+put "$CRATES/cargo-config-bookworm.toml" "$HERE/legacy-tls/.cargo/config.toml"
 
 # 3. cache key
 key_inputs() {
@@ -90,12 +95,19 @@ step release-rustc185 "$HERE"      --profile release       --target-dir "$TARGET
 RUSTFLAGS="-C symbol-mangling-version=v0" \
 step release-v0     "$HERE"        --profile release       --target-dir "$TARGET/v0"
 step legacy-release "$HERE/legacy" --profile release       --target-dir "$TARGET/legacy"
+step legacy-tls-release "$HERE/legacy-tls" --profile release --target-dir "$TARGET/legacy-tls"
 # the TLS apps: a workspace of their own (see tls/Cargo.toml), published beside the main apps
 step tls-release       "$HERE/tls" --profile release       --target-dir "$TARGET/tls"
 step tls-release-strip "$HERE/tls" --profile release-strip --target-dir "$TARGET/tls"
 step tls-release-lto   "$HERE/tls" --profile release-lto   --target-dir "$TARGET/tls"
 RUSTC="$RUSTC_185" \
 step tls-release-rustc185 "$HERE/tls" --profile release    --target-dir "$TARGET/tls-rustc185"
+# the native-tls (OpenSSL) apps: a workspace of their own too (see native-tls/Cargo.toml)
+step native-release       "$HERE/native-tls" --profile release       --target-dir "$TARGET/native"
+step native-release-strip "$HERE/native-tls" --profile release-strip --target-dir "$TARGET/native"
+step native-release-lto   "$HERE/native-tls" --profile release-lto   --target-dir "$TARGET/native"
+RUSTC="$RUSTC_185" \
+step native-release-rustc185 "$HERE/native-tls" --profile release    --target-dir "$TARGET/native-rustc185"
 
 # 5. publish: $CACHE/apps/<key>/<variant>/<app>
 mkdir -p "$CACHE/apps"
@@ -105,6 +117,14 @@ copy() {  # copy <variant> <cargo output dir> <apps...>
   mkdir -p "$TMP/$v"
   for a in "$@"; do cp -p "$src/$a" "$TMP/$v/$a"; done
 }
+split() {  # split <variant> <cargo output dir> <apps...>: stripped, with the debug file beside it
+  local v=$1 src=$2; shift 2  # (.gnu_debuglink), as a distribution's -dbgsym package would ship it
+  mkdir -p "$TMP/$v"
+  for a in "$@"; do
+    objcopy --only-keep-debug "$src/$a" "$TMP/$v/$a.debug"
+    (cd "$TMP/$v" && objcopy --strip-all --add-gnu-debuglink="$a.debug" "$src/$a" "$a")
+  done
+}
 copy release          "$TARGET/main/release"       $MAIN_APPS
 copy release-strip    "$TARGET/main/release-strip" $MAIN_APPS
 copy release-lto      "$TARGET/main/release-lto"   $MAIN_APPS
@@ -112,10 +132,16 @@ copy debug            "$TARGET/main/debug"         $MAIN_APPS
 copy release-rustc185 "$TARGET/rustc185/release"   $MAIN_APPS
 copy release-v0       "$TARGET/v0/release"         $MAIN_APPS
 copy legacy-release   "$TARGET/legacy/release"     $LEGACY_APPS
+copy legacy-release   "$TARGET/legacy-tls/release" $LEGACY_TLS_APPS
 copy release          "$TARGET/tls/release"        $TLS_APPS
 copy release-strip    "$TARGET/tls/release-strip"  $TLS_APPS
 copy release-lto      "$TARGET/tls/release-lto"    $TLS_APPS
 copy release-rustc185 "$TARGET/tls-rustc185/release" $TLS_APPS
+split release-split   "$TARGET/tls/release"        $TLS_APPS
+copy release          "$TARGET/native/release"        $NATIVE_APPS
+copy release-strip    "$TARGET/native/release-strip"  $NATIVE_APPS
+copy release-lto      "$TARGET/native/release-lto"    $NATIVE_APPS
+copy release-rustc185 "$TARGET/native-rustc185/release" $NATIVE_APPS
 printf '%s\n' "$KEY_INPUTS" > "$TMP/KEY_INPUTS"
 date -u +%FT%TZ > "$TMP/.complete"
 rm -rf "$OUT"; mv -T "$TMP" "$OUT"

@@ -148,6 +148,18 @@ func (a *assembler) probeHit(tk uint64, p *bpf.WireProbeEvent) {
 		m.node, m.path = p.Args[1], string(p.Str[:min(int(p.StrLen), len(p.Str))])
 	}
 	if k, ok := a.hits.lastTLS[tk]; ok {
+		// After the thread's read of TLS plaintext not bound yet: the
+		// lookup waits with it, unless that plaintext is an HTTP/1
+		// request of another path and the process serves HTTP/2 (as
+		// below: an HTTP/2 stream's lookup).
+		if ref.kind == hitRoute && a.h2Serves(p.Head.Tgid) {
+			if reqPath, ok := a.tlsH1Path(k); ok {
+				if _, _, ok := axum.LookupPath(reqPath, m.path, probeStrMax); !ok {
+					a.h2RouteHit(p.Head.Tgid, nil, m)
+					return
+				}
+			}
+		}
 		a.tlsMark(k, m)
 		return
 	}

@@ -90,6 +90,14 @@ type h2Seen struct {
 	node    uint64 // the router
 	several bool   // lookups came from more than one router: nothing is recalled
 	paths   map[string]h2Lookup
+	// A stream none of whose lookups came at all (its lookup went astray)
+	// gets its route from the router's table, as a lookup of its path
+	// would have (h2Recall), once streams claimed lookups of their own
+	// decoded paths (claimed) and none a lookup of another path (nested:
+	// the router sees a part of the path).
+	claimed int
+	nested  bool
+	scope   string
 }
 
 // maxSeenPaths bounds the paths remembered per process.
@@ -129,6 +137,44 @@ func (r *h2Routes) recall(pid uint32, path string) (h2Lookup, bool) {
 	return h2Lookup{}, false
 }
 
+// claim notes that a stream of pid whose decoded path is streamPath
+// claimed lookup l of router node.
+func (r *h2Routes) claim(pid uint32, node uint64, streamPath string, l h2Lookup) {
+	s := r.byPID[pid]
+	if s == nil || s.node != node {
+		return
+	}
+	if l.path == streamPath {
+		s.claimed++
+		s.scope = l.scope
+	} else {
+		s.nested = true
+	}
+}
+
+// h2Recall is the lookup a stream of pid that ended without one is
+// given: another of the same path's, or, where the process's one router
+// saw whole paths, the route its table gives the path (h2Seen).
+func (a *assembler) h2Recall(pid uint32, path string) (h2Lookup, bool) {
+	r := &a.h2routes
+	if l, ok := r.recall(pid, path); ok {
+		return l, true
+	}
+	s := r.byPID[pid]
+	if s == nil || s.several || s.nested || s.claimed == 0 {
+		return h2Lookup{}, false
+	}
+	e := a.routeTable(pid, s.node)
+	if e.err != nil || e.tab.Fallback || e.tab.Nests {
+		return h2Lookup{}, false
+	}
+	route, ok := e.tab.Match(path)
+	if !ok {
+		return h2Lookup{}, false // the fallback's: no route
+	}
+	return h2Lookup{path: path, route: route, scope: s.scope}, true
+}
+
 // h2Opened queues the streams a Feed opened for their route lookups.
 func (a *assembler) h2Opened(pid uint32, c *conn) {
 	if c.h2.Role() != flow.RoleServer || len(c.h2.Opened()) == 0 {
@@ -144,11 +190,8 @@ func (a *assembler) h2Opened(pid uint32, c *conn) {
 		c.h2queue = c.h2queue[n:]
 	}
 	r := &a.h2routes
-	if r.waiting == nil {
-		r.waiting, r.serving = map[*conn]uint32{}, map[uint32]bool{}
-	}
+	a.h2Served(pid)
 	r.waiting[c] = pid
-	r.serving[pid] = true
 	// Lookups that came before their stream opened (TLS plaintext fed
 	// late): the oldest of a path is its oldest stream's.
 	for j := 0; j < len(r.early); j++ {
@@ -181,6 +224,18 @@ func (a *assembler) h2Opened(pid uint32, c *conn) {
 // lookup there may be a stream's, even one not opened yet (TLS plaintext
 // fed late, tls.go).
 func (a *assembler) h2Serves(pid uint32) bool { return a.h2routes.serving[pid] }
+
+// h2Served notes that pid serves HTTP/2: a stream of its opened, or TLS
+// plaintext it read and that waits for its binding begins with a client's
+// preface (only servers read one), so that lookups meanwhile go to HTTP/2
+// streams (probeHit).
+func (a *assembler) h2Served(pid uint32) {
+	r := &a.h2routes
+	if r.waiting == nil {
+		r.waiting, r.serving = map[*conn]uint32{}, map[uint32]bool{}
+	}
+	r.serving[pid] = true
+}
 
 // h2Find returns the index of the oldest stream waiting on c whose
 // decoded path is path (as the probe copied it: a prefix when that long),
@@ -235,6 +290,9 @@ func (a *assembler) h2RouteHit(pid uint32, c *conn, m mark) {
 		if len(l.path) < probeStrMax || i >= 0 && owner.h2queue[i].known {
 			a.h2routes.remember(pid, m.node, l)
 		}
+		if i >= 0 && owner.h2queue[i].known {
+			a.h2routes.claim(pid, m.node, owner.h2queue[i].path, l)
+		}
 	}
 	if i < 0 {
 		r := &a.h2routes
@@ -271,7 +329,7 @@ func (a *assembler) h2Emit(k connKey, c *conn, sts []http2.Stream) {
 			l, ok = c.h2Borrow(st.ID, path)
 		}
 		if !ok && st.Request.Known {
-			l, ok = a.h2routes.recall(k.pid, path)
+			l, ok = a.h2Recall(k.pid, path)
 		}
 		c.h2Unqueue(st.ID)
 		var look *h2Lookup

@@ -114,6 +114,20 @@ func TestH2RouteLookups(t *testing.T) {
 			return append(recs, h.requests(5, 7, 3, users), h.requests(6, 8, 1, users),
 				h.lookup(6, users), h.response(5, 7, 3), h.lookup(6, users), h.response(6, 8, 1))
 		}, map[string]int{"POST /users/:id": 3}},
+		// Thread 5 last read TLS plaintext of a key not bound yet: an
+		// HTTP/1 request for /health, whose lookup waits with it; a lookup
+		// of another path is an HTTP/2 stream's.
+		{"the thread read an HTTP/1 request not bound yet", func(h *h2Server) [][]byte {
+			recs := append(h.open(5, 7), h.requests(5, 7, 1, users))
+			h.ts += 10
+			recs = append(recs, withTid(plainRec(-1, 0x7f0000001000, 0, 0, h.ts, "GET /health HTTP/1.1\r\nhost: h\r\n\r\n"), 5),
+				h.lookup(5, users), h.response(5, 7, 1))
+			return recs
+		}, map[string]int{"POST /users/:id": 1}},
+		{"a stream whose lookup never came, once streams claimed their own", func(h *h2Server) [][]byte {
+			return append(h.open(5, 7), h.requests(5, 7, 1, users), h.lookup(5, users), h.response(5, 7, 1),
+				h.requests(5, 7, 3, "/users/2"), h.response(5, 7, 3))
+		}, map[string]int{"POST /users/:id": 2}},
 		{"nothing recalled where lookups came from two routers", func(h *h2Server) [][]byte {
 			recs := append(h.open(5, 7), h.requests(5, 7, 1, users), h.lookup(5, users), h.response(5, 7, 1),
 				h.requests(5, 7, 3, grpc), h.lookupIn(testNode+0x2000, 5, grpc), h.response(5, 7, 3))
@@ -164,5 +178,53 @@ func TestGRPCMessage(t *testing.T) {
 		if got := grpcMessage(&m); got != want {
 			t.Errorf("grpcMessage(%q) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+// TestH2RouteWhileTLSWaits: an HTTP/2 server's first streams come over TLS
+// whose plaintext waits for its binding, while thread 6 serves an HTTP/1
+// request of another path on another connection: the lookup of /users/1
+// on thread 6 is the HTTP/2 stream's (the waiting plaintext began with a
+// client preface: the process serves HTTP/2), kept until the stream opens.
+func TestH2RouteWhileTLSWaits(t *testing.T) {
+	const rkey, wkey = 0x7f0000001000, 0x7f0000002000
+	h := &h2Server{t: t, seq: map[[2]int32]uint32{}}
+	pre := http2.ClientPreface + h2Frames(t, func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer) { fr.WriteSettings() })
+	reqs := h.requests(5, 9, 1, "/users/1") // frames only: decoded below
+	var ev event
+	if err := decodeEvent(reqs, &ev); err != nil {
+		t.Fatal(err)
+	}
+	frames := string(ev.captured)
+	resp := h.response(5, 9, 1)
+	if err := decodeEvent(resp, &ev); err != nil {
+		t.Fatal(err)
+	}
+	respFrames := string(ev.captured)
+	var spans []Span
+	var c Counters
+	a := probedAssembler(&spans, &c)
+	a.hits.readRoutes = func(uint32, uint64) (*axum.Table, error) {
+		return axum.NewTable([]string{"/health", "/users/:id"}), nil
+	}
+	feed(t, a,
+		openRec(7, roleServer, 100),
+		cipherRec(7, 0, 0, 200, "\x16\x03\x01\x00\x05hello"),
+		withTid(plainRec(-1, rkey, 0, 1, 300, pre+frames), 5),
+		openRec(8, roleServer, 400),
+		withTid(dataRec(8, 0, 0, 500, "GET /health HTTP/1.1\r\nhost: h\r\n\r\n", 0), 6),
+		withTid(probeRec(6, 1, 600, [6]uint64{0, testNode}, "/users/1"), 6),
+		withTid(probeRec(6, 1, 700, [6]uint64{0, testNode}, "/health"), 6),
+		withTid(dataRec(8, 1, 0, 800, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", 0), 6),
+		bindRec(rkey, 0, 7, 17, 900),
+		bindRec(wkey, 1, 7, 17, 1000),
+		withTid(plainRec(7, wkey, 1, 0, 1100, respFrames), 5),
+	)
+	got := map[string]int{}
+	for _, s := range spans {
+		got[s.Name]++
+	}
+	if want := map[string]int{"GET /health": 1, "POST /users/:id": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("spans %v, want %v", got, want)
 	}
 }

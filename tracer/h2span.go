@@ -67,6 +67,7 @@ func h2Span(clk clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, lo
 	if host != "" {
 		s.Attrs = append(s.Attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
 	}
+	s.Attrs = c.tlsAttrs(s.Attrs)
 	if !req.Known {
 		if look != nil && tonic.ServiceRoute(look.route) {
 			// tonic's router matched it: a gRPC call to that service.
@@ -107,7 +108,6 @@ func h2Span(clk clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, lo
 	if scheme == "" || c.tlsPlain { // the connection says best
 		scheme = c.scheme()
 	}
-	s.Attrs = c.tlsAttrs(s.Attrs)
 	if role == flow.RoleClient {
 		s.Attrs = append(s.Attrs, semconv.URLFull(scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path+redactQuery(query)))
 	} else {

@@ -55,11 +55,11 @@ func (t *Tracer) hit(idx uint32) (hitRef, bool) {
 	return t.hits[idx], true
 }
 
-// firstFound returns the first of the points a finds, or the reason the
-// first known one is missing.
-func firstFound(a *symbols.Analysis, points []string) (pt *symbols.ProbePoint, why string) {
+// firstFound returns the first of the points probeOf finds (a binary
+// analysis's Probe), or the reason the first known one is missing.
+func firstFound(probeOf func(id string) (*symbols.ProbePoint, bool), points []string) (pt *symbols.ProbePoint, why string) {
 	for _, id := range points {
-		p, ok := a.Probe(id)
+		p, ok := probeOf(id)
 		if !ok {
 			continue
 		}
@@ -106,7 +106,7 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 			if u.When != probe.Always || u.Program != probe.ProgHit || u.Unless != 0 && tg.probed[u.Unless] {
 				continue // e.g. every request axum serves passes its route lookup: one hit is enough
 			}
-			pt, why := firstFound(a, u.Points)
+			pt, why := firstFound(a.Probe, u.Points)
 			if pt == nil {
 				// Say so when stripping or LTO took the point (the user
 				// can act on it), not when the program does not use that
@@ -200,25 +200,50 @@ func (t *Tracer) attachProbes(tg *Target) (links []link.Link, notes []string) {
 }
 
 // attachCapture places the probes that capture bytes above the socket (a
-// TLS library's plaintext: probe.ProgTLSEnter/Exit), always, library by
-// library: all of a library's points that are not Optional, or none.
+// TLS library's plaintext: probe.ProgTLSEnter/Exit, ProgSSLEnter/Exit),
+// always, library by library: all of a library's points that are not
+// Optional, or none. A library's points are in the executable, or in the
+// shared library it loads (probe.Want.Object).
 func (t *Tracer) attachCapture(tg *Target) (links []link.Link, note string, placed bool) {
 	a := tg.Analysis
-	var sites []site
 	var parts, lacking []string
 	for _, l := range lib.All {
 		if _, ok := a.Crate(l.Crate); !ok {
 			continue
 		}
-		var ps []placing
+		gives := ""
+		for _, u := range l.Uprobes {
+			if u.When == probe.Always && u.Program != probe.ProgHit {
+				gives = u.Gives
+			}
+		}
+		if gives == "" {
+			continue
+		}
+		file, in, probeOf := fmt.Sprintf("/proc/%d/exe", tg.PID), "", a.Probe
+		if obj := objectOf(l); obj != "" {
+			path, points, err := sharedPoints(tg, obj, l.Wants)
+			if err != nil {
+				lacking = append(lacking, fmt.Sprintf("without %s: %v", gives, err))
+				continue
+			}
+			file, in = procPath(tg.PID, path), " in "+path
+			probeOf = func(id string) (*symbols.ProbePoint, bool) {
+				i := slices.IndexFunc(points, func(p symbols.ProbePoint) bool { return p.ID == id })
+				if i < 0 {
+					return nil, false
+				}
+				return &points[i], true
+			}
+		}
+		var sites []site
 		var found []string
-		var gives, why string
+		why := ""
 		for _, u := range l.Uprobes {
 			if u.When != probe.Always || u.Program == probe.ProgHit {
 				continue
 			}
-			gives = u.Gives
-			pt, w := firstFound(a, u.Points)
+			pt, w := firstFound(probeOf, u.Points)
 			if pt == nil {
 				if !u.Optional && why == "" {
 					if w == "" {
@@ -228,37 +253,45 @@ func (t *Tracer) attachCapture(tg *Target) (links []link.Link, note string, plac
 				}
 				continue
 			}
-			ps = append(ps, placing{u, pt})
+			sites = addSite(sites, u, pt)
 			if !slices.Contains(found, pt.ID) {
 				found = append(found, pt.ID)
 			}
 		}
-		switch {
-		case gives == "":
-		case why != "":
+		if why != "" {
 			lacking = append(lacking, fmt.Sprintf("without %s: %s", gives, why))
-		default:
-			for _, p := range ps {
-				sites = addSite(sites, p.u, p.pt)
-			}
-			parts = append(parts, fmt.Sprintf("%s (%s)", strings.Join(found, ", "), gives))
+			continue
 		}
+		ls, err := t.w.attachSites(tg.PID, file, sites)
+		if err != nil {
+			t.log.Warn("attach capture probes", "pid", tg.PID, "crate", l.Crate, "err", err)
+			lacking = append(lacking, fmt.Sprintf("without %s: %v", gives, err))
+			continue
+		}
+		links = append(links, ls...)
+		parts = append(parts, fmt.Sprintf("%s%s (%s)", strings.Join(found, ", "), in, gives))
 	}
-	if len(sites) == 0 {
+	if len(links) == 0 {
 		return nil, strings.Join(lacking, "; "), false
 	}
-	links, err := t.w.attachSites(tg.PID, sites)
-	if err == nil {
-		if err = t.w.markTLS(tg.PID); err != nil {
-			closeLinks(links)
-		}
-	}
-	if err != nil {
+	if err := t.w.markTLS(tg.PID); err != nil {
+		closeLinks(links)
 		t.log.Warn("attach capture probes", "pid", tg.PID, "err", err)
 		return nil, strings.Join(append(lacking, fmt.Sprintf("without %s: %v", strings.Join(parts, ", "), err)), "; "), false
 	}
 	tg.probed[hitTLS] = true
 	return links, strings.Join(append(parts, lacking...), "; "), true
+}
+
+// objectOf is the shared library whose functions l wants, "": the
+// executable's.
+func objectOf(l *probe.Library) string {
+	for _, w := range l.Wants {
+		if w.Object != "" {
+			return w.Object
+		}
+	}
+	return ""
 }
 
 // attachTaskProbes places the probes the libraries want only while the
@@ -288,7 +321,7 @@ func (t *Tracer) attachTaskProbes(tg *Target) (placed bool, note string) {
 			if u.When != probe.WhileClientCalls {
 				continue
 			}
-			pt, why := firstFound(a, u.Points)
+			pt, why := firstFound(a.Probe, u.Points)
 			if pt == nil && u.Optional {
 				continue
 			}

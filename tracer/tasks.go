@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,7 @@ func (t *Tracer) placeTasks(tg *Target, sites []site) error {
 	if err := t.w.clearTasks(tg.PID); err != nil {
 		return err
 	}
-	links, err := t.w.attachSites(tg.PID, sites)
+	links, err := t.w.attachSites(tg.PID, fmt.Sprintf("/proc/%d/exe", tg.PID), sites)
 	if err != nil {
 		return err
 	}

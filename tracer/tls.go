@@ -1,8 +1,10 @@
 package tracer
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -42,6 +44,9 @@ const (
 	tlsHoldRecords = 1024           // records of one connection that wait so
 	tlsHoldBytes   = 512 << 10      // and their captured bytes
 )
+
+// clientPreface begins what an HTTP/2 client sends (RFC 9113, 3.4).
+var clientPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
 // tlsKey names a TLS library's object for one direction.
 type tlsKey struct {
@@ -140,6 +145,9 @@ func (a *assembler) keepTLS(tk uint64, ev *event) {
 	p.last = ev.head.Ts
 	if ev.data.Dir != dirEgress {
 		a.hits.readTLS(tk, k)
+		if bytes.HasPrefix(ev.captured, clientPreface) {
+			a.h2Served(k.pid)
+		}
 	}
 	if p.lost || len(p.recs) >= tlsWaitRecords || p.bytes+len(ev.captured) > tlsWaitBytes {
 		a.counters.TLSUnbound.Add(1)
@@ -243,6 +251,24 @@ func (a *assembler) tlsMark(k tlsKey, m mark) {
 	p.marks = append(p.marks, m)
 }
 
+// tlsH1Path is the path of the newest HTTP/1 request head kept for k, a
+// key not bound yet.
+func (a *assembler) tlsH1Path(k tlsKey) (string, bool) {
+	p := a.tlsWait.keys[k]
+	if p == nil {
+		return "", false
+	}
+	for i := len(p.recs) - 1; i >= 0; i-- {
+		line, _, _ := bytes.Cut(p.recs[i].ev.captured, []byte("\r\n"))
+		f := bytes.Fields(line)
+		if len(f) == 3 && bytes.HasPrefix(f[2], []byte("HTTP/1.")) && len(f[1]) > 0 && f[1][0] == '/' {
+			path, _, _ := strings.Cut(string(f[1]), "?")
+			return path, true
+		}
+	}
+	return "", false
+}
+
 // tlsMarkConn gives connection c a hit that waited with its key: route
 // lookups of HTTP/2 go where probeHit sends them.
 func (a *assembler) tlsMarkConn(pid uint32, c *conn, m mark) {
@@ -282,6 +308,9 @@ func (c *conn) tlsHolds(dir flow.Direction) bool {
 func (a *assembler) holdTLS(tk uint64, ev *event, k connKey, c *conn) {
 	if ev.data.Dir != dirEgress {
 		a.hits.read(tk, k) // its thread's library hits are for k
+		if bytes.HasPrefix(ev.captured, clientPreface) {
+			a.h2Served(k.pid)
+		}
 	}
 	r := *ev
 	r.captured = append([]byte(nil), ev.captured...)

@@ -145,3 +145,96 @@ func TestAssemblerTLSWaitBounded(t *testing.T) {
 		t.Errorf("%d keys remembered after %v, want none", len(a.tlsWait.keys), tlsForget)
 	}
 }
+
+// FuzzTLS drives the TLS paths of the assembler (plaintext kept for keys
+// not bound, bindings that replay it, responses held for their requests,
+// keys that move, records late or out of order, connections closed and
+// reopened) with sequences of records built from the input, 6 bytes each:
+// nothing may panic, what is kept and held stays within its bounds, and
+// the counters agree with the spans.
+func FuzzTLS(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x01\x00\x00\x01\x01\x00\x02\x01\x00\x02\x00\x00\x03\x00\x00\x02\x01\x01\x04\x01\x00"))
+	f.Add([]byte("\x02\x00\x00\x01\x05\x00\x02\x01\x01\x02\x06\x00\x03\x01\x01\x00\x00\x00\x03\x00\x00\x00\x00\x00\x05\x00\x00\x00\x00\x00"))
+	f.Add([]byte("\x01\x00\x00\x00\x00\x09\x02\x00\x00\x07\x07\x00\x03\x00\x00\x00\x00\x00\x02\x01\x01\x08\x08\x01\x03\x01\x01\x00\x00\x00"))
+	payloads := []string{
+		"GET /a HTTP/1.1\r\nhost: h\r\n\r\n",
+		"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+		"POST /b HTTP/1.1\r\nhost: h\r\ncontent-length: 4\r\n\r\nbody",
+		"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 2\r\n\r\nno",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+		"\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+		"\x00\x00\x05\x01\x05\x00\x00\x00\x01\x82\x86\x84\x41\x01",
+		"\x00\x00\x01\x01\x05\x00\x00\x00\x01\x88",
+		"\x16\x03\x01\x00\x05hello",
+		"garbage that is no protocol at all",
+	}
+	keys := []uint64{0x7f0000001000, 0x7f0000002000, 0x7f0000003000, 0x7f0000004000}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var c0 Counters
+		var spans []Span
+		asm := probedAssembler(&spans, &c0)
+		var ev event
+		seq := map[[2]int32]uint32{}
+		ts := uint64(1000)
+		for len(in) >= 6 {
+			op, fd, dir, key, pl, step := in[0]%6, int32(7+in[1]%2), in[2]%2, keys[in[3]%4], payloads[int(in[4])%len(payloads)], in[5]
+			in = in[6:]
+			if step&0x80 != 0 {
+				ts -= uint64(step & 0x7f) // late
+			} else {
+				ts += uint64(step) * 100_000_000 // up to 12.7 s: bounds by age
+			}
+			var r []byte
+			s := seq[[2]int32{fd, int32(dir)}]
+			switch op {
+			case 0:
+				r = openRec(fd, roleServer+in0(pl)%2, ts)
+				delete(seq, [2]int32{fd, 0})
+				delete(seq, [2]int32{fd, 1})
+			case 1:
+				r = cipherRec(fd, dir, s, ts, pl)
+				seq[[2]int32{fd, int32(dir)}]++
+			case 2:
+				r = plainRec(-1, key, dir, 0, ts, pl)
+			case 3:
+				r = plainRec(fd, key, dir, s, ts, pl)
+				seq[[2]int32{fd, int32(dir)}]++
+			case 4:
+				r = bindRec(key, dir, fd, []uint8{0, 16, 17, 24}[step%4], ts)
+			case 5:
+				r = closeRec(fd, ts)
+			}
+			if err := decodeEvent(r, &ev); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			asm.handle(&ev)
+			asm.expireTLS(ts)
+			w := &asm.tlsWait
+			if len(w.keys) > tlsWaitKeys || len(w.order) != len(w.keys) {
+				t.Fatalf("%d keys kept, %d in order", len(w.keys), len(w.order))
+			}
+			for k, p := range w.keys {
+				if len(p.recs) > tlsWaitRecords || p.bytes > tlsWaitBytes || len(p.marks) > maxMarks {
+					t.Fatalf("key %+v keeps %d records, %d bytes, %d marks", k, len(p.recs), p.bytes, len(p.marks))
+				}
+			}
+			for k, c := range asm.conns {
+				if len(c.tlsHeld) > tlsHoldRecords+tlsWaitRecords || c.tlsHeldBytes > tlsHoldBytes+tlsWaitBytes {
+					t.Fatalf("connection %+v holds %d records, %d bytes", k, len(c.tlsHeld), c.tlsHeldBytes)
+				}
+			}
+		}
+		asm.unparkAll()
+		if c0.Spans.Load() != uint64(len(spans)) || c0.Conns.Load() != int64(len(asm.conns)) {
+			t.Fatalf("counters: %d spans, %d conns; emitted %d, tracking %d", c0.Spans.Load(), c0.Conns.Load(), len(spans), len(asm.conns))
+		}
+		for _, s := range spans {
+			if k := s.Kind.String(); k != "server" && k != "client" {
+				t.Fatalf("span %+v", s)
+			}
+		}
+	})
+}
+
+// in0 is the first byte of s.
+func in0(s string) uint8 { return s[0] }

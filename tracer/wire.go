@@ -395,13 +395,13 @@ type site struct {
 	offs, cookies []uint64
 }
 
-// attachSites places programs at sites in pid's executable: the task
-// probes, or a TLS library's plaintext probes.
-func (w *wire) attachSites(pid uint32, sites []site) ([]link.Link, error) {
-	exe := fmt.Sprintf("/proc/%d/exe", pid)
-	ex, err := link.OpenExecutable(exe)
+// attachSites places programs at sites in file, for pid alone: the task
+// probes or a TLS library's plaintext probes in its executable
+// (/proc/PID/exe), or a shared library's (/proc/PID/root/...).
+func (w *wire) attachSites(pid uint32, file string, sites []site) ([]link.Link, error) {
+	ex, err := link.OpenExecutable(file)
 	if err != nil {
-		return nil, fmt.Errorf("open executable %s: %w", exe, err)
+		return nil, fmt.Errorf("open executable %s: %w", file, err)
 	}
 	var links []link.Link
 	add := func(l link.Link, err error) error {
@@ -414,7 +414,8 @@ func (w *wire) attachSites(pid uint32, sites []site) ([]link.Link, error) {
 	p := &w.objs.WirePrograms
 	progs := map[probe.Program]*ebpf.Program{probe.ProgTaskPoll: p.TaskPoll, probe.ProgTaskPollRet: p.TaskPollRet,
 		probe.ProgTaskWake: p.TaskWake, probe.ProgH2Frame: p.H2Frame, probe.ProgH2Resp: p.H2Resp,
-		probe.ProgTLSEnter: p.TlsEnterProg, probe.ProgTLSExit: p.TlsExitProg}
+		probe.ProgTLSEnter: p.TlsEnterProg, probe.ProgTLSExit: p.TlsExitProg,
+		probe.ProgSSLEnter: p.SslEnterProg, probe.ProgSSLExit: p.SslExitProg}
 	for _, s := range sites {
 		prog, ret := progs[s.prog], s.prog.Returns()
 		if prog == nil {

@@ -18,8 +18,11 @@
 // in the same poll (tokio-rustls), never by guessing:
 //   write: the thread's next socket call is a write to a TLS connection
 //     whose first record is application data holding exactly the call's
-//     min(n, 16 KiB) plaintext bytes. The write's bytes are captured then,
-//     while the caller still lends them to the library.
+//     min(n, 16 KiB) plaintext bytes. A key not bound yet has its write's
+//     bytes captured then, while the caller still lends them to the
+//     library (its first writes: flushed in the same poll); a bound key's
+//     are captured at return (tokio may flush much later, when the
+//     caller's buffers hold other bytes).
 //   read: the thread's last socket call before plaintext reads of n bytes
 //     in all (one key, nothing else between) was a read from a TLS
 //     connection of whole records whose last application-data records hold
@@ -45,53 +48,7 @@
 #include "records.h"
 #include "tls.h"
 
-// What a probe is (its entry's cookie).
-enum tls_call_kind { TLS_READ = 0, TLS_WRITE = 1, TLS_WRITEV = 2 };
-const enum tls_call_kind *unused_tls_call_kind __attribute__((unused)); // for bpf2go
-
 #define TLS_RECORDS 8 // records of one socket read followed
-
-// tls_call is a plaintext call between its entry and return, and a write
-// from its return to the thread's next socket call (n set).
-struct tls_call {
-	__u64 key;
-	__u64 buf; // buffer or iovec array
-	__u64 len; // its length or iovec count
-	__u64 n;   // a write waiting for its socket call: bytes written
-	__u8 kind; // enum tls_call_kind
-	__u8 live; // entered, not returned
-	__u8 _pad[6];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); // pid_tgid
-	__type(value, struct tls_call);
-} tls_calls SEC(".maps");
-
-struct tls_key {
-	__u32 tgid;
-	__u8 dir;
-	__u8 _pad[3];
-	__u64 key;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct tls_key);
-	__type(value, __s32); // fd
-} tls_keys SEC(".maps");
-
-// A socket's keys per direction, so that a new key or its close unbinds
-// the old one.
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct conn_key);
-	__type(value, __u64[2]);
-} tls_socks SEC(".maps");
 
 // A thread's last socket call was a read of whole records, for the
 // plaintext reads that follow. Per CPU with the thread's id: between them
@@ -140,54 +97,6 @@ struct {
 	__type(value, __s64); // read key - write key
 } tls_offsets SEC(".maps");
 
-// tls_bind_one binds key's direction dir to socket fd of process tgid: the
-// socket's old key and the key's old socket are forgotten.
-static __always_inline void tls_bind_one(__u64 id, __u64 key, __u8 dir, __s32 fd, __s32 old_fd, __u8 overhead, __u8 inferred)
-{
-	dir &= 1;
-	struct tls_key k = { .tgid = id >> 32, .dir = dir, .key = key };
-	struct conn_key ck = { .tgid = id >> 32, .fd = fd };
-	__u64 fresh[2] = {};
-	__u64 *keys = bpf_map_lookup_elem(&tls_socks, &ck);
-	if (!keys) {
-		bpf_map_update_elem(&tls_socks, &ck, &fresh, BPF_NOEXIST);
-		keys = bpf_map_lookup_elem(&tls_socks, &ck);
-		if (!keys)
-			return;
-	}
-	if (keys[dir] && keys[dir] != key) {
-		struct tls_key ok = k;
-		ok.key = keys[dir];
-		__s32 *f = bpf_map_lookup_elem(&tls_keys, &ok);
-		if (f && *f == fd)
-			bpf_map_delete_elem(&tls_keys, &ok); // the object moved
-	}
-	keys[dir] = key;
-	if (old_fd >= 0 && old_fd != fd) {
-		struct conn_key ok = { .tgid = id >> 32, .fd = old_fd };
-		__u64 *old = bpf_map_lookup_elem(&tls_socks, &ok);
-		if (old && old[dir] == key)
-			old[dir] = 0;
-	}
-	bpf_map_update_elem(&tls_keys, &k, &fd, BPF_ANY);
-	struct tls_bind_event e = {};
-	head(&e.head, id, EV_TLS_BIND);
-	e.key = key;
-	e.dir = dir;
-	e.fd = fd;
-	e.overhead = overhead;
-	e.inferred = inferred;
-	submit(&e, sizeof(e));
-}
-
-// tls_bound is the socket key's direction dir is bound to, or -1.
-static __always_inline __s32 tls_bound(__u64 id, __u64 key, __u8 dir)
-{
-	struct tls_key k = { .tgid = id >> 32, .dir = dir & 1, .key = key };
-	__s32 *fd = bpf_map_lookup_elem(&tls_keys, &k);
-	return fd ? *fd : -1;
-}
-
 // tls_bind binds key by evidence (tls_bind_one, unless it is bound to fd
 // already), and the socket's key of the other direction where the
 // binary's offset between them is known and it is not bound yet.
@@ -210,73 +119,11 @@ static __always_inline void tls_bind(__u64 id, __u64 key, __u8 dir, __s32 fd, __
 		tls_bind_one(id, other, od, fd, was, overhead, 1);
 }
 
-// tls_unbind forgets the keys of a socket the process closes.
-static __always_inline void tls_unbind(__u64 id, __s32 fd)
-{
-	struct conn_key ck = { .tgid = id >> 32, .fd = fd };
-	__u64 *keys = bpf_map_lookup_elem(&tls_socks, &ck);
-	if (!keys)
-		return;
-	for (int d = 0; d < 2; d++) {
-		struct tls_key k = { .tgid = id >> 32, .dir = d, .key = keys[d] };
-		__s32 *f = k.key ? bpf_map_lookup_elem(&tls_keys, &k) : NULL;
-		if (f && *f == fd)
-			bpf_map_delete_elem(&tls_keys, &k);
-	}
-	bpf_map_delete_elem(&tls_socks, &ck);
-}
-
-// tls_plain sends the plaintext of a call: as connection fd's data (fd
-// >= 0) through the capture planner, or, with its key, as plaintext of a
-// connection not yet known (the first window alone: no framing state).
-static __always_inline void tls_plain(__u64 id, struct tls_call *tc, __u64 n, __s32 fd)
-{
-	__u8 dir = tc->kind == TLS_READ ? DIR_INGRESS : DIR_EGRESS;
-	struct inflight call = {
-		.buf = tc->buf,
-		.kind = tc->kind == TLS_WRITEV ? BUF_IOV : BUF_PLAIN,
-		.dir = dir,
-		.iovcnt = tc->kind == TLS_WRITEV ? tc->len : 0,
-		.fd = fd,
-	};
-	if (fd >= 0) {
-		struct conn_key ck = { .tgid = id >> 32, .fd = fd };
-		struct conn_info *c = bpf_map_lookup_elem(&conns, &ck);
-		if (!c)
-			return;
-		c->plain |= 1 << dir; // its records need not be sent any more
-		capture(id, &call, n, c, TLS_PLAIN);
-		return;
-	}
-	struct scratch *s = get_scratch();
-	struct walk *w = get_walk();
-	if (!s || !w)
-		return;
-	struct data_event *e = &s->ev;
-	__builtin_memset(e, 0, sizeof(*e));
-	head(&e->head, id, EV_DATA);
-	e->fd = -1;
-	e->dir = dir;
-	e->tls = TLS_PLAIN;
-	e->tls_key = tc->key;
-	__builtin_memset(w, 0, sizeof(*w));
-	w->ret = n;
-	w->limit = capture_max < CAPTURE_BUF - 1 ? capture_max : CAPTURE_BUF - 1;
-	if (call.kind == BUF_PLAIN) {
-		w->buf = call.buf;
-	} else {
-		w->iov = call.buf;
-		w->iovcnt = call.iovcnt;
-	}
-	load_window(w, s, w->limit);
-	emit(w, s, w->ret);
-}
-
-// tls_syscall settles, at a socket call of thread id (any result, any
+// rustls_syscall settles, at a socket call of thread id (any result, any
 // connection; c: the connection, NULL when not one or ret <= 0), the
 // thread's plaintext write waiting for its records, and notes a read of
 // whole records for the plaintext reads that follow.
-static __always_inline void tls_syscall(__u64 id, struct inflight *call, long ret, struct conn_info *c)
+static __always_inline void rustls_syscall(__u64 id, struct inflight *call, long ret, struct conn_info *c)
 {
 	struct tls_read *r = tls_read_state();
 	if (r && r->id == id && !(call->dir == DIR_INGRESS && ret <= 0 && call->fd == r->fd))
@@ -298,7 +145,8 @@ static __always_inline void tls_syscall(__u64 id, struct inflight *call, long re
 				tls_bind(id, w->key, DIR_EGRESS, call->fd, bound, o);
 			fd = call->fd;
 		}
-		tls_plain(id, w, n, fd);
+		if (!w->sent)
+			tls_plain(id, w, n, fd);
 	}
 	if (!c || !c->tls || call->dir != DIR_INGRESS || ret <= 5 || call->kind != BUF_PLAIN || !r)
 		return;
@@ -366,13 +214,7 @@ static __always_inline int tls_enter(struct pt_regs *ctx)
 		return 0;
 	if (!call.key || call.key & 7)
 		return 0; // not an object's address
-	struct tls_call *cur = bpf_map_lookup_elem(&tls_calls, &id);
-	if (cur && cur->n) // a write no socket call settled (rustls buffered it)
-		tls_plain(id, cur, cur->n, tls_bound(id, cur->key, DIR_EGRESS));
-	if (cur)
-		*cur = call;
-	else
-		bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY);
+	tls_call_begin(id, &call);
 	return 0;
 }
 
@@ -380,19 +222,27 @@ SEC("uprobe.multi")
 int tls_enter_prog(struct pt_regs *ctx) { return tls_enter(ctx); }
 
 // tls_exit: a plaintext call returns. A write waits for the thread's next
-// socket call (tls_syscall); a read is sent now.
+// socket call (rustls_syscall); a read is sent now.
 static __always_inline int tls_exit(struct pt_regs *ctx)
 {
 	__u64 id = current_pid_tgid();
 	struct tls_call *tc = bpf_map_lookup_elem(&tls_calls, &id);
-	if (!tc || !tc->live)
+	if (!tc || !tc->live || tc->kind > TLS_WRITEV)
 		return 0;
 	tc->live = 0;
 	__u64 n = ctx->dx;
 	if (ctx->ax != 0 || n == 0 || n > (1 << 30) || (tc->kind != TLS_WRITEV && n > tc->len))
 		return 0; // an error, nothing moved, or not this ABI
 	if (tc->kind != TLS_READ) {
+		// A write of a key bound already is sent now, while the caller's
+		// buffers surely hold it: tokio may flush its records much later
+		// (a socket it saw full), when they hold other bytes. Its socket
+		// call is still evidence, should the key have moved.
+		__s32 fd = tls_bound(id, tc->key, DIR_EGRESS);
 		tc->n = n;
+		tc->sent = fd >= 0;
+		if (fd >= 0)
+			tls_plain(id, tc, n, fd);
 		return 0;
 	}
 	__s32 bound = tls_bound(id, tc->key, DIR_INGRESS), fd = bound;

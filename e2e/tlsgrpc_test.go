@@ -1,0 +1,113 @@
+//go:build linux
+
+package e2e
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// startTonicTLS starts tonic-tls-server (variant) with ca's certificate:
+// its address, https://127.0.0.1:port.
+func startTonicTLS(t *testing.T, variant string, ca *testCA) *server {
+	t.Helper()
+	cmd := exec.Command(appPath(variant, "tonic-tls-server"), "--listen", "127.0.0.1:0", "--cert", ca.certFile, "--key", ca.keyFile)
+	addr := startListener(t, variant+"/tonic-tls-server", cmd)
+	renice(t, cmd.Process.Pid, -10)
+	_, p, _ := strings.Cut(addr, ":")
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("tonic-tls-server address %q", addr)
+	}
+	return &server{cmd: cmd, base: "https://" + addr, port: port}
+}
+
+// checkTLSGRPC: every span of a gRPC mix over TLS is the mix's, with what
+// every gRPC span carries and the TLS it came over. A fat LTO build of
+// tonic's TLS inlines rustls's Reader::read (axum over tokio-rustls keeps
+// it): its TLS gives no spans, and the attach line and the log say why.
+func checkTLSGRPC(t *testing.T, rs *rustscopeRun, variant string, spans []jsonSpan, n, kind, port int) {
+	t.Helper()
+	if variant == "release-lto" {
+		for _, said := range []string{"rustls.reader.read inlined or removed by LTO", "TLS connections seen: encrypted on the wire, they give no spans"} {
+			if !strings.Contains(rs.stderr.String(), said) {
+				t.Errorf("rustscope does not say %q", said)
+			}
+		}
+		if len(spans) != 0 {
+			t.Errorf("%d spans from a TLS connection said blind", len(spans))
+		}
+		return
+	}
+	matchMultiset(t, "gRPC spans over TLS", grpcMixKeys(n), spans, grpcSpanKey)
+	checkGRPCSpans(t, spans, kind, port)
+	for _, s := range spans {
+		if d := s.attrDiffs(map[string]string{"tls.protocol.name": "tls", "tls.protocol.version": "1.3"}); len(d) > 0 {
+			t.Errorf("span %s: %s", s, strings.Join(d, "; "))
+		}
+	}
+}
+
+// TestE2ETLSGRPCServer: the tonic server over TLS (tonic's rustls) of each
+// build, traced, sees exactly one correct span per RPC of a 300-RPC mix at
+// concurrency 16 over one connection (unary OK, NOT_FOUND, INTERNAL, a
+// server stream, 1 MiB messages both ways), as over plaintext: release,
+// rustc 1.85, stripped with its debug file; fat LTO said blind
+// (checkTLSGRPC).
+func TestE2ETLSGRPCServer(t *testing.T) {
+	needE2E(t, "release/tonic-tls-client")
+	ca := newTestCA(t)
+	for _, variant := range []string{"release", "release-lto", "release-rustc185", "release-split"} {
+		t.Run(variant, func(t *testing.T) {
+			needE2E(t, variant+"/tonic-tls-server")
+			srv := startTonicTLS(t, variant, ca)
+			rs := attach(t, srv.pid())
+			const n = 300
+			cl := startWaitClient(t, "release", "tonic-tls-client", "--ca", ca.caFile, "--addr", srv.base, "--count", strconv.Itoa(n), "--concurrency", "16", "--mix")
+			summary := cl.run(t)
+			cl.finish(t)
+			if !strings.Contains(summary, "unexpected=0") {
+				t.Fatalf("client: %s", summary)
+			}
+			if variant != "release-lto" {
+				rs.waitSpans(t, n, spanWait)
+			}
+			spans := rs.stop(t)
+			checkTLSGRPC(t, rs, variant, spans, n, kindServer, srv.port)
+			if t.Failed() {
+				t.Logf("stderr:\n%s", rs.stderr.String())
+			}
+		})
+	}
+}
+
+// TestE2ETLSGRPCClient: the tonic client over TLS of each build, traced,
+// sees one client span per RPC of the same mix.
+func TestE2ETLSGRPCClient(t *testing.T) {
+	needE2E(t, "release/tonic-tls-server")
+	ca := newTestCA(t)
+	srv := startTonicTLS(t, "release", ca)
+	for _, variant := range []string{"release", "release-lto", "release-rustc185", "release-split"} {
+		t.Run(variant, func(t *testing.T) {
+			needE2E(t, variant+"/tonic-tls-client")
+			const n = 300
+			cl := startWaitClient(t, variant, "tonic-tls-client", "--ca", ca.caFile, "--addr", srv.base, "--count", strconv.Itoa(n), "--concurrency", "16", "--mix")
+			rs := attach(t, cl.cmd.Process.Pid)
+			summary := cl.run(t)
+			if !strings.Contains(summary, "unexpected=0") {
+				t.Fatalf("client: %s", summary)
+			}
+			if variant != "release-lto" {
+				rs.waitSpans(t, n, spanWait)
+			}
+			spans := rs.stop(t)
+			cl.finish(t)
+			checkTLSGRPC(t, rs, variant, spans, n, kindClient, srv.port)
+			if t.Failed() {
+				t.Logf("stderr:\n%s", rs.stderr.String())
+			}
+		})
+	}
+}
