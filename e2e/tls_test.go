@@ -206,8 +206,9 @@ func (s *tlsServer) port(t *testing.T, scheme string) int {
 // TestE2ETLSClient: reqwest over rustls, and over native-tls (OpenSSL's
 // libssl), calling an HTTPS server, HTTP/2 and HTTP/1.1 by ALPN, on
 // release, fat LTO and rustc 1.85 builds, a stripped one with its debug
-// file (rustls), and a stripped one without (native-tls: its points are
-// libssl's): every request has exactly one client span,
+// file (rustls), and for native-tls a stripped one without (its points are
+// libssl's) and one linking libssl statically: every request has exactly
+// one client span,
 // with its URL, status, protocol, TLS version and its scope: reqwest over
 // HTTP/1.1 where hyper's client is probed; HTTP/2 client spans are the
 // wire's, as over plaintext (docs/how-it-works.md).
@@ -220,7 +221,9 @@ func TestE2ETLSClient(t *testing.T) {
 	for _, c := range []struct{ app, lib string }{{"reqwest-tls-client", "rustls"}, {"reqwest-native-client", "openssl"}} {
 		variants := []string{"release", "release-lto", "release-rustc185", "release-split"}
 		if c.lib == "openssl" {
-			variants[3] = "release-strip" // its points are libssl's
+			// Its points are libssl's, or the executable's where it links
+			// libssl statically.
+			variants = []string{"release", "release-lto", "release-rustc185", "release-strip", "release-static"}
 		}
 		for _, variant := range variants {
 			for _, proto := range []string{"h2", "http/1.1"} {

@@ -96,12 +96,15 @@ func tlsSight(a *symbols.Analysis, crate string) string {
 		return tlsBlind + " (rustscope does not capture its plaintext yet)"
 	}
 	if obj != "" {
-		// Found in the library the process maps, when attached.
-		name, ok := a.Loads(obj)
-		if !ok {
-			return fmt.Sprintf("%s: %s is linked statically, which rustscope does not probe yet", tlsBlind, obj)
+		// Found in the library the process maps, when attached, or in the
+		// executable that links it statically with its symbols.
+		if name, ok := a.Loads(obj); ok {
+			return fmt.Sprintf("plaintext captured where it crosses %s (%s)", name, strings.Join(wants, ", "))
 		}
-		return fmt.Sprintf("plaintext captured where it crosses %s (%s)", name, strings.Join(wants, ", "))
+		if len(a.Defines) == 0 {
+			return fmt.Sprintf("%s: %s is linked statically without its symbols (its functions are not named)", tlsBlind, obj)
+		}
+		return fmt.Sprintf("plaintext captured where it crosses %s, linked into the executable (%s)", obj, strings.Join(a.Defines, ", "))
 	}
 	for _, id := range wants {
 		p, ok := a.Probe(id)

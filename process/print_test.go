@@ -31,8 +31,11 @@ func TestTLSSight(t *testing.T) {
 		{"openssl shared", &symbols.Analysis{Crates: openssl, Needed: []string{"libc.so.6", "libssl.so.3", "libcrypto.so.3"}},
 			[]string{"openssl 0.10.72: plaintext captured where it crosses libssl.so.3 (openssl.ssl_read, openssl.ssl_write)"},
 			"openssl 0.10.72"},
-		{"openssl static", &symbols.Analysis{Crates: openssl, Needed: []string{"libc.so.6"}},
-			[]string{"openssl 0.10.72: its connections are encrypted on the wire and give no spans: libssl.so is linked statically, which rustscope does not probe yet"},
+		{"openssl static", &symbols.Analysis{Crates: openssl, Needed: []string{"libc.so.6"}, Defines: []string{"SSL_read", "SSL_write"}},
+			[]string{"openssl 0.10.72: plaintext captured where it crosses libssl.so, linked into the executable (SSL_read, SSL_write)"},
+			"openssl 0.10.72"},
+		{"openssl static stripped", &symbols.Analysis{Crates: openssl, Needed: []string{"libc.so.6"}},
+			[]string{"openssl 0.10.72: its connections are encrypted on the wire and give no spans: libssl.so is linked statically without its symbols (its functions are not named)"},
 			"openssl 0.10.72 (blind)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/rustscope/rustscope/lib"
 )
 
 // Crate is a crate found in a binary.
@@ -71,6 +73,10 @@ type Analysis struct {
 	Probes       []ProbePoint `json:"probes,omitempty"`      // one per manifest entry
 	Warnings     []string     `json:"warnings,omitempty"`    // e.g. a debug file refused
 	Needed       []string     `json:"needed,omitempty"`      // shared libraries it loads (DT_NEEDED)
+	// Defines lists the functions wanted in a shared library
+	// (probe.Want.Object) that the executable defines itself: it links
+	// that library statically, with its symbols.
+	Defines []string `json:"defines,omitempty"`
 
 	debianRustc string // version from /usr/src/rustc-<version>/ paths
 }
@@ -313,7 +319,27 @@ func analyze(r io.ReaderAt, opts Options, path string) (a *Analysis, err error) 
 	}
 	sortCrates(a.Crates)
 	a.Probes = findProbes(img, a, syms)
+	if names := objectNames(a); names != nil {
+		a.Defines = definesNamed(img, names)
+	}
 	return a, nil
+}
+
+// objectNames are the functions wanted in shared libraries (probe.Want.Object)
+// by the libraries whose crates a links: nil when none.
+func objectNames(a *Analysis) []string {
+	var names []string
+	for _, l := range lib.All {
+		if _, ok := a.Crate(l.Crate); !ok {
+			continue
+		}
+		for _, w := range l.Wants {
+			if w.Object != "" {
+				names = append(names, w.Match...)
+			}
+		}
+	}
+	return names
 }
 
 type evidence struct {

@@ -9,9 +9,10 @@ import (
 	"github.com/rustscope/rustscope/probe"
 )
 
-// A shared library's points are its exported functions, found by name
-// (not its local ones, nor those it imports), with the offset uprobes
-// take and the entry classified as in executables.
+// A shared library's points are its functions found by name: exported
+// ones, and where the file has a symbol table (an executable linking the
+// library statically) the others too; never those it imports. Each with
+// the offset uprobes take and the entry classified as in executables.
 func TestSharedPoints(t *testing.T) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -37,14 +38,31 @@ int SSL_read_ex(void *s, void *b, unsigned long n, unsigned long *r) { *r = SSL_
 		{ID: "read_ex", Match: []string{"SSL_read_ex"}, Object: "libssl.so"},
 		{ID: "strlen", Match: []string{"strlen"}, Object: "libssl.so"}, // imported, not defined
 	}
-	points, err := SharedPoints(so, wants)
+	stripped := filepath.Join(dir, "libssl-stripped.so.3")
+	if out, err := exec.Command("strip", "--strip-all", "-o", stripped, so).CombinedOutput(); err != nil {
+		t.Fatalf("strip: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		file  string
+		found []bool
+	}{{so, []bool{true, true, true, false}}, {stripped, []bool{true, false, true, false}}} {
+		checkShared(t, tc.file, wants, tc.found)
+	}
+	if _, err := SharedPoints(filepath.Join(dir, "lib.c"), wants); err == nil {
+		t.Error("a C source read as a shared library")
+	}
+}
+
+func checkShared(t *testing.T, file string, wants []probe.Want, found []bool) {
+	t.Helper()
+	points, err := SharedPoints(file, wants)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []bool{true, false, true, false} {
+	for i, want := range found {
 		p := points[i]
 		if p.Found != want {
-			t.Errorf("%s: found %v, want %v (%s)", p.ID, p.Found, want, p.Reason)
+			t.Errorf("%s in %s: found %v, want %v (%s)", p.ID, filepath.Base(file), p.Found, want, p.Reason)
 			continue
 		}
 		if !want {
@@ -57,8 +75,5 @@ int SSL_read_ex(void *s, void *b, unsigned long n, unsigned long *r) { *r = SSL_
 		if c.FileOffset == 0 || c.Symbol != wants[i].Match[0] || c.Entry == EntryUnknown {
 			t.Errorf("%s: copy %+v", p.ID, c)
 		}
-	}
-	if _, err := SharedPoints(filepath.Join(dir, "lib.c"), wants); err == nil {
-		t.Error("a C source read as a shared library")
 	}
 }

@@ -14,7 +14,7 @@
 #           legacy-release                                                        (legacy workspace)
 #           legacy-release                                                        (legacy-tls workspace)
 #           release release-strip release-lto release-rustc185 release-split     (tls workspace)
-#           release release-strip release-lto release-rustc185                    (native-tls workspace)
+#           release release-strip release-lto release-rustc185 release-static    (native-tls workspace)
 # <key> = sha256 of every file under testapps/ (except target/, .cargo/, bin, Cargo.lock, docs, smoke.sh), the
 # `cargo -V` / `rustc -V` of both toolchains and Debian's exact package lists. When
 # $CACHE/apps/<key> is complete, the script only re-points testapps/bin (no cargo invocation).
@@ -108,6 +108,9 @@ step native-release-strip "$HERE/native-tls" --profile release-strip --target-di
 step native-release-lto   "$HERE/native-tls" --profile release-lto   --target-dir "$TARGET/native"
 RUSTC="$RUSTC_185" \
 step native-release-rustc185 "$HERE/native-tls" --profile release    --target-dir "$TARGET/native-rustc185"
+# OpenSSL linked statically (openssl-sys: the system's libssl.a and libcrypto.a), symbols kept
+OPENSSL_STATIC=1 OPENSSL_LIB_DIR=$(pkg-config --variable=libdir openssl) OPENSSL_INCLUDE_DIR=$(pkg-config --variable=includedir openssl) \
+step native-release-static "$HERE/native-tls" --profile release     --target-dir "$TARGET/native-static"
 
 # 5. publish: $CACHE/apps/<key>/<variant>/<app>
 mkdir -p "$CACHE/apps"
@@ -142,6 +145,7 @@ copy release          "$TARGET/native/release"        $NATIVE_APPS
 copy release-strip    "$TARGET/native/release-strip"  $NATIVE_APPS
 copy release-lto      "$TARGET/native/release-lto"    $NATIVE_APPS
 copy release-rustc185 "$TARGET/native-rustc185/release" $NATIVE_APPS
+copy release-static   "$TARGET/native-static/release"  $NATIVE_APPS
 printf '%s\n' "$KEY_INPUTS" > "$TMP/KEY_INPUTS"
 date -u +%FT%TZ > "$TMP/.complete"
 rm -rf "$OUT"; mv -T "$TMP" "$OUT"

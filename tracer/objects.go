@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rustscope/rustscope/probe"
@@ -12,7 +13,8 @@ import (
 )
 
 // Shared libraries a library's probes go in (probe.Want.Object, OpenSSL's
-// libssl): the file the process maps, read through its root so that a
+// libssl): the executable itself where it links the library statically
+// and names its functions; else the file the process maps, read through its root so that a
 // process in a container is served the file it runs. A process attached
 // as it starts may not have mapped it yet: then the file its loader will
 // map, by the executable's DT_NEEDED name in the usual directories. A
@@ -23,17 +25,29 @@ import (
 var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
 
 // sharedPoints finds wants, those of the shared library whose file name
-// begins with obj, in the one tg maps (or will map): its path as the
-// process sees it, and the points.
-func sharedPoints(tg *Target, obj string, wants []probe.Want) (string, []symbols.ProbePoint, error) {
+// begins with obj, in the one tg maps (or will map), or in its executable:
+// the file to place them in, where that is for people, and the points.
+func sharedPoints(tg *Target, obj string, wants []probe.Want) (file, where string, points []symbols.ProbePoint, err error) {
 	path, err := mappedObject(tg.PID, obj)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
+	}
+	var own []probe.Want
+	for _, w := range wants {
+		if w.Object == obj {
+			own = append(own, w)
+		}
+	}
+	if path == "" && staticallyLinked(tg.Analysis, own) {
+		// Linked into the executable, with its symbols.
+		exe := fmt.Sprintf("/proc/%d/exe", tg.PID)
+		points, err := symbols.SharedPoints(exe, own)
+		return exe, obj + " linked into the executable", points, err
 	}
 	if path == "" {
 		name, ok := tg.Analysis.Loads(obj)
 		if !ok {
-			return "", nil, fmt.Errorf("%s is not loaded: linked statically, which rustscope does not probe yet", obj)
+			return "", "", nil, fmt.Errorf("%s is linked statically without its symbols (its functions are not named)", obj)
 		}
 		for _, d := range libDirs {
 			if _, err := os.Stat(procPath(tg.PID, filepath.Join(d, name))); err == nil {
@@ -42,20 +56,22 @@ func sharedPoints(tg *Target, obj string, wants []probe.Want) (string, []symbols
 			}
 		}
 		if path == "" {
-			return "", nil, fmt.Errorf("%s is neither mapped nor in %s", name, strings.Join(libDirs, ", "))
+			return "", "", nil, fmt.Errorf("%s is neither mapped nor in %s", name, strings.Join(libDirs, ", "))
 		}
 	}
-	var own []probe.Want
+	points, err = symbols.SharedPoints(procPath(tg.PID, path), own)
+	return procPath(tg.PID, path), path, points, err
+}
+
+// staticallyLinked says whether the executable analysed as a defines every
+// required one of wants itself.
+func staticallyLinked(a *symbols.Analysis, wants []probe.Want) bool {
 	for _, w := range wants {
-		if w.Object == obj {
-			own = append(own, w)
+		if w.Required && !slices.ContainsFunc(w.Match, func(n string) bool { return slices.Contains(a.Defines, n) }) {
+			return false
 		}
 	}
-	points, err := symbols.SharedPoints(procPath(tg.PID, path), own)
-	if err != nil {
-		return "", nil, err
-	}
-	return path, points, nil
+	return len(a.Defines) > 0
 }
 
 // mappedObject is the path of the file pid maps whose name begins with

@@ -222,12 +222,12 @@ func (t *Tracer) attachCapture(tg *Target) (links []link.Link, note string, plac
 		}
 		file, in, probeOf := fmt.Sprintf("/proc/%d/exe", tg.PID), "", a.Probe
 		if obj := objectOf(l); obj != "" {
-			path, points, err := sharedPoints(tg, obj, l.Wants)
+			f, where, points, err := sharedPoints(tg, obj, l.Wants)
 			if err != nil {
 				lacking = append(lacking, fmt.Sprintf("without %s: %v", gives, err))
 				continue
 			}
-			file, in = procPath(tg.PID, path), " in "+path
+			file, in = f, " in "+where
 			probeOf = func(id string) (*symbols.ProbePoint, bool) {
 				i := slices.IndexFunc(points, func(p symbols.ProbePoint) bool { return p.ID == id })
 				if i < 0 {

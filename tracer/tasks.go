@@ -130,13 +130,25 @@ func (t *Tracer) placeTasksAgain(tg *Target, level slog.Level, msg string) {
 // tickTasks removes the task probes of targets without client traffic for
 // taskIdle. Run calls it every second.
 func (t *Tracer) tickTasks(now uint64) {
+	var again []*Target
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer func() {
+		t.mu.Unlock()
+		for _, tg := range again {
+			t.placeTasksAgain(tg, slog.LevelInfo, "task probes placed again: the process makes client calls")
+		}
+	}()
 	for pid, tg := range t.targets {
 		tp := &tg.tasks
-		if tp.links != nil && !tp.busy.Load() && now >= tp.lastClient.Load()+uint64(taskIdle) {
+		switch {
+		case tp.links != nil && !tp.busy.Load() && now >= tp.lastClient.Load()+uint64(taskIdle):
 			t.log.Info("task probes removed: no client calls", "pid", pid, "for", taskIdle)
 			t.removeTasks(tg, now)
+		case tp.links == nil && tp.sites != nil && tp.restUntil == 0 && !tp.busy.Load() &&
+			tp.live.Load() != 0 && tp.lastClient.Load() >= tp.off.Load():
+			// A client event came while they were being removed (busy):
+			// it could not place them again then.
+			again = append(again, tg)
 		}
 	}
 }
