@@ -94,7 +94,8 @@ const enum tls_call_kind *unused_tls_call_kind __attribute__((unused)); // for b
 
 // tls_call is a thread's plaintext call between its entry and return,
 // and a rustls write from its return to the thread's next socket call (n
-// set). Its key names the library's object for the connection.
+// set: its evidence). Its key names the library's object for the
+// connection.
 struct tls_call {
 	__u64 key;
 	__u64 buf; // buffer or iovec array
@@ -103,8 +104,7 @@ struct tls_call {
 	__u64 out; // OpenSSL's _ex calls: where the bytes moved are put
 	__u8 kind; // enum tls_call_kind
 	__u8 live; // entered, not returned
-	__u8 sent; // the write's bytes are sent already (its key was bound)
-	__u8 _pad[5];
+	__u8 _pad[6];
 };
 
 static __always_inline bool tls_kind_reads(__u8 kind)
@@ -252,14 +252,11 @@ static __always_inline void tls_plain(__u64 id, struct tls_call *tc, __u64 n, __
 	emit(w, s, w->ret);
 }
 
-// tls_call_begin keeps call as thread id's plaintext call under way. A
-// rustls write no socket call settled (rustls buffered its records), not
-// sent yet, is sent first, as its key's binding says.
+// tls_call_begin keeps call as thread id's plaintext call under way (a
+// rustls write waiting for its socket call is no evidence any more).
 static __always_inline void tls_call_begin(__u64 id, struct tls_call *call)
 {
 	struct tls_call *cur = bpf_map_lookup_elem(&tls_calls, &id);
-	if (cur && cur->n && !cur->sent)
-		tls_plain(id, cur, cur->n, tls_bound(id, cur->key, DIR_EGRESS));
 	if (cur)
 		*cur = *call;
 	else

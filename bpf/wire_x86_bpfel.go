@@ -233,8 +233,7 @@ type WireTlsCall struct {
 	Out  uint64
 	Kind uint8
 	Live uint8
-	Sent uint8
-	Pad  [5]uint8
+	Pad  [6]uint8
 }
 
 type WireTlsCallKind uint32

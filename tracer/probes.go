@@ -367,12 +367,6 @@ func (t *Tracer) attachTaskProbes(tg *Target) (placed bool, note string) {
 	return true, strings.Join(parts, ", ")
 }
 
-// placing is a uprobe and the point it goes to.
-type placing struct {
-	u  probe.Uprobe
-	pt *symbols.ProbePoint
-}
-
 // addSite adds u at pt's copies to the site of u's program in sites: one
 // site per program, one link each where the kernel has uprobe_multi.
 func addSite(sites []site, u probe.Uprobe, pt *symbols.ProbePoint) []site {

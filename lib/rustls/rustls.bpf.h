@@ -18,11 +18,10 @@
 // in the same poll (tokio-rustls), never by guessing:
 //   write: the thread's next socket call is a write to a TLS connection
 //     whose first record is application data holding exactly the call's
-//     min(n, 16 KiB) plaintext bytes. A key not bound yet has its write's
-//     bytes captured then, while the caller still lends them to the
-//     library (its first writes: flushed in the same poll); a bound key's
-//     are captured at return (tokio may flush much later, when the
-//     caller's buffers hold other bytes).
+//     min(n, 16 KiB) plaintext bytes. Its bytes are captured at return,
+//     while the caller's buffers surely hold them (tokio may flush much
+//     later, when they hold other bytes): to the key's socket, or with the
+//     key, kept in user space until the binding comes.
 //   read: the thread's last socket call before plaintext reads of n bytes
 //     in all (one key, nothing else between) was a read from a TLS
 //     connection of whole records whose last application-data records hold
@@ -119,10 +118,10 @@ static __always_inline void tls_bind(__u64 id, __u64 key, __u8 dir, __s32 fd, __
 		tls_bind_one(id, other, od, fd, was, overhead, 1);
 }
 
-// rustls_syscall settles, at a socket call of thread id (any result, any
+// rustls_syscall weighs, at a socket call of thread id (any result, any
 // connection; c: the connection, NULL when not one or ret <= 0), the
-// thread's plaintext write waiting for its records, and notes a read of
-// whole records for the plaintext reads that follow.
+// thread's last plaintext write as evidence of its key's socket, and notes
+// a read of whole records for the plaintext reads that follow.
 static __always_inline void rustls_syscall(__u64 id, struct inflight *call, long ret, struct conn_info *c)
 {
 	struct tls_read *r = tls_read_state();
@@ -132,7 +131,7 @@ static __always_inline void rustls_syscall(__u64 id, struct inflight *call, long
 	if (w && w->n) {
 		__u64 n = w->n;
 		w->n = 0;
-		__s32 bound = tls_bound(id, w->key, DIR_EGRESS), fd = bound;
+		__s32 bound = tls_bound(id, w->key, DIR_EGRESS);
 		__u8 type, o = 0;
 		__u32 len;
 		if (call->dir == DIR_EGRESS && c && c->tls && ret > 5) {
@@ -140,13 +139,8 @@ static __always_inline void rustls_syscall(__u64 id, struct inflight *call, long
 			if (p && tls_record(p, &type, &len) && type == 23 && len + 5 <= ret)
 				o = tls_holds(len, n < TLS_MAX_FRAGMENT ? n : TLS_MAX_FRAGMENT);
 		}
-		if (o) {
-			if (bound != call->fd || !(c->plain & (1 << DIR_INGRESS)))
-				tls_bind(id, w->key, DIR_EGRESS, call->fd, bound, o);
-			fd = call->fd;
-		}
-		if (!w->sent)
-			tls_plain(id, w, n, fd);
+		if (o && (bound != call->fd || !(c->plain & (1 << DIR_INGRESS))))
+			tls_bind(id, w->key, DIR_EGRESS, call->fd, bound, o);
 	}
 	if (!c || !c->tls || call->dir != DIR_INGRESS || ret <= 5 || call->kind != BUF_PLAIN || !r)
 		return;
@@ -234,15 +228,12 @@ static __always_inline int tls_exit(struct pt_regs *ctx)
 	if (ctx->ax != 0 || n == 0 || n > (1 << 30) || (tc->kind != TLS_WRITEV && n > tc->len))
 		return 0; // an error, nothing moved, or not this ABI
 	if (tc->kind != TLS_READ) {
-		// A write of a key bound already is sent now, while the caller's
-		// buffers surely hold it: tokio may flush its records much later
-		// (a socket it saw full), when they hold other bytes. Its socket
-		// call is still evidence, should the key have moved.
-		__s32 fd = tls_bound(id, tc->key, DIR_EGRESS);
+		// A write is sent now, while the caller's buffers surely hold it
+		// (tokio may flush its records much later, when they hold other
+		// bytes): to its key's socket, or with its key. Its socket call is
+		// the evidence that binds the key (rustls_syscall).
 		tc->n = n;
-		tc->sent = fd >= 0;
-		if (fd >= 0)
-			tls_plain(id, tc, n, fd);
+		tls_plain(id, tc, n, tls_bound(id, tc->key, DIR_EGRESS));
 		return 0;
 	}
 	__s32 bound = tls_bound(id, tc->key, DIR_INGRESS), fd = bound;
