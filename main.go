@@ -77,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if cfg.LogFile == "" {
 			cfg.LogFile = config.DefaultLogFile()
 		}
-		log, closeLog, err := openLog(cfg.LogFile, stderr)
+		log, closeLog, err := openLog(cfg.LogFile, cfg.LogLevel, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "rustscope: %v\n", err)
 			return exitUsage
@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitCode(err, exitRuntime)
 	}
-	log, closeLog, err := openLog(cfg.LogFile, stderr)
+	log, closeLog, err := openLog(cfg.LogFile, cfg.LogLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rustscope: %v\n", err)
 		return exitUsage
@@ -208,9 +208,10 @@ func runUI(cfg config.Config, log *slog.Logger) error {
 }
 
 // openLog returns the logger: to the log file if one is given, else stderr.
-func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
+func openLog(path string, level slog.Level, stderr io.Writer) (*slog.Logger, func(), error) {
+	opts := &slog.HandlerOptions{Level: level}
 	if path == "" {
-		return slog.New(slog.NewTextHandler(stderr, nil)), func() {}, nil
+		return slog.New(slog.NewTextHandler(stderr, opts)), func() {}, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, nil, fmt.Errorf("create log directory: %w", err)
@@ -219,7 +220,7 @@ func openLog(path string, stderr io.Writer) (*slog.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open log file: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(f, nil)), func() { f.Close() }, nil
+	return slog.New(slog.NewTextHandler(f, opts)), func() { f.Close() }, nil
 }
 
 // memoryLimit is the Go heap's soft limit in headless mode (GOMEMLIMIT

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,6 +34,7 @@ type Config struct {
 	Stdout       bool
 	Headless     bool
 	LogFile      string
+	LogLevel     slog.Level
 	CPUProfile   string
 	CaptureBytes int
 	LinkBudget   int // tracer.Options.LinkBudget: negative is no limit
@@ -203,6 +205,11 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}{{"log-file", &cfg.LogFile}, {"cpuprofile", &cfg.CPUProfile}} {
 		if v, ok := p.lookup(s.flag); ok {
 			*s.dst = v.text
+		}
+	}
+	if v, ok := p.lookup("log-level"); ok {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v.text)); err != nil {
+			return cfg, v.bad("want debug, info, warn or error")
 		}
 	}
 	if err := p.export(&cfg); err != nil {

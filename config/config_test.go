@@ -101,6 +101,8 @@ func TestParseConfig(t *testing.T) {
 			want: want{endpoint: "http://localhost:4317", endpointURL: "http://localhost:4317", headers: map[string]string{"api-key": "s t"}}},
 		{name: "bad headers env", env: map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "nokey"}, err: `OTEL_EXPORTER_OTLP_HEADERS="nokey": "nokey": want key=value`},
 		{name: "bad insecure env", env: map[string]string{"OTEL_EXPORTER_OTLP_INSECURE": "maybe"}, err: `OTEL_EXPORTER_OTLP_INSECURE="maybe": want true or false`},
+		{name: "bad log level env", env: map[string]string{"RUSTSCOPE_LOG_LEVEL": "loud"}, err: `RUSTSCOPE_LOG_LEVEL="loud": want debug, info, warn or error`},
+		{name: "bad log level flag", args: []string{"--log-level", "verbose"}, err: `--log-level "verbose": want debug, info, warn or error`},
 		{name: "insecure flag", args: []string{"--insecure"},
 			want: want{endpoint: "http://localhost:4317", endpointURL: "http://localhost:4317", insecure: true}},
 		{name: "missing certificate", env: map[string]string{"OTEL_EXPORTER_OTLP_CERTIFICATE": "/no/such.pem"}, err: `OTEL_EXPORTER_OTLP_CERTIFICATE="/no/such.pem"`},

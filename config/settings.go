@@ -80,6 +80,7 @@ var Settings = []Setting{
 	{Flag: "headless", Key: "headless", Kind: Bool, Usage: "run without the terminal UI (also without a terminal, with --stdout, --exe or --all)"},
 	{Flag: "wire-only", Key: "wire_only", Kind: Bool, Usage: "attach no library uprobes: syscall capture only (no http.route, no crate scope)"},
 	{Flag: "log-file", Key: "log_file", Usage: "write logs to this file (default: stderr when headless, " + DefaultLogFile() + " with the UI)"},
+	{Flag: "log-level", Env: "RUSTSCOPE_LOG_LEVEL", Key: "log_level", Default: "info", Usage: "least level logged: debug, info, warn or error (debug says each probe placed, removed and refused)"},
 	{Flag: "cpuprofile", Usage: "write a Go CPU profile of rustscope to this file (for performance work)"},
 	{Flag: "buffer", Key: "buffers.spans", Kind: Int, Default: "10000", Usage: "spans the terminal UI keeps"},
 	{Flag: "capture-bytes", Key: "buffers.capture_bytes", Kind: Int, Default: strconv.Itoa(tracer.DefaultCaptureBytes), Usage: "bytes copied from each socket read/write (max " + strconv.Itoa(tracer.MaxCaptureBytes) + ")"},

@@ -215,7 +215,7 @@ func clientMatrix(t *testing.T, started func(pid int)) {
 					if started != nil {
 						started(cl.cmd.Process.Pid)
 					}
-					rs := attach(t, cl.cmd.Process.Pid)
+					rs := attach(t, cl.cmd.Process.Pid, "--log-level", "debug")
 					srv.take()
 					from := time.Now()
 					summary := cl.run(t)

@@ -82,10 +82,16 @@ func startRun(t *testing.T, cmd *exec.Cmd, want string) *rustscopeRun {
 			r.cmd.Process.Kill()
 			r.cmd.Wait()
 		}
+		if t.Failed() {
+			t.Logf("rustscope's log (its last %d lines):\n%s", logTail, lastLines(r.stderr.Bytes(), logTail))
+		}
 	})
 	waitStderr(t, r, want, 30*time.Second)
 	return r
 }
+
+// logTail is how much of rustscope's log a failed test shows.
+const logTail = 150
 
 // waitStderr waits until rustscope's stderr contains want.
 func waitStderr(t *testing.T, r *rustscopeRun, want string, timeout time.Duration) {

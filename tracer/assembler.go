@@ -43,7 +43,7 @@ type Counters struct {
 // requests that made them (link.go), and HTTP/2 route lookups across
 // connections (h2enrich.go).
 type assembler struct {
-	clock    clock
+	clock    *clock
 	counters *Counters
 	emit     func(Span)
 	meta     func(pid uint32) *Target
@@ -63,7 +63,7 @@ type assembler struct {
 	tlsWait  tlsWaiting        // tls.go
 }
 
-func newAssembler(c clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
+func newAssembler(c *clock, counters *Counters, meta func(uint32) *Target, emit func(Span)) *assembler {
 	return &assembler{clock: c, counters: counters, emit: emit, meta: meta,
 		log: slog.New(slog.DiscardHandler), warned: map[string]bool{},
 		conns: map[connKey]*conn{}, hits: newHitState(), links: newLinkState()}

@@ -22,7 +22,7 @@ func BenchmarkAssembleExchange(b *testing.B) {
 	}
 	var c Counters
 	spans := 0
-	a := newAssembler(clock{}, &c, func(uint32) *Target { return nil }, func(Span) { spans++ })
+	a := newAssembler(&clock{}, &c, func(uint32) *Target { return nil }, func(Span) { spans++ })
 	var ev event
 	if err := decodeEvent(openRec(7, roleServer, 0), &ev); err != nil {
 		b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf/link"
 
+	"github.com/rustscope/rustscope/tracer/flow"
 	"github.com/rustscope/rustscope/tracer/http1"
 )
 
@@ -19,13 +20,17 @@ import (
 // (hyper's hit, or no hit: no library the probe knows), and the probe
 // rests once clientLearn client exchanges in a row came on connections
 // already known. A request written on a connection not yet known (a new
-// one, or one from before attach) places it again. Until then that
-// connection's exchanges have no library (the wire layer's scope), never
-// a guessed one.
+// one, or one from before attach) places it again. An exchange done
+// before it is back in place cannot teach the library, so its span waits
+// on the connection (conn.noLib) for the next exchange that does: the
+// connection's library is then the span's too. A connection that closes,
+// or learns nothing within noLibMax, lets its spans go with the wire
+// layer's scope: no library, never a guessed one.
 
 const (
 	clientLearn     = 200             // exchanges in a row on known connections before the probe rests
 	clientMinPlaced = 1 * time.Second // and the least time placed, so a pool that grows does not flap it
+	noLibMax        = uint64(5 * time.Second)
 )
 
 // placement is when a probe was placed and removed, for events to tell
@@ -103,6 +108,58 @@ func (a *assembler) clientLibrary(tg *Target, c *conn, x *http1.Exchange, hit ui
 		c.library = connLibrary{known: true}
 	}
 	cp.known = 0
+	if c.library.known {
+		a.flushNoLib(c)
+	}
+}
+
+// emitSpan emits s, a span of c done at mono time at, or keeps it on c
+// while c is a client connection of a process with the client probe whose
+// library is still to be learnt.
+func (a *assembler) emitSpan(c *conn, s *Span, at uint64) {
+	if c.h2 == nil && c.http != nil && c.http.Role() == flow.RoleClient && !c.closed {
+		switch {
+		case c.library.known:
+			if s.Scope == WireScope && c.library.scope.Name != "" {
+				s.Scope = c.library.scope // learnt while s was held for its parent
+			}
+		case s.Scope == WireScope && a.clientProbed(s.PID):
+			if len(c.noLib) == 0 {
+				c.noLibAt = at
+			}
+			c.noLib = append(c.noLib, *s)
+			return
+		}
+	}
+	a.counters.Spans.Add(1)
+	a.emit(*s)
+}
+
+// clientProbed says whether pid has the client probe (placed or resting).
+func (a *assembler) clientProbed(pid uint32) bool {
+	tg := a.meta(pid)
+	return tg != nil && tg.probed[hitClient] && tg.client.addrs != nil
+}
+
+// flushNoLib emits the spans waiting on c for its library: with it if
+// known, else with the wire layer's scope.
+func (a *assembler) flushNoLib(c *conn) {
+	for i := range c.noLib {
+		s := &c.noLib[i]
+		if c.library.known && c.library.scope.Name != "" {
+			s.Scope = c.library.scope
+		}
+		a.counters.Spans.Add(1)
+		a.emit(*s)
+	}
+	c.noLib = nil
+}
+
+// flushAllNoLib emits every waiting span (shutdown).
+func (a *assembler) flushAllNoLib() {
+	for _, c := range a.conns {
+		a.flushNoLib(c)
+	}
 }
 
 // clientUnknown notes a request written on c, a client connection of tg

@@ -49,6 +49,8 @@ type conn struct {
 	lastClientEnd uint64               // client: when the last exchange's response ended
 	lastDone      uint64               // client: the request start of the last exchange completed
 	library       connLibrary          // client: the library driving it, once known (clientprobe.go)
+	noLib         []Span               // client: spans waiting for library to be learnt (clientprobe.go)
+	noLibAt       uint64               // when the first of them was done
 	tls           bool                 // its bytes are TLS records (tls.go)
 	tlsPlain      bool                 // its TLS plaintext comes from a library's probes
 	tlsVersion    string               // the TLS version its records say ("1.3"), once bound
@@ -203,6 +205,7 @@ func (a *assembler) closed(ev *event) {
 
 func (a *assembler) finish(k connKey, c *conn, ts uint64) {
 	c.closed = true
+	a.flushNoLib(c)
 	a.release(k, c, 0)
 	xs := c.http.Close(ts)
 	a.countDrops(c)
@@ -270,6 +273,8 @@ func (a *assembler) expire(now uint64) {
 	for k, c := range a.conns {
 		if now-c.lastSeen > uint64(connIdle) {
 			a.finish(k, c, now)
+		} else if len(c.noLib) > 0 && now-c.noLibAt > noLibMax {
+			a.flushNoLib(c)
 		}
 	}
 }
@@ -331,8 +336,7 @@ func (a *assembler) emitExchange(k connKey, c *conn, x *http1.Exchange, hit uint
 		}
 		return
 	}
-	a.counters.Spans.Add(1)
-	a.emit(s)
+	a.emitSpan(c, &s, x.ResponseEnd)
 }
 
 // wantsClientHits says whether c's client exchanges must wait for a hit

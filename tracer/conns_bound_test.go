@@ -19,7 +19,7 @@ import (
 func TestConnTableBounded(t *testing.T) {
 	var spans int
 	var c Counters
-	a := newAssembler(clock{}, &c, func(uint32) *Target { return nil }, func(Span) { spans++ })
+	a := newAssembler(&clock{}, &c, func(uint32) *Target { return nil }, func(Span) { spans++ })
 	var ev event
 	// Records are built once and given their fd and time in place, as the
 	// ring reader's buffer is reused.

@@ -76,7 +76,7 @@ func runRecords(t *testing.T, recs ...[]byte) ([]Span, *Counters) {
 	t.Helper()
 	var spans []Span
 	var c Counters
-	a := newAssembler(clock{}, &c, func(uint32) *Target { return nil }, func(s Span) { spans = append(spans, s) })
+	a := newAssembler(&clock{}, &c, func(uint32) *Target { return nil }, func(s Span) { spans = append(spans, s) })
 	var ev event
 	for _, r := range recs {
 		if err := decodeEvent(r, &ev); err != nil {

@@ -36,7 +36,7 @@ func probedAssembler(spans *[]Span, c *Counters) *assembler {
 	tg.probed[hitServer], tg.probed[hitRoute], tg.probed[hitClient] = true, true, true
 	tg.client.addrs = []uint64{0x1000} // placed from the start (clientprobe.go)
 	tg.client.placed(1)
-	a := newAssembler(clock{}, c, func(uint32) *Target { return tg }, func(s Span) { *spans = append(*spans, s) })
+	a := newAssembler(&clock{}, c, func(uint32) *Target { return tg }, func(s Span) { *spans = append(*spans, s) })
 	an := tg.Analysis
 	refs := []hitRef{{42, hitServer, "hyper.h1.server.parse", scopeOf(an, "hyper", hitServer)},
 		{42, hitRoute, "axum.path_router.node_at", scopeOf(an, "axum", hitRoute)},
@@ -209,8 +209,9 @@ func TestEnrichClientParks(t *testing.T) {
 
 // A connection keeps the library its first exchange with the probe in
 // place named (hyper's hit, or none): later exchanges on it do not wait
-// for a hit and get the same scope; a connection whose exchange came
-// while the probe rested stays unknown.
+// for a hit and get the same scope; an exchange that came while the probe
+// rested waits for its connection's next one, and gets what that learns
+// (or the wire scope when the connection closes first, or after noLibMax).
 func TestClientLibrary(t *testing.T) {
 	req := "GET /x HTTP/1.1\r\nhost: svc:9000\r\n\r\n"
 	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
@@ -248,24 +249,47 @@ func TestClientLibrary(t *testing.T) {
 		t.Errorf("placed again while in place: %v", placedAgain)
 	}
 	// The probe rests; a new connection's request places it again, and
-	// its exchange, with no hit and the probe not in place, stays unknown.
+	// its exchange, with no hit and the probe not in place, waits.
 	tg.client.off.Store(9000)
 	feed(t, a, openRec(13, roleClient, 9100),
 		withTid(dataRec(13, 1, 0, 10000, req, 0), 5),
 		withTid(dataRec(13, 0, 0, 11000, resp, 0), 5))
-	if len(spans) != 5 || spans[4].Scope != WireScope {
-		t.Fatalf("exchange while the probe rests: %+v", spans[4:])
+	if len(spans) != 4 {
+		t.Fatalf("exchange while the probe rests emitted at once: %+v", spans[4:])
 	}
 	if tg.client.known != 0 || len(placedAgain) != 1 || placedAgain[0] != 42 {
 		t.Errorf("known %d, placed again %v; want 0, [42]", tg.client.known, placedAgain)
 	}
-	// Back in place before its next exchange: the hit names it.
+	// Back in place before its next exchange: the hit names the
+	// connection, and both spans go, in order, with its scope.
 	tg.client.placed(11500)
 	feed(t, a, withTid(dataRec(13, 1, 1, 12000, req, 0), 5),
 		withTid(dataRec(13, 0, 1, 13000, resp, 0), 5),
 		probeRec(5, 2, 13100, [6]uint64{}, ""))
-	if len(spans) != 6 || spans[5].Scope.Name != "reqwest" {
-		t.Fatalf("exchange after the probe is back: %+v", spans[5:])
+	if len(spans) != 6 || spans[4].Scope.Name != "reqwest" || spans[5].Scope.Name != "reqwest" || !spans[4].Start.Before(spans[5].Start) {
+		t.Fatalf("exchanges once the probe is back: %+v", spans[4:])
+	}
+	// Resting again: a connection that closes before it learns anything
+	// lets its span go with the wire scope; so does one that learns
+	// nothing within noLibMax.
+	tg.client.off.Store(14000)
+	feed(t, a, openRec(14, roleClient, 14100),
+		withTid(dataRec(14, 1, 0, 15000, req, 0), 6),
+		withTid(dataRec(14, 0, 0, 16000, resp, 0), 6),
+		openRec(15, roleClient, 16100),
+		withTid(dataRec(15, 1, 0, 17000, req, 0), 6),
+		withTid(dataRec(15, 0, 0, 18000, resp, 0), 6),
+		withTid(closeRec(14, 19000), 6))
+	if len(spans) != 7 || spans[6].Scope != WireScope {
+		t.Fatalf("closed before learning: %+v", spans[6:])
+	}
+	a.expire(18000 + noLibMax)
+	if len(spans) != 7 {
+		t.Fatalf("%d spans at noLibMax, want 7", len(spans))
+	}
+	a.expire(18000 + noLibMax + 1)
+	if len(spans) != 8 || spans[7].Scope != WireScope {
+		t.Fatalf("after noLibMax: %+v", spans[7:])
 	}
 }
 

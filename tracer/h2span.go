@@ -38,13 +38,14 @@ var grpcServerErrors = map[codes.Code]bool{
 //
 // look is what axum's router said about the stream (nil: no probe): the
 // route, and the path when the headers could not be decoded.
-func h2Span(clk clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, look *h2Lookup) Span {
+func h2Span(clk *clock, pid uint32, c *conn, role flow.Role, st *http2.Stream, look *h2Lookup) Span {
 	req, resp := &st.Request, &st.Response
-	s := Span{Name: "HTTP", PID: pid, Scope: WireScope,
-		Start: clk.wall(st.RequestStart), End: clk.wall(st.ResponseEnd)}
-	if st.ResponseEnd < st.RequestStart {
-		s.End = clk.wall(max(st.RequestEnd, st.RequestStart))
+	s := Span{Name: "HTTP", PID: pid, Scope: WireScope}
+	end := st.ResponseEnd
+	if end < st.RequestStart {
+		end = max(st.RequestEnd, st.RequestStart)
 	}
+	s.Start, s.End = clk.spanTimes(st.RequestStart, end)
 	s.Attrs = append(s.Attrs,
 		semconv.NetworkProtocolName("http"),
 		semconv.NetworkProtocolVersion("2"),

@@ -66,7 +66,7 @@ func FuzzGRPCSpan(f *testing.F) {
 		} else if raw != "" {
 			st.Response.Trailer.Set("grpc-message", raw)
 		}
-		s := h2Span(clock{}, 1, &conn{}, role, &st, nil)
+		s := h2Span(&clock{}, 1, &conn{}, role, &st, nil)
 
 		full := strings.TrimPrefix(strings.SplitN(path, "?", 2)[0], "/")
 		svc, method := attr(s, "rpc.service"), attr(s, "rpc.method")

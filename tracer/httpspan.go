@@ -26,7 +26,7 @@ var WireScope = Scope{Name: "rustscope/wire", Version: Version}
 
 // httpSpan builds the span of one HTTP/1.x exchange seen on c.
 // l is what library probes added; its zero value means none saw it.
-func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange, l libAdds) Span {
+func httpSpan(clk *clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange, l libAdds) Span {
 	req, resp := x.Request, x.Response
 	path, query, _ := strings.Cut(req.Target, "?")
 	method, version, ua := req.Method, protoVersion(req.Proto), req.Header.Get("User-Agent")
@@ -43,10 +43,9 @@ func httpSpan(clk clock, pid uint32, c *conn, role flow.Role, x *http1.Exchange,
 		Name:  method,
 		PID:   pid,
 		Scope: WireScope,
-		Start: clk.wall(x.RequestStart),
-		End:   clk.wall(x.ResponseEnd),
 		Error: client && resp.StatusCode >= 400 || !client && resp.StatusCode >= 500,
 	}
+	s.Start, s.End = clk.spanTimes(x.RequestStart, x.ResponseEnd)
 	if l.scope.Name != "" {
 		s.Scope = l.scope
 	}

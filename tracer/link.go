@@ -466,8 +466,7 @@ func (a *assembler) releaseCalls(now uint64) {
 		} else if len(call.cands) > 0 {
 			a.counters.LinksRefused.Add(1)
 		}
-		a.counters.Spans.Add(1)
-		a.emit(*s)
+		a.emitSpan(key.c, s, call.due)
 	}
 	a.links.held = append(a.links.held[:0], a.links.held[n:]...)
 }

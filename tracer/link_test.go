@@ -97,7 +97,7 @@ func TestLinkClient(t *testing.T) {
 			if tc.off != 0 {
 				tg.tasks.off.Store(tc.off)
 			}
-			a := newAssembler(clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
+			a := newAssembler(&clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
 			feed(t, a, openRec(7, roleServer, 100), openRec(8, roleServer, 100), openRec(9, roleClient, 100),
 				withTask(dataRec(7, 0, 0, 1000, req("/call/7", tc.header), 0), srvTask, 0, 0))
 			if tc.relive != 0 {
@@ -266,7 +266,7 @@ func TestLinkH2ResponseFuture(t *testing.T) {
 			tg := &Target{PID: 42}
 			tg.probed[hitTasks], tg.probed[hitH2Frames] = true, true
 			tasksPlaced(tg, 1)
-			a := newAssembler(clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
+			a := newAssembler(&clock{}, &c, func(uint32) *Target { return tg }, func(s Span) { spans = append(spans, s) })
 			recs := [][]byte{openRec(7, roleServer, 100), openRec(8, roleServer, 100), openRec(9, roleClient, 100),
 				withTask(dataRec(7, 0, 0, 1000, "GET /call/7 HTTP/1.1\r\nHost: h\r\n\r\n", 0), srvTask, 0, 0),
 				withTask(dataRec(8, 0, 0, 1000, "GET /other HTTP/1.1\r\nHost: h\r\n\r\n", 0), otherTask, 0, 0),

@@ -90,7 +90,7 @@ func TestSecretsRedacted(t *testing.T) {
 	} {
 		for _, show := range []bool{false, true} {
 			var spans []Span
-			a := newAssembler(clock{}, &Counters{}, func(uint32) *Target { return nil },
+			a := newAssembler(&clock{}, &Counters{}, func(uint32) *Target { return nil },
 				secretsFilter(func(s Span) { spans = append(spans, s) }, show))
 			feed(t, a, tc.recs...)
 			if len(spans) != 1 {

@@ -125,7 +125,7 @@ func TestAssemblerTLSWaitBounded(t *testing.T) {
 		recs = append(recs, plainRec(-1, 0x1000, 0, 0, uint64(1000+i), "GET / HTTP/1.1\r\n\r\n"))
 	}
 	var c Counters
-	a := newAssembler(clock{}, &c, func(uint32) *Target { return nil }, func(Span) {})
+	a := newAssembler(&clock{}, &c, func(uint32) *Target { return nil }, func(Span) {})
 	var ev event
 	for _, r := range recs {
 		if err := decodeEvent(r, &ev); err != nil {

@@ -85,7 +85,7 @@ type Tracer struct {
 	onExit   func(uint32)
 	onExec   func(uint32)
 	w        *wire
-	clock    clock
+	clock    *clock
 	counters Counters
 	symbols  *symbols.Cache
 	wireOnly bool
@@ -242,6 +242,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		if draining {
 			asm.unparkAll()
 			asm.releaseCalls(math.MaxUint64)
+			asm.flushAllNoLib()
 			return ctx.Err()
 		}
 		now := t.clock.mono()
@@ -250,6 +251,9 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 		t.weighTasks(now)
 		if time.Since(lastCheck) >= time.Second {
 			lastCheck = time.Now()
+			if d := t.clock.sync(); d.Abs() > clockStep {
+				t.log.Info("wall clock stepped against the monotonic clock: spans follow it", "step", d)
+			}
 			asm.expire(now)
 			asm.expireTLS(now)
 			t.reapExited(asm, now)
