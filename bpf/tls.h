@@ -82,7 +82,7 @@ static __always_inline void tls_detect(struct conn_info *c, struct inflight *cal
 // What a plaintext probe is (its entry's cookie): rustls's calls
 // (lib/rustls) and OpenSSL's (lib/openssl).
 enum tls_call_kind {
-	TLS_READ = 0,    // rustls Reader::read(&Reader, buf, len)
+	TLS_READ = 0,    // rustls CommonState::take_received_plaintext(&mut self, &Payload)
 	TLS_WRITE = 1,   // rustls PlaintextSink::write(conn, buf, len)
 	TLS_WRITEV = 2,  // rustls PlaintextSink::write_vectored(conn, iov, n)
 	SSL_READ = 3,    // SSL_read(ssl, buf, num): int

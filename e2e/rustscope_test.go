@@ -82,7 +82,7 @@ func startRun(t *testing.T, cmd *exec.Cmd, want string) *rustscopeRun {
 			r.cmd.Process.Kill()
 			r.cmd.Wait()
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_LOG") != "" {
 			t.Logf("rustscope's log (its last %d lines):\n%s", logTail, lastLines(r.stderr.Bytes(), logTail))
 		}
 	})

@@ -25,22 +25,9 @@ func startTonicTLS(t *testing.T, variant string, ca *testCA) *server {
 }
 
 // checkTLSGRPC: every span of a gRPC mix over TLS is the mix's, with what
-// every gRPC span carries and the TLS it came over. A fat LTO build of
-// tonic's TLS inlines rustls's Reader::read (axum over tokio-rustls keeps
-// it): its TLS gives no spans, and the attach line and the log say why.
-func checkTLSGRPC(t *testing.T, rs *rustscopeRun, variant string, spans []jsonSpan, n, kind, port int) {
+// every gRPC span carries and the TLS it came over.
+func checkTLSGRPC(t *testing.T, spans []jsonSpan, n, kind, port int) {
 	t.Helper()
-	if variant == "release-lto" {
-		for _, said := range []string{"rustls.reader.read inlined or removed by LTO", "TLS connections seen: encrypted on the wire, they give no spans"} {
-			if !strings.Contains(rs.stderr.String(), said) {
-				t.Errorf("rustscope does not say %q", said)
-			}
-		}
-		if len(spans) != 0 {
-			t.Errorf("%d spans from a TLS connection said blind", len(spans))
-		}
-		return
-	}
 	matchMultiset(t, "gRPC spans over TLS", grpcMixKeys(n), spans, grpcSpanKey)
 	checkGRPCSpans(t, spans, kind, port)
 	for _, s := range spans {
@@ -54,8 +41,7 @@ func checkTLSGRPC(t *testing.T, rs *rustscopeRun, variant string, spans []jsonSp
 // build, traced, sees exactly one correct span per RPC of a 300-RPC mix at
 // concurrency 16 over one connection (unary OK, NOT_FOUND, INTERNAL, a
 // server stream, 1 MiB messages both ways), as over plaintext: release,
-// rustc 1.85, stripped with its debug file; fat LTO said blind
-// (checkTLSGRPC).
+// fat LTO, rustc 1.85, stripped with its debug file.
 func TestE2ETLSGRPCServer(t *testing.T) {
 	needE2E(t, "release/tonic-tls-client")
 	ca := newTestCA(t)
@@ -71,14 +57,9 @@ func TestE2ETLSGRPCServer(t *testing.T) {
 			if !strings.Contains(summary, "unexpected=0") {
 				t.Fatalf("client: %s", summary)
 			}
-			if variant != "release-lto" {
-				rs.waitSpans(t, n, spanWait)
-			}
+			rs.waitSpans(t, n, spanWait)
 			spans := rs.stop(t)
-			checkTLSGRPC(t, rs, variant, spans, n, kindServer, srv.port)
-			if t.Failed() {
-				t.Logf("stderr:\n%s", rs.stderr.String())
-			}
+			checkTLSGRPC(t, spans, n, kindServer, srv.port)
 		})
 	}
 }
@@ -99,15 +80,10 @@ func TestE2ETLSGRPCClient(t *testing.T) {
 			if !strings.Contains(summary, "unexpected=0") {
 				t.Fatalf("client: %s", summary)
 			}
-			if variant != "release-lto" {
-				rs.waitSpans(t, n, spanWait)
-			}
+			rs.waitSpans(t, n, spanWait)
 			spans := rs.stop(t)
 			cl.finish(t)
-			checkTLSGRPC(t, rs, variant, spans, n, kindClient, srv.port)
-			if t.Failed() {
-				t.Logf("stderr:\n%s", rs.stderr.String())
-			}
+			checkTLSGRPC(t, spans, n, kindClient, srv.port)
 		})
 	}
 }

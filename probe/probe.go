@@ -54,14 +54,17 @@ const (
 	// the kind of handle (package h2).
 	ProgH2Resp
 	// ProgTLSEnter and ProgTLSExit capture the plaintext a TLS library
-	// reads or writes (entry and return); the entry's cookie is the kind
-	// of call (package rustls).
+	// writes (entry and return); the entry's cookie is the kind of call
+	// (package rustls).
 	ProgTLSEnter
 	ProgTLSExit
-	// ProgSSLEnter and ProgSSLExit do so for OpenSSL's SSL_read and
-	// SSL_write calls (package openssl).
+	// ProgSSLEnter and ProgSSLExit capture what OpenSSL's SSL_read and
+	// SSL_write calls move (package openssl).
 	ProgSSLEnter
 	ProgSSLExit
+	// ProgTLSTake captures a record's plaintext as rustls's connection
+	// takes it, at entry (package rustls).
+	ProgTLSTake
 )
 
 // Returns says whether p runs at the function's return.

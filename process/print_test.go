@@ -13,8 +13,8 @@ import (
 func TestTLSSight(t *testing.T) {
 	rustls := []symbols.Crate{{Name: "rustls", Version: "0.23.26"}}
 	openssl := []symbols.Crate{{Name: "openssl", Version: "0.10.72"}}
-	found := []symbols.ProbePoint{{ID: "rustls.reader.read", Found: true}, {ID: "rustls.sink.write_vectored", Found: true}}
-	stripped := []symbols.ProbePoint{{ID: "rustls.reader.read", Reason: "no symbols (stripped)"}, {ID: "rustls.sink.write_vectored"}}
+	found := []symbols.ProbePoint{{ID: "rustls.take_received_plaintext", Found: true}, {ID: "rustls.sink.write_vectored", Found: true}}
+	stripped := []symbols.ProbePoint{{ID: "rustls.take_received_plaintext", Reason: "no symbols (stripped)"}, {ID: "rustls.sink.write_vectored"}}
 	for _, tc := range []struct {
 		name   string
 		a      *symbols.Analysis
@@ -23,10 +23,10 @@ func TestTLSSight(t *testing.T) {
 	}{
 		{"no TLS", &symbols.Analysis{Crates: []symbols.Crate{{Name: "hyper", Version: "1.5.2"}}}, nil, "-"},
 		{"rustls found", &symbols.Analysis{Crates: rustls, Probes: found},
-			[]string{"rustls 0.23.26: plaintext captured where it crosses the library (rustls.reader.read, rustls.sink.write_vectored)"},
+			[]string{"rustls 0.23.26: plaintext captured where it crosses the library (rustls.take_received_plaintext, rustls.sink.write_vectored)"},
 			"rustls 0.23.26"},
 		{"rustls stripped", &symbols.Analysis{Crates: rustls, Probes: stripped},
-			[]string{"rustls 0.23.26: its connections are encrypted on the wire and give no spans: rustls.reader.read no symbols (stripped)"},
+			[]string{"rustls 0.23.26: its connections are encrypted on the wire and give no spans: rustls.take_received_plaintext no symbols (stripped)"},
 			"rustls 0.23.26 (blind)"},
 		{"openssl shared", &symbols.Analysis{Crates: openssl, Needed: []string{"libc.so.6", "libssl.so.3", "libcrypto.so.3"}},
 			[]string{"openssl 0.10.72: plaintext captured where it crosses libssl.so.3 (openssl.ssl_read, openssl.ssl_write)"},

@@ -45,7 +45,7 @@ func init() {
 		"tonic.client.create_response":        `^<?tonic::client::grpc::Grpc(<.*>)?>?::create_response(::<.*>)?$`,
 		"reqwest.execute_request":             `^<?reqwest::async_impl::client::Client>?::execute_request$`,
 		"tokio.task.poll":                     `^tokio::runtime::task::raw::poll(::<.*>)?$`,
-		"rustls.reader.read":                  `^<rustls::conn::(connection::)?Reader as std::io::Read>::read$`,
+		"rustls.take_received_plaintext":      `^rustls::common_state::CommonState::take_received_plaintext$`,
 		"rustls.sink.write_vectored":          `^<rustls::conn::ConnectionCommon<.*> as rustls::conn::(connection::)?PlaintextSink>::write_vectored$`,
 		"rustls.sink.write":                   `^<rustls::conn::ConnectionCommon<.*> as rustls::conn::(connection::)?PlaintextSink>::write$`,
 		"tokio.waker.wake_by_val":             `^tokio::runtime::task::waker::wake_by_val$`,
