@@ -358,7 +358,6 @@ const (
 	WireProgOnExec            = "on_exec"
 	WireProgProbeHit          = "probe_hit"
 	WireProgProbeHitMulti     = "probe_hit_multi"
-	WireProgRustlsTakeProg    = "rustls_take_prog"
 	WireProgSslEnterProg      = "ssl_enter_prog"
 	WireProgSslExitProg       = "ssl_exit_prog"
 	WireProgTaskPoll          = "task_poll"
@@ -366,6 +365,7 @@ const (
 	WireProgTaskWake          = "task_wake"
 	WireProgTlsEnterProg      = "tls_enter_prog"
 	WireProgTlsExitProg       = "tls_exit_prog"
+	WireProgTlsTakeProg       = "tls_take_prog"
 	WireVarArgsAtExit         = "args_at_exit"
 	WireVarCaptureMax         = "capture_max"
 	WireVarPidnsDev           = "pidns_dev"
@@ -429,42 +429,42 @@ type WireSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type WireProgramSpecs struct {
-	EnterAccept    *ebpf.ProgramSpec `ebpf:"enter_accept"`
-	EnterAccept4   *ebpf.ProgramSpec `ebpf:"enter_accept4"`
-	EnterClose     *ebpf.ProgramSpec `ebpf:"enter_close"`
-	EnterConnect   *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterRead      *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv     *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom  *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmsg   *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSendmsg   *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto    *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterWrite     *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev    *ebpf.ProgramSpec `ebpf:"enter_writev"`
-	ExitAccept     *ebpf.ProgramSpec `ebpf:"exit_accept"`
-	ExitAccept4    *ebpf.ProgramSpec `ebpf:"exit_accept4"`
-	ExitConnect    *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitRead       *ebpf.ProgramSpec `ebpf:"exit_read"`
-	ExitReadv      *ebpf.ProgramSpec `ebpf:"exit_readv"`
-	ExitRecvfrom   *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
-	ExitRecvmsg    *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
-	ExitSendmsg    *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
-	ExitSendto     *ebpf.ProgramSpec `ebpf:"exit_sendto"`
-	ExitWrite      *ebpf.ProgramSpec `ebpf:"exit_write"`
-	ExitWritev     *ebpf.ProgramSpec `ebpf:"exit_writev"`
-	H2Frame        *ebpf.ProgramSpec `ebpf:"h2_frame"`
-	H2Resp         *ebpf.ProgramSpec `ebpf:"h2_resp"`
-	OnExec         *ebpf.ProgramSpec `ebpf:"on_exec"`
-	ProbeHit       *ebpf.ProgramSpec `ebpf:"probe_hit"`
-	ProbeHitMulti  *ebpf.ProgramSpec `ebpf:"probe_hit_multi"`
-	RustlsTakeProg *ebpf.ProgramSpec `ebpf:"rustls_take_prog"`
-	SslEnterProg   *ebpf.ProgramSpec `ebpf:"ssl_enter_prog"`
-	SslExitProg    *ebpf.ProgramSpec `ebpf:"ssl_exit_prog"`
-	TaskPoll       *ebpf.ProgramSpec `ebpf:"task_poll"`
-	TaskPollRet    *ebpf.ProgramSpec `ebpf:"task_poll_ret"`
-	TaskWake       *ebpf.ProgramSpec `ebpf:"task_wake"`
-	TlsEnterProg   *ebpf.ProgramSpec `ebpf:"tls_enter_prog"`
-	TlsExitProg    *ebpf.ProgramSpec `ebpf:"tls_exit_prog"`
+	EnterAccept   *ebpf.ProgramSpec `ebpf:"enter_accept"`
+	EnterAccept4  *ebpf.ProgramSpec `ebpf:"enter_accept4"`
+	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
+	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
+	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
+	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
+	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
+	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
+	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
+	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
+	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmsg   *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
+	ExitSendmsg   *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
+	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
+	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
+	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	H2Frame       *ebpf.ProgramSpec `ebpf:"h2_frame"`
+	H2Resp        *ebpf.ProgramSpec `ebpf:"h2_resp"`
+	OnExec        *ebpf.ProgramSpec `ebpf:"on_exec"`
+	ProbeHit      *ebpf.ProgramSpec `ebpf:"probe_hit"`
+	ProbeHitMulti *ebpf.ProgramSpec `ebpf:"probe_hit_multi"`
+	SslEnterProg  *ebpf.ProgramSpec `ebpf:"ssl_enter_prog"`
+	SslExitProg   *ebpf.ProgramSpec `ebpf:"ssl_exit_prog"`
+	TaskPoll      *ebpf.ProgramSpec `ebpf:"task_poll"`
+	TaskPollRet   *ebpf.ProgramSpec `ebpf:"task_poll_ret"`
+	TaskWake      *ebpf.ProgramSpec `ebpf:"task_wake"`
+	TlsEnterProg  *ebpf.ProgramSpec `ebpf:"tls_enter_prog"`
+	TlsExitProg   *ebpf.ProgramSpec `ebpf:"tls_exit_prog"`
+	TlsTakeProg   *ebpf.ProgramSpec `ebpf:"tls_take_prog"`
 }
 
 // WireMapSpecs contains maps before they are loaded into the kernel.
@@ -599,42 +599,42 @@ type WireVariables struct {
 //
 // It can be passed to LoadWireObjects or ebpf.CollectionSpec.LoadAndAssign.
 type WirePrograms struct {
-	EnterAccept    *ebpf.Program `ebpf:"enter_accept"`
-	EnterAccept4   *ebpf.Program `ebpf:"enter_accept4"`
-	EnterClose     *ebpf.Program `ebpf:"enter_close"`
-	EnterConnect   *ebpf.Program `ebpf:"enter_connect"`
-	EnterRead      *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv     *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom  *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmsg   *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSendmsg   *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto    *ebpf.Program `ebpf:"enter_sendto"`
-	EnterWrite     *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev    *ebpf.Program `ebpf:"enter_writev"`
-	ExitAccept     *ebpf.Program `ebpf:"exit_accept"`
-	ExitAccept4    *ebpf.Program `ebpf:"exit_accept4"`
-	ExitConnect    *ebpf.Program `ebpf:"exit_connect"`
-	ExitRead       *ebpf.Program `ebpf:"exit_read"`
-	ExitReadv      *ebpf.Program `ebpf:"exit_readv"`
-	ExitRecvfrom   *ebpf.Program `ebpf:"exit_recvfrom"`
-	ExitRecvmsg    *ebpf.Program `ebpf:"exit_recvmsg"`
-	ExitSendmsg    *ebpf.Program `ebpf:"exit_sendmsg"`
-	ExitSendto     *ebpf.Program `ebpf:"exit_sendto"`
-	ExitWrite      *ebpf.Program `ebpf:"exit_write"`
-	ExitWritev     *ebpf.Program `ebpf:"exit_writev"`
-	H2Frame        *ebpf.Program `ebpf:"h2_frame"`
-	H2Resp         *ebpf.Program `ebpf:"h2_resp"`
-	OnExec         *ebpf.Program `ebpf:"on_exec"`
-	ProbeHit       *ebpf.Program `ebpf:"probe_hit"`
-	ProbeHitMulti  *ebpf.Program `ebpf:"probe_hit_multi"`
-	RustlsTakeProg *ebpf.Program `ebpf:"rustls_take_prog"`
-	SslEnterProg   *ebpf.Program `ebpf:"ssl_enter_prog"`
-	SslExitProg    *ebpf.Program `ebpf:"ssl_exit_prog"`
-	TaskPoll       *ebpf.Program `ebpf:"task_poll"`
-	TaskPollRet    *ebpf.Program `ebpf:"task_poll_ret"`
-	TaskWake       *ebpf.Program `ebpf:"task_wake"`
-	TlsEnterProg   *ebpf.Program `ebpf:"tls_enter_prog"`
-	TlsExitProg    *ebpf.Program `ebpf:"tls_exit_prog"`
+	EnterAccept   *ebpf.Program `ebpf:"enter_accept"`
+	EnterAccept4  *ebpf.Program `ebpf:"enter_accept4"`
+	EnterClose    *ebpf.Program `ebpf:"enter_close"`
+	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
+	EnterRead     *ebpf.Program `ebpf:"enter_read"`
+	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
+	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
+	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
+	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
+	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
+	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
+	ExitRead      *ebpf.Program `ebpf:"exit_read"`
+	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
+	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmsg   *ebpf.Program `ebpf:"exit_recvmsg"`
+	ExitSendmsg   *ebpf.Program `ebpf:"exit_sendmsg"`
+	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
+	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
+	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
+	H2Frame       *ebpf.Program `ebpf:"h2_frame"`
+	H2Resp        *ebpf.Program `ebpf:"h2_resp"`
+	OnExec        *ebpf.Program `ebpf:"on_exec"`
+	ProbeHit      *ebpf.Program `ebpf:"probe_hit"`
+	ProbeHitMulti *ebpf.Program `ebpf:"probe_hit_multi"`
+	SslEnterProg  *ebpf.Program `ebpf:"ssl_enter_prog"`
+	SslExitProg   *ebpf.Program `ebpf:"ssl_exit_prog"`
+	TaskPoll      *ebpf.Program `ebpf:"task_poll"`
+	TaskPollRet   *ebpf.Program `ebpf:"task_poll_ret"`
+	TaskWake      *ebpf.Program `ebpf:"task_wake"`
+	TlsEnterProg  *ebpf.Program `ebpf:"tls_enter_prog"`
+	TlsExitProg   *ebpf.Program `ebpf:"tls_exit_prog"`
+	TlsTakeProg   *ebpf.Program `ebpf:"tls_take_prog"`
 }
 
 func (p *WirePrograms) Close() error {
@@ -667,7 +667,6 @@ func (p *WirePrograms) Close() error {
 		p.OnExec,
 		p.ProbeHit,
 		p.ProbeHitMulti,
-		p.RustlsTakeProg,
 		p.SslEnterProg,
 		p.SslExitProg,
 		p.TaskPoll,
@@ -675,6 +674,7 @@ func (p *WirePrograms) Close() error {
 		p.TaskWake,
 		p.TlsEnterProg,
 		p.TlsExitProg,
+		p.TlsTakeProg,
 	)
 }
 

@@ -194,7 +194,7 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 		spec.Programs[bpf.WireProgProbeHitMulti] = spec.Programs[bpf.WireProgProbeHit].Copy()
 		// The task and TLS programs then attach as single uprobes.
 		for _, n := range []string{bpf.WireProgTaskPoll, bpf.WireProgTaskPollRet, bpf.WireProgTaskWake, bpf.WireProgH2Frame, bpf.WireProgH2Resp,
-			bpf.WireProgTlsEnterProg, bpf.WireProgTlsExitProg, bpf.WireProgRustlsTakeProg, bpf.WireProgSslEnterProg, bpf.WireProgSslExitProg} {
+			bpf.WireProgTlsEnterProg, bpf.WireProgTlsExitProg, bpf.WireProgTlsTakeProg, bpf.WireProgSslEnterProg, bpf.WireProgSslExitProg} {
 			spec.Programs[n].AttachType = ebpf.AttachNone
 		}
 	}
@@ -414,7 +414,7 @@ func (w *wire) attachSites(pid uint32, file string, sites []site) ([]link.Link, 
 	p := &w.objs.WirePrograms
 	progs := map[probe.Program]*ebpf.Program{probe.ProgTaskPoll: p.TaskPoll, probe.ProgTaskPollRet: p.TaskPollRet,
 		probe.ProgTaskWake: p.TaskWake, probe.ProgH2Frame: p.H2Frame, probe.ProgH2Resp: p.H2Resp,
-		probe.ProgTLSEnter: p.TlsEnterProg, probe.ProgTLSExit: p.TlsExitProg, probe.ProgTLSTake: p.RustlsTakeProg,
+		probe.ProgTLSEnter: p.TlsEnterProg, probe.ProgTLSExit: p.TlsExitProg, probe.ProgTLSTake: p.TlsTakeProg,
 		probe.ProgSSLEnter: p.SslEnterProg, probe.ProgSSLExit: p.SslExitProg}
 	for _, s := range sites {
 		prog, ret := progs[s.prog], s.prog.Returns()

@@ -303,6 +303,6 @@ static __always_inline int rustls_take(struct pt_regs *ctx)
 }
 
 SEC("uprobe.multi")
-int rustls_take_prog(struct pt_regs *ctx) { return rustls_take(ctx); }
+int tls_take_prog(struct pt_regs *ctx) { return rustls_take(ctx); }
 
 #endif
