@@ -107,7 +107,7 @@ func (r *report) markdown() string {
 	r.saturationSection(&b)
 	r.costs(&b)
 	r.fixedRateSection(&b, "/users at 5,000/s", r.users, []config{untraced, headless, tui, wireOnly})
-	r.fixedRateSection(&b, "HTTPS /users at 5,000/s (axum over rustls 0.23, HTTP/1.1 keep-alive: the plaintext read where it crosses rustls)", r.https, []config{untraced, headless})
+	r.fixedRateSection(&b, "HTTPS /users at 5,000/s (axum over rustls 0.23, HTTP/1.1 keep-alive: the plaintext where it crosses rustls)", r.https, []config{untraced, headless})
 	r.fixedRateSection(&b, "`/call/http/N` at 2,000/s (a client call per request, the task probes under the default link budget)", r.calls, []config{untraced, headless})
 	r.bpfSection(&b)
 	r.lossSection(&b)
