@@ -85,6 +85,28 @@ struct {
 	__type(value, __u8);  // enum target_flag
 } targets SEC(".maps");
 
+// exec_watch: user space's verdict on executables, for the processes that
+// start running them: 1, a target from its exec (--exe's files, the
+// executables of the processes it attached), so captured from its first
+// syscall, before user space has looked at it; 0, not one. A process of
+// an executable not judged yet is a target from its exec when
+// exec_unknown is set (--all, and targets that name no executable), until
+// user space releases it.
+struct exe_id {
+	__u64 dev; // the kernel's encoding
+	__u64 ino;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct exe_id);
+	__type(value, __u8);
+} exec_watch SEC(".maps");
+
+volatile const __u8 exec_unknown = 0;
+const struct exe_id *unused_exe_id __attribute__((unused)); // for bpf2go
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

@@ -17,7 +17,7 @@ enum ev_kind {
 	EV_CLOSE = 3, // struct close_event
 	EV_PROBE = 4, // struct probe_event
 	EV_TASK = 5,  // struct task_event
-	EV_EXEC = 6,  // struct event_head alone
+	EV_EXEC = 6,  // struct exec_event
 	EV_BODY = 7,  // struct body_event
 	EV_TLS_BIND = 8, // struct tls_bind_event
 };
@@ -36,6 +36,22 @@ struct event_head {
 	__u32 tid;
 	__u8 kind;   // enum ev_kind
 	__u8 _pad[7];
+};
+
+// exec_event: a process now runs a new executable (every exec on the
+// host). Its executable's identity is the file's device (the kernel's
+// encoding: major << 20 | minor) and inode; targeted: the process is a
+// target from its first syscall (exec_watch), and user space must attach or
+// release it.
+#define EXEC_PATH 256 // bytes of the path given to execve kept
+
+struct exec_event {
+	struct event_head head;
+	__u64 dev;
+	__u64 ino;
+	__u8 targeted;
+	__u8 _pad[7];
+	char path[EXEC_PATH]; // as given to execve (NUL-terminated): a target's name once it is gone
 };
 
 // data_event: bytes a syscall moved over a TCP connection, or a TLS
@@ -133,6 +149,7 @@ const struct probe_event *unused_probe_event __attribute__((unused));
 const struct task_event *unused_task_event __attribute__((unused));
 const struct body_event *unused_body_event __attribute__((unused));
 const struct tls_bind_event *unused_tls_bind_event __attribute__((unused));
+const struct exec_event *unused_exec_event __attribute__((unused));
 const enum tls_bytes *unused_tls_bytes __attribute__((unused));
 const enum ev_kind *unused_ev_kind __attribute__((unused));
 const enum direction *unused_direction __attribute__((unused));

@@ -161,15 +161,33 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 
 // sched_process_exec: a process now runs a new executable. Every exec on
 // the host is reported (they are rare), so that processes are attached as
-// they start (--exe, --all) without scanning /proc.
+// they start (--exe, --all) without scanning /proc. One whose executable
+// user space watches (or has not judged, with exec_unknown) is a target at
+// once: its first syscalls are captured while user space analyses it and
+// places its probes, or releases it.
 SEC("tracepoint/sched/sched_process_exec")
-int on_exec(void *ctx)
+int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u64 id = current_pid_tgid();
 	if (!id) // outside rustscope's PID namespace
 		return 0;
-	struct event_head e = {};
-	head(&e, id, EV_EXEC);
+	struct exec_event e = {};
+	head(&e.head, id, EV_EXEC);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct inode *in = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	if (in) {
+		struct exe_id k = { .dev = BPF_CORE_READ(in, i_sb, s_dev), .ino = BPF_CORE_READ(in, i_ino) };
+		e.dev = k.dev;
+		e.ino = k.ino;
+		__u8 *verdict = bpf_map_lookup_elem(&exec_watch, &k);
+		if (verdict ? *verdict : exec_unknown) {
+			__u32 tgid = id >> 32;
+			__u8 flags = TARGET;
+			bpf_map_update_elem(&targets, &tgid, &flags, BPF_ANY);
+			e.targeted = 1;
+			bpf_probe_read_kernel_str(e.path, sizeof(e.path), (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+		}
+	}
 	submit(&e, sizeof(e));
 	return 0;
 }

@@ -101,6 +101,22 @@ type WireEventHead struct {
 	Pad  [7]uint8
 }
 
+type WireExeId struct {
+	_   structs.HostLayout
+	Dev uint64
+	Ino uint64
+}
+
+type WireExecEvent struct {
+	_        structs.HostLayout
+	Head     WireEventHead
+	Dev      uint64
+	Ino      uint64
+	Targeted uint8
+	Pad      [7]uint8
+	Path     [256]int8
+}
+
 type WireInflight struct {
 	_      structs.HostLayout
 	Buf    uint64
@@ -318,6 +334,7 @@ const (
 	WireMapCalls              = "calls"
 	WireMapConns              = "conns"
 	WireMapEvents             = "events"
+	WireMapExecWatch          = "exec_watch"
 	WireMapLost               = "lost"
 	WireMapScratchMap         = "scratch_map"
 	WireMapTargets            = "targets"
@@ -368,6 +385,7 @@ const (
 	WireProgTlsTakeProg       = "tls_take_prog"
 	WireVarArgsAtExit         = "args_at_exit"
 	WireVarCaptureMax         = "capture_max"
+	WireVarExecUnknown        = "exec_unknown"
 	WireVarPidnsDev           = "pidns_dev"
 	WireVarPidnsIno           = "pidns_ino"
 	WireVarUnusedBodyEvent    = "unused_body_event"
@@ -376,6 +394,8 @@ const (
 	WireVarUnusedDirection    = "unused_direction"
 	WireVarUnusedEvKind       = "unused_ev_kind"
 	WireVarUnusedEventHead    = "unused_event_head"
+	WireVarUnusedExeId        = "unused_exe_id"
+	WireVarUnusedExecEvent    = "unused_exec_event"
 	WireVarUnusedOpenEvent    = "unused_open_event"
 	WireVarUnusedProbeEvent   = "unused_probe_event"
 	WireVarUnusedRole         = "unused_role"
@@ -474,6 +494,7 @@ type WireMapSpecs struct {
 	Calls      *ebpf.MapSpec `ebpf:"calls"`
 	Conns      *ebpf.MapSpec `ebpf:"conns"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	ExecWatch  *ebpf.MapSpec `ebpf:"exec_watch"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
 	Targets    *ebpf.MapSpec `ebpf:"targets"`
@@ -494,6 +515,7 @@ type WireMapSpecs struct {
 type WireVariableSpecs struct {
 	ArgsAtExit         *ebpf.VariableSpec `ebpf:"args_at_exit"`
 	CaptureMax         *ebpf.VariableSpec `ebpf:"capture_max"`
+	ExecUnknown        *ebpf.VariableSpec `ebpf:"exec_unknown"`
 	PidnsDev           *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno           *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	UnusedBodyEvent    *ebpf.VariableSpec `ebpf:"unused_body_event"`
@@ -502,6 +524,8 @@ type WireVariableSpecs struct {
 	UnusedDirection    *ebpf.VariableSpec `ebpf:"unused_direction"`
 	UnusedEvKind       *ebpf.VariableSpec `ebpf:"unused_ev_kind"`
 	UnusedEventHead    *ebpf.VariableSpec `ebpf:"unused_event_head"`
+	UnusedExeId        *ebpf.VariableSpec `ebpf:"unused_exe_id"`
+	UnusedExecEvent    *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 	UnusedOpenEvent    *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedProbeEvent   *ebpf.VariableSpec `ebpf:"unused_probe_event"`
 	UnusedRole         *ebpf.VariableSpec `ebpf:"unused_role"`
@@ -536,6 +560,7 @@ type WireMaps struct {
 	Calls      *ebpf.Map `ebpf:"calls"`
 	Conns      *ebpf.Map `ebpf:"conns"`
 	Events     *ebpf.Map `ebpf:"events"`
+	ExecWatch  *ebpf.Map `ebpf:"exec_watch"`
 	Lost       *ebpf.Map `ebpf:"lost"`
 	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
 	Targets    *ebpf.Map `ebpf:"targets"`
@@ -555,6 +580,7 @@ func (m *WireMaps) Close() error {
 		m.Calls,
 		m.Conns,
 		m.Events,
+		m.ExecWatch,
 		m.Lost,
 		m.ScratchMap,
 		m.Targets,
@@ -576,6 +602,7 @@ func (m *WireMaps) Close() error {
 type WireVariables struct {
 	ArgsAtExit         *ebpf.Variable `ebpf:"args_at_exit"`
 	CaptureMax         *ebpf.Variable `ebpf:"capture_max"`
+	ExecUnknown        *ebpf.Variable `ebpf:"exec_unknown"`
 	PidnsDev           *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno           *ebpf.Variable `ebpf:"pidns_ino"`
 	UnusedBodyEvent    *ebpf.Variable `ebpf:"unused_body_event"`
@@ -584,6 +611,8 @@ type WireVariables struct {
 	UnusedDirection    *ebpf.Variable `ebpf:"unused_direction"`
 	UnusedEvKind       *ebpf.Variable `ebpf:"unused_ev_kind"`
 	UnusedEventHead    *ebpf.Variable `ebpf:"unused_event_head"`
+	UnusedExeId        *ebpf.Variable `ebpf:"unused_exe_id"`
+	UnusedExecEvent    *ebpf.Variable `ebpf:"unused_exec_event"`
 	UnusedOpenEvent    *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedProbeEvent   *ebpf.Variable `ebpf:"unused_probe_event"`
 	UnusedRole         *ebpf.Variable `ebpf:"unused_role"`

@@ -128,7 +128,37 @@ func (s *Selector) matches(i int, dir string) bool {
 	if t.Exe != "" && t.Crate == "" {
 		return true // CheckPID says at attach whether it can be traced
 	}
-	a, err := s.analyze(filepath.Join(dir, "exe"))
+	return s.crateMatches(t, filepath.Join(dir, "exe"))
+}
+
+// MatchExited returns the first target that selects a process of exe that
+// exited before it could be looked at: one whose selectors the executable
+// alone decides (no command line, no container), or nil.
+func (s *Selector) MatchExited(exe string) *Target {
+	for i := range s.targets {
+		t := &s.targets[i]
+		if s.cmdlines[i] != nil || t.Container != nil {
+			continue
+		}
+		if t.Exe != "" {
+			if ok, _ := filepath.Match(t.Exe, exe); !ok && t.Exe != exe {
+				continue
+			}
+			if t.Crate == "" {
+				return t
+			}
+		}
+		if s.crateMatches(t, exe) {
+			return t
+		}
+	}
+	return nil
+}
+
+// crateMatches reports whether the executable at path has t's crate, or,
+// when t names none, one that rustscope instruments.
+func (s *Selector) crateMatches(t *Target, path string) bool {
+	a, err := s.analyze(path)
 	if err != nil || !a.Rust {
 		return false
 	}

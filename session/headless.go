@@ -8,6 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,13 +54,16 @@ func (h Headless) Run(ctx context.Context) error {
 	}
 	var exited atomic.Bool
 	var w *process.Watcher // set before t runs
-	onExec := func(pid uint32) {
+	onExec := func(e tracer.Exec) {
 		if w != nil {
-			w.Execed(pid)
+			w.Execed(process.Exec{PID: int(e.PID), Targeted: e.Targeted, Exe: e.Exe})
 		}
 	}
 	opts := h.Tracer
 	opts.OnExec = onExec
+	// A target that names no executable (--all) may be any process that
+	// starts: each is one from its exec until judged (tracer/exec.go).
+	opts.ExecUnknown = h.PID == 0 && slices.ContainsFunc(h.Targets, func(t process.Target) bool { return t.Exe == "" })
 	opts.OnExit = func(pid uint32) {
 		pipe.Remove(pid)
 		if h.PID != 0 && int(pid) == h.PID {
@@ -77,14 +84,26 @@ func (h Headless) Run(ctx context.Context) error {
 
 	// sel is the configured target pid matched (nil for --pid): it may name
 	// the service.
-	attach := func(pid int, sel *process.Target) error {
+	// exe is set for a process that was a target from its exec (exec.go):
+	// if it has exited already, it is attached from its executable.
+	attach := func(pid int, sel *process.Target, exe string) error {
+		var tg *tracer.Target
 		note, err := process.CheckPID(pid, h.Tracer.WireOnly, cache)
+		if err == nil {
+			tg, err = t.Attach(pid)
+		}
+		if err != nil && exe != "" && !process.Running(pid) {
+			note = ""
+			tg, err = t.AttachExited(pid, exe)
+		}
 		if err != nil {
 			return err
 		}
-		tg, err := t.Attach(pid)
-		if err != nil {
-			return err
+		if exe == "" && h.PID == 0 {
+			// Its restarts are targets from their exec.
+			if err := t.WatchExe(fmt.Sprintf("/proc/%d/exe", pid), tg.Exe); err != nil {
+				log.Debug("watch executable", "pid", pid, "err", err)
+			}
 		}
 		service := ""
 		if sel != nil {
@@ -94,6 +113,7 @@ func (h Headless) Run(ctx context.Context) error {
 			t.Detach(pid)
 			return err
 		}
+		t.Admit(pid) // its spans since its exec go, now that the pipeline has it
 		if note != "" {
 			fmt.Fprintf(stderr, "rustscope: %s\n", note)
 		}
@@ -106,7 +126,7 @@ func (h Headless) Run(ctx context.Context) error {
 		return nil
 	}
 	if h.PID != 0 {
-		if err := attach(h.PID, nil); err != nil {
+		if err := attach(h.PID, nil, ""); err != nil {
 			pipe.Shutdown(context.Background())
 			return err
 		}
@@ -116,12 +136,22 @@ func (h Headless) Run(ctx context.Context) error {
 			pipe.Shutdown(context.Background())
 			return err
 		}
-		w = process.NewWatcher(sel, log, stderr, attach, func(pid int) {
-			pipe.Remove(uint32(pid))
-			if err := t.Detach(pid); err != nil {
-				log.Warn("detach", "pid", pid, "err", err)
-			}
+		w = process.NewWatcher(sel, log, stderr, process.WatchHooks{
+			Attach: attach,
+			Detach: func(pid int) {
+				pipe.Remove(uint32(pid))
+				if err := t.Detach(pid); err != nil {
+					log.Warn("detach", "pid", pid, "err", err)
+				}
+			},
+			Release: func(pid int) {
+				if err := t.Release(pid); err != nil {
+					log.Warn("release", "pid", pid, "err", err)
+				}
+			},
+			Watch: func() { watchExes(t, sel, log) },
 		})
+		watchExes(t, sel, log) // before a process may start
 		fmt.Fprintf(stderr, "rustscope: waiting for %s\n", sel)
 		go w.Run(ctx)
 	}
@@ -192,5 +222,25 @@ func reportDrops(ctx context.Context, pipe *export.Pipeline, t *tracer.Tracer, s
 		}
 		fmt.Fprintln(stderr, msg)
 		last = n
+	}
+}
+
+// watchExes watches the executables the selector's targets name (a path,
+// or every file a glob matches now): their processes are targets from
+// their exec (tracer/exec.go).
+func watchExes(t *tracer.Tracer, sel *process.Selector, log *slog.Logger) {
+	for _, tg := range sel.Targets() {
+		if tg.Exe == "" {
+			continue
+		}
+		files := []string{tg.Exe}
+		if process.IsGlob(tg.Exe) {
+			files, _ = filepath.Glob(tg.Exe)
+		}
+		for _, f := range files {
+			if err := t.WatchExe(f, f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				log.Debug("watch executable", "exe", f, "err", err)
+			}
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+
+	"github.com/rustscope/rustscope/bpf"
 )
 
 // Counters are the tracer's running totals; all fields are read atomically.
@@ -50,11 +52,11 @@ type assembler struct {
 	log      *slog.Logger
 	warned   map[string]bool // warnOnce
 
-	clientSeen   func(pid uint32, ts uint64)           // an event on a client connection (tasks.go)
-	placeRoutes  func(pid uint32)                      // the route probe is needed again (routes.go)
-	placeClient  func(pid uint32)                      // the client probe is needed again (clientprobe.go)
-	setTLSOffset func(pid uint32, role uint8, d int64) // a TLS key offset is trusted (tls.go)
-	execed       func(pid uint32)                      // a process ran a new executable (Options.OnExec)
+	clientSeen   func(pid uint32, ts uint64)             // an event on a client connection (tasks.go)
+	placeRoutes  func(pid uint32)                        // the route probe is needed again (routes.go)
+	placeClient  func(pid uint32)                        // the client probe is needed again (clientprobe.go)
+	setTLSOffset func(pid uint32, role uint8, d int64)   // a TLS key offset is trusted (tls.go)
+	execed       func(pid uint32, ev *bpf.WireExecEvent) // a process ran a new executable (exec.go)
 
 	conns    map[connKey]*conn // conns.go
 	hits     hitState          // enrich.go
@@ -94,7 +96,7 @@ func (a *assembler) handle(ev *event) {
 		return
 	case evExec:
 		if a.execed != nil {
-			a.execed(h.Tgid)
+			a.execed(h.Tgid, &ev.exec)
 		}
 		return
 	}

@@ -251,7 +251,7 @@ func TestDecodeEventRejectsBadRecords(t *testing.T) {
 func TestDecodeEventAllocs(t *testing.T) {
 	var ev event
 	for _, raw := range [][]byte{openRec(1, roleServer, 1), dataRec(1, 0, 0, 2, "GET / HTTP/1.1\r\n\r\n", 0), closeRec(1, 3),
-		probeRec(0, 1, 4, [6]uint64{0, testNode}, "/users/1"), taskRec(1, 2, 3, 5), bodyRec(1, 2, 3, 6), record(head(evExec, 7, 0), nil)} {
+		probeRec(0, 1, 4, [6]uint64{0, testNode}, "/users/1"), taskRec(1, 2, 3, 5), bodyRec(1, 2, 3, 6), record(bpf.WireExecEvent{Head: head(evExec, 7, 0), Targeted: 1}, nil)} {
 		if n := testing.AllocsPerRun(100, func() {
 			if err := decodeEvent(raw, &ev); err != nil {
 				t.Fatal(err)

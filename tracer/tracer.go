@@ -17,6 +17,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/link"
@@ -42,8 +43,14 @@ type Options struct {
 	// exited and been detached.
 	OnExit func(pid uint32)
 	// OnExec is called from Run's goroutine, which it must not block, when
-	// any process on the host starts running a new executable.
-	OnExec func(pid uint32)
+	// any process on the host starts running a new executable (exec.go:
+	// one whose executable is watched is a target already, and must be
+	// attached or released).
+	OnExec func(Exec)
+	// ExecUnknown makes a process that starts running an executable not
+	// judged yet (WatchExe, Release) a target from its exec, until it is
+	// attached or released: for selectors that name no executable (--all).
+	ExecUnknown bool
 	// WireOnly attaches no library uprobes: nothing is placed in the
 	// target's code, spans come from the syscall capture alone.
 	WireOnly bool
@@ -83,7 +90,7 @@ type Target struct {
 type Tracer struct {
 	log      *slog.Logger
 	onExit   func(uint32)
-	onExec   func(uint32)
+	onExec   func(Exec)
 	w        *wire
 	clock    *clock
 	counters Counters
@@ -95,7 +102,10 @@ type Tracer struct {
 
 	mu      sync.Mutex
 	targets map[uint32]*Target
-	hits    []hitRef // library probe cookies, by index
+	hits    []hitRef          // library probe cookies, by index
+	watched map[exeID]string  // executables whose processes are targets from exec (exec.go)
+	early   map[uint32]*early // targets from exec not attached yet, and their spans
+	nEarly  atomic.Int32      // len(early), read without mu
 }
 
 // New loads and attaches the capture programs. It needs root (CAP_BPF,
@@ -109,7 +119,7 @@ func New(opts Options) (*Tracer, error) {
 	if ring == 0 {
 		ring = DefaultRingBytes
 	}
-	w, err := openWire(opts.CaptureBytes, ring)
+	w, err := openWire(opts.CaptureBytes, ring, opts.ExecUnknown)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +127,8 @@ func New(opts Options) (*Tracer, error) {
 	if cache == nil {
 		cache = symbols.NewCache(64, symbols.Options{})
 	}
-	return &Tracer{log: log, onExit: opts.OnExit, onExec: opts.OnExec, w: w, clock: newClock(), symbols: cache, wireOnly: opts.WireOnly, secrets: opts.ShowSecrets, linkBudget: linkBudget(opts.LinkBudget), targets: map[uint32]*Target{}}, nil
+	return &Tracer{log: log, onExit: opts.OnExit, onExec: opts.OnExec, w: w, clock: newClock(), symbols: cache, wireOnly: opts.WireOnly, secrets: opts.ShowSecrets, linkBudget: linkBudget(opts.LinkBudget), targets: map[uint32]*Target{},
+		watched: map[exeID]string{}, early: map[uint32]*early{}}, nil
 }
 
 // linkBudget resolves Options.LinkBudget.
@@ -143,7 +154,7 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 	if err := t.w.addTarget(uint32(pid)); err != nil {
 		return nil, err
 	}
-	tg.Capture = []string{"wire: HTTP/1.1 and HTTP/2 (h2c, gRPC) over TCP from syscall tracepoints (read/write/readv/writev/recvfrom/sendto/recvmsg/sendmsg, accept/connect/close)"}
+	tg.Capture = []string{wireCapture}
 	links, notes := t.attachProbes(tg)
 	tg.links = links
 	tg.Capture = append(tg.Capture, notes...)
@@ -158,6 +169,9 @@ func (t *Tracer) Attach(pid int) (*Target, error) {
 	t.log.Info("attached", "pid", pid, "exe", tg.Exe, "capture", tg.Capture)
 	return tg, nil
 }
+
+// wireCapture is what every target gets.
+const wireCapture = "wire: HTTP/1.1 and HTTP/2 (h2c, gRPC) over TCP from syscall tracepoints (read/write/readv/writev/recvfrom/sendto/recvmsg/sendmsg, accept/connect/close)"
 
 // Detach stops tracing pid.
 func (t *Tracer) Detach(pid int) error {
@@ -175,7 +189,14 @@ func (t *Tracer) forget(pid int) ([]link.Link, error) {
 		links = slices.Concat(tg.links, tg.tasks.links, tg.routes.links, tg.client.links)
 		tg.tasks.links, tg.routes.links, tg.client.links = nil, nil, nil
 	}
+	// A process that ran a new program is a target from that exec
+	// already (exec.go): its capture goes on.
+	e := t.early[uint32(pid)]
+	fresh := e != nil && !e.done
 	t.mu.Unlock()
+	if fresh {
+		return links, nil
+	}
 	return links, t.w.removeTarget(uint32(pid))
 }
 
@@ -203,8 +224,9 @@ func (t *Tracer) target(pid uint32) *Target {
 // the ring is full. On return, every record already in the ring has been
 // processed, so no finished request is lost on a clean shutdown.
 func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
-	asm := newAssembler(t.clock, &t.counters, t.target, secretsFilter(emit, t.secrets))
-	asm.hits.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.onExec
+	out := secretsFilter(emit, t.secrets)
+	asm := newAssembler(t.clock, &t.counters, t.target, t.holdEarly(out))
+	asm.hits.hit, asm.log, asm.clientSeen, asm.execed = t.hit, t.log, t.clientSeen, t.execed
 	asm.placeRoutes, asm.placeClient = t.placeRoutes, t.placeClient
 	asm.setTLSOffset = func(pid uint32, role uint8, d int64) {
 		if err := t.w.setTLSOffset(pid, role, d); err != nil {
@@ -243,9 +265,11 @@ func (t *Tracer) Run(ctx context.Context, emit func(Span)) error {
 			asm.unparkAll()
 			asm.releaseCalls(math.MaxUint64)
 			asm.flushAllNoLib()
+			t.settleEarly(out, t.clock.mono())
 			return ctx.Err()
 		}
 		now := t.clock.mono()
+		t.settleEarly(out, now)
 		asm.unparkStale(now)
 		asm.releaseCalls(now)
 		t.weighTasks(now)
@@ -270,7 +294,8 @@ func (t *Tracer) reapExited(asm *assembler, now uint64) {
 	t.mu.Lock()
 	var gone []uint32
 	for pid := range t.targets {
-		if !process.Running(int(pid)) {
+		// One whose spans since its exec wait (exec.go) goes after them.
+		if t.early[pid] == nil && !process.Running(int(pid)) {
 			gone = append(gone, pid)
 		}
 	}

@@ -71,6 +71,7 @@ type event struct {
 	task  bpf.WireTaskEvent    // evTask
 	body  bpf.WireBodyEvent    // evBody
 	bind  bpf.WireTlsBindEvent // evTLSBind
+	exec  bpf.WireExecEvent    // evExec
 	// captured is a data record's captured bytes; it aliases the reader's
 	// buffer until the next read.
 	captured []byte
@@ -127,6 +128,8 @@ func decodeEvent(raw []byte, ev *event) error {
 		return decodeAs(raw, &ev.body)
 	case evTLSBind:
 		return decodeAs(raw, &ev.bind)
+	case evExec:
+		return decodeAs(raw, &ev.exec)
 	}
 	return nil
 }
@@ -151,7 +154,7 @@ type wire struct {
 
 // openWire loads the capture programs and attaches them to the syscall
 // tracepoints. Nothing is captured until a PID is added to the targets map.
-func openWire(captureBytes, ringBytes int) (*wire, error) {
+func openWire(captureBytes, ringBytes int, execUnknown bool) (*wire, error) {
 	if err := ensureTracefs(); err != nil {
 		return nil, err
 	}
@@ -167,6 +170,11 @@ func openWire(captureBytes, ringBytes int) (*wire, error) {
 	}
 	if err := spec.Variables["capture_max"].Set(uint32(captureBytes)); err != nil {
 		return nil, fmt.Errorf("set capture_max: %w", err)
+	}
+	if execUnknown {
+		if err := spec.Variables["exec_unknown"].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("set exec_unknown: %w", err)
+		}
 	}
 	if dev, ino, ok := pidNamespace(); ok {
 		if err := spec.Variables["pidns_dev"].Set(dev); err != nil {
@@ -261,6 +269,16 @@ func pidNamespace() (dev, ino uint64, ok bool) {
 		return 0, 0, false // no PID namespaces, or the initial one
 	}
 	return st.Dev, st.Ino, true
+}
+
+// judgeExe gives the programs the verdict on executable id: its
+// processes are targets from their exec, or not (exec_watch).
+func (w *wire) judgeExe(id bpf.WireExeId, target bool) error {
+	v := uint8(0)
+	if target {
+		v = 1
+	}
+	return w.objs.ExecWatch.Put(id, v)
 }
 
 func (w *wire) addTarget(pid uint32) error {
