@@ -50,6 +50,8 @@ func reencode(ev *event) []byte {
 		return record(ev.body, nil)
 	case evTLSBind:
 		return record(ev.bind, nil)
+	case evExec:
+		return record(ev.exec, nil)
 	}
 	return record(ev.head, nil)
 }
