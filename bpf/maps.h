@@ -78,9 +78,12 @@ struct scratch {
 enum target_flag { TARGET = 1, TARGET_TLS = 2 };
 const enum target_flag *unused_target_flag __attribute__((unused)); // for bpf2go
 
+// Room for the processes that are targets from their exec while user
+// space judges them (with --all, every process that starts), beside the
+// attached ones: an exec storm must not leave no room for an attach.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 8192);
 	__type(key, __u32);   // tgid
 	__type(value, __u8);  // enum target_flag
 } targets SEC(".maps");

@@ -37,7 +37,7 @@ type Exec struct {
 type exeID struct{ dev, ino uint64 }
 
 const (
-	maxWatched  = 4096             // executables watched at once
+	maxWatched  = 4096             // executables watched at once (exec_watch holds 16,384 verdicts)
 	earlySpans  = 4096             // spans a target from exec keeps until attached
 	earlyMaxAge = 30 * time.Second // then, neither attached nor released, it is let go
 )
