@@ -24,13 +24,14 @@ import (
 // before it is back in place cannot teach the library, so its span waits
 // on the connection (conn.noLib) for the next exchange that does: the
 // connection's library is then the span's too. A connection that closes,
-// or learns nothing within noLibMax, lets its spans go with the wire
-// layer's scope: no library, never a guessed one.
+// or learns nothing within noLibMax (or noLibSpans exchanges), lets its
+// spans go with the wire layer's scope: no library, never a guessed one.
 
 const (
-	clientLearn     = 200             // exchanges in a row on known connections before the probe rests
-	clientMinPlaced = 1 * time.Second // and the least time placed, so a pool that grows does not flap it
-	noLibMax        = uint64(5 * time.Second)
+	clientLearn     = 200                     // exchanges in a row on known connections before the probe rests
+	clientMinPlaced = 1 * time.Second         // and the least time placed, so a pool that grows does not flap it
+	noLibMax        = uint64(5 * time.Second) // a span waits so long at most for its connection's library
+	noLibSpans      = 64                      // and with so many others of its connection at most
 )
 
 // placement is when a probe was placed and removed, for events to tell
@@ -123,12 +124,14 @@ func (a *assembler) emitSpan(c *conn, s *Span, at uint64) {
 			if s.Scope == WireScope && c.library.scope.Name != "" {
 				s.Scope = c.library.scope // learnt while s was held for its parent
 			}
-		case s.Scope == WireScope && a.clientProbed(s.PID):
+		case s.Scope == WireScope && a.clientProbed(s.PID) && len(c.noLib) < noLibSpans:
 			if len(c.noLib) == 0 {
 				c.noLibAt = at
 			}
 			c.noLib = append(c.noLib, *s)
 			return
+		case len(c.noLib) > 0:
+			a.flushNoLib(c) // full: in order, before s
 		}
 	}
 	a.counters.Spans.Add(1)

@@ -321,3 +321,30 @@ func TestEnrichClientHitsStayWithTheirExchange(t *testing.T) {
 		}
 	}
 }
+
+// Spans that wait for their connection's library are bounded per
+// connection: when noLibSpans wait, the next exchange lets them go, in
+// order, with the wire scope, and itself after them.
+func TestClientNoLibBound(t *testing.T) {
+	req := "GET /x HTTP/1.1\r\nhost: svc:9000\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+	var spans []Span
+	var c Counters
+	a := probedAssembler(&spans, &c)
+	a.placeClient = func(uint32) {} // placing fails: the probe stays away
+	a.meta(42).client.off.Store(50)
+	feed(t, a, openRec(9, roleClient, 100))
+	ts := uint64(1000)
+	for i := range noLibSpans + 1 {
+		feed(t, a, withTid(dataRec(9, 1, uint32(i), ts, req, 0), 3), withTid(dataRec(9, 0, uint32(i), ts+10, resp, 0), 3))
+		ts += 100
+	}
+	if len(spans) != noLibSpans+1 {
+		t.Fatalf("%d spans after %d exchanges with the probe away, want all of them", len(spans), noLibSpans+1)
+	}
+	for i, s := range spans {
+		if s.Scope != WireScope || (i > 0 && s.Start.Before(spans[i-1].Start)) {
+			t.Fatalf("span %d: scope %v, start %v (previous %v)", i, s.Scope, s.Start, spans[max(i-1, 0)].Start)
+		}
+	}
+}
